@@ -41,7 +41,9 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if value < 0:
         from runner.errors import UserError
 
-        raise UserError(f"{name}={raw!r} is not a number of seconds", hint=f"unset {name} or set it to e.g. 10")
+        raise UserError(
+            f"{name}={raw!r} is not a number of seconds", hint=f"unset {name} or set it to e.g. 10"
+        )
     return value
 
 

@@ -1,1 +1,1 @@
-"""runner.images"""
+"""Job images: build contexts (shared with the process backend's per-run copies); builds come later."""

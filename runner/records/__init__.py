@@ -1,1 +1,171 @@
-"""runner.records"""
+"""Run records: one SQLite database under RUNNER_HOME, shared by every runner process.
+
+The CLI, the detached supervisors of local runs and (later) schedulers all read and write here, so
+every write is a short transaction and the database runs in WAL mode with a busy timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from runner.errors import NotFoundError, UserError
+
+
+class RunState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed-out"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (RunState.PENDING, RunState.RUNNING)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    job: str
+    backend: str
+    state: RunState
+    created: float
+    workdir: str
+    store_url: str
+    manifest: str  # the resolved manifest, YAML
+    launch: dict[str, Any] = field(default_factory=dict)  # backend-specific launch details
+    labels: dict[str, str] = field(default_factory=dict)
+    message: str = ""
+    started: float | None = None
+    finished: float | None = None
+    attempts: int = 0
+    max_attempts: int = 1
+    exit_code: int | None = None
+    gpus: str = ""  # comma-separated device indices held by the run
+    supervisor_pid: int | None = None
+    supervisor_start: str | None = None  # process start time, to tell a reused pid apart
+    job_pgid: int | None = None
+
+    @property
+    def gpu_indices(self) -> list[int]:
+        return [int(index) for index in self.gpus.split(",") if index]
+
+
+_JSON_COLUMNS = {"launch", "labels"}
+_COLUMNS = [f.name for f in fields(RunRecord)]
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS runs (
+    {", ".join(name + (" TEXT PRIMARY KEY" if name == "id" else "") for name in _COLUMNS)}
+);
+CREATE INDEX IF NOT EXISTS runs_by_job ON runs (job, created);
+CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state);
+"""
+
+
+class RunRecords:
+    def __init__(self, database: Path) -> None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(database, timeout=30, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """A write transaction taken up front: decisions made inside see no concurrent writer."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def create(self, record: RunRecord) -> None:
+        values = _to_row(record)
+        marks = ", ".join("?" for _ in values)
+        self._db.execute(f"INSERT INTO runs ({', '.join(values)}) VALUES ({marks})", list(values.values()))
+
+    def update(self, run_id: str, **changes: Any) -> RunRecord:
+        record = replace(self.get(run_id), **changes)
+        values = {name: value for name, value in _to_row(record).items() if name in changes}
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        self._db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*values.values(), run_id])
+        return record
+
+    def find(self, run_id: str) -> RunRecord | None:
+        row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return None if row is None else _from_row(row)
+
+    def get(self, run_id: str) -> RunRecord:
+        record = self.find(run_id)
+        if record is None:
+            raise NotFoundError(f"run {run_id!r} not found", hint="`runner list` shows the runs")
+        return record
+
+    def list(
+        self, *, job: str | None = None, active_only: bool = False, limit: int | None = None
+    ) -> list[RunRecord]:
+        query = "SELECT * FROM runs"
+        clauses: list[str] = []
+        params: list[Any] = []
+        if job is not None:
+            clauses.append("job = ?")
+            params.append(job)
+        if active_only:
+            clauses.append("state IN (?, ?)")
+            params += [RunState.PENDING.value, RunState.RUNNING.value]
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        query += " ORDER BY created DESC, id DESC"
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        return [_from_row(row) for row in self._db.execute(query, params)]
+
+    def resolve(self, reference: str) -> RunRecord:
+        """A run by id, a job name (its latest run) or a unique prefix of a run id."""
+        exact = self.find(reference)
+        if exact is not None:
+            return exact
+        latest = self.list(job=reference, limit=1)
+        if latest:
+            return latest[0]
+        escaped = reference.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._db.execute(
+            "SELECT * FROM runs WHERE id LIKE ? ESCAPE '\\' ORDER BY created DESC LIMIT 6", (escaped + "%",)
+        ).fetchall()
+        if len(rows) == 1:
+            return _from_row(rows[0])
+        if rows:
+            names = ", ".join(row["id"] for row in rows[:5])
+            raise UserError(f"{reference!r} matches several runs: {names}", hint="give more of the run id")
+        raise NotFoundError(f"no run or job named {reference!r}", hint="`runner list` shows the runs")
+
+
+def _to_row(record: RunRecord) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for name in _COLUMNS:
+        value = getattr(record, name)
+        row[name] = json.dumps(value, sort_keys=True) if name in _JSON_COLUMNS else value
+    return row
+
+
+def _from_row(row: sqlite3.Row) -> RunRecord:
+    values: dict[str, Any] = {name: row[name] for name in _COLUMNS}
+    for name in _JSON_COLUMNS:
+        values[name] = json.loads(values[name])
+    values["state"] = RunState(values["state"])
+    return RunRecord(**values)

@@ -1,0 +1,269 @@
+"""The `runner` command line. The one error boundary: RunnerError prints a message, never a traceback.
+
+Heavy modules (pydantic, the service layer) are imported inside commands so `runner --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from runner import __version__
+from runner.errors import ManifestError, RunnerError
+
+if TYPE_CHECKING:
+    from runner.records import RunRecord
+    from runner.service import RunService
+
+OUTPUT_FORMATS = click.Choice(["table", "wide", "json", "yaml", "name"])
+DATA_FORMATS = click.Choice(["json", "yaml"])
+
+
+def format_error(error: RunnerError) -> str:
+    lines = error.problems if isinstance(error, ManifestError) else [f"error: {error.message}"]
+    if error.hint:
+        lines = [*lines, f"hint: {error.hint}"]
+    return "\n".join(lines)
+
+
+class RunnerGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except RunnerError as error:
+            if os.environ.get("RUNNER_DEBUG") or (ctx.obj or {}).get("debug"):
+                raise
+            click.echo(format_error(error), err=True)
+            ctx.exit(error.exit_code)
+
+
+def service() -> RunService:
+    from runner.config import load_settings
+    from runner.service import RunService
+
+    return RunService(load_settings())
+
+
+def now() -> float:
+    import time
+
+    return time.time()
+
+
+@click.group(cls=RunnerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="runner")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Run batch jobs from a manifest on this machine or a GPU cluster, and collect their artifacts.
+
+    \b
+    Start with:  runner submit jobs/mnist/job.yaml
+    Then:        runner list;  runner logs mnist;  runner artifacts mnist
+    """
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(files: tuple[Path, ...]) -> None:
+    """Check manifests; print every problem with file:line:column. Exit 2 if any is invalid."""
+    from runner.spec import load_manifest
+
+    failed = 0
+    for path in files:
+        try:
+            loaded = load_manifest(path)
+        except ManifestError as error:
+            failed += 1
+            click.echo(format_error(error), err=True)
+            continue
+        click.echo(f"{path}: valid (job {loaded.manifest.name})")
+    if failed:
+        click.echo(f"{failed} of {len(files)} manifest(s) invalid", err=True)
+        sys.exit(2)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "fmt", type=DATA_FORMATS, default="yaml", show_default=True)
+def render(file: Path, fmt: str) -> None:
+    """Print the resolved manifest: what FILE says, with every default filled in."""
+    from runner.render import resolved_json, resolved_yaml
+    from runner.spec import load_manifest
+
+    manifest = load_manifest(file).manifest
+    click.echo(resolved_json(manifest) if fmt == "json" else resolved_yaml(manifest), nl=False)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--backend", default="auto", show_default=True, help="auto (this machine), process.")
+@click.option("-d", "--detach", is_flag=True, help="Print the run id and return while the run goes on.")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=SOURCE", help="Point an input elsewhere.")
+def submit(file: Path, backend: str, detach: bool, inputs: tuple[str, ...]) -> None:
+    """Run the job in FILE, stream its logs and exit with its exit code.
+
+    \b
+    Exit codes: the job's own; 124 timed out; 130 cancelled (Ctrl-C cancels
+    the run); 2 invalid manifest or arguments; 1 the runner failed.
+    """
+    runs = service()
+    record = runs.submit(file, backend, inputs)
+    if detach:
+        click.echo(f"run {record.id} submitted (backend: {record.backend})", err=True)
+        click.echo(record.id)
+        return
+    click.echo(f"run {record.id} submitted (backend: {record.backend}); Ctrl-C cancels it", err=True)
+    try:
+        stream_logs(runs, record.id, prefix=True)
+    except KeyboardInterrupt:
+        click.echo(f"\ncancelling run {record.id} ...", err=True)
+    final = runs.cancel(record.id) if not runs.get(record.id).state.terminal else runs.get(record.id)
+    report_end(runs, final)
+    from runner.service import exit_code_of
+
+    sys.exit(exit_code_of(final))
+
+
+def report_end(runs: RunService, record: RunRecord) -> None:
+    from runner.cli.output import duration, run_duration
+
+    took = duration(run_duration(record, now()))
+    colour = "green" if record.state.value == "succeeded" else "red"
+    state = click.style(record.state.value, fg=colour, bold=True)
+    detail = f": {record.message}" if record.message and record.message != record.state.value else ""
+    click.echo(f"run {record.id} {state} in {took}{detail}", err=True)
+    click.echo(f"artifacts: {runs.location(record)}", err=True)
+
+
+def stream_logs(
+    runs: RunService, reference: str, *, prefix: bool, follow: bool = True, attempt: int | None = None
+) -> None:
+    """Write a run's logs to stdout as they come, each line prefixed with the run id when asked."""
+    record = runs.get(reference)
+    label = click.style(f"[{record.id}] ", fg="cyan") if sys.stdout.isatty() else f"[{record.id}] "
+    pending = b""
+    out = sys.stdout.buffer
+    last_attempt = 1
+    for chunk in runs.logs(reference, follow=follow, attempt=attempt):
+        if chunk.attempt != last_attempt:
+            last_attempt = chunk.attempt
+            out.write(pending + (b"\n" if pending else b""))
+            pending = b""
+            click.echo(f"--- attempt {chunk.attempt} ---", err=True)
+        if not prefix:
+            out.write(chunk.data)
+            out.flush()
+            continue
+        lines = (pending + chunk.data).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            out.write(label.encode() + line + b"\n")
+        out.flush()
+    if pending:
+        out.write((label.encode() if prefix else b"") + pending + b"\n")
+        out.flush()
+
+
+@cli.command(name="list")
+@click.option("--job", help="Only runs of this job.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("-o", "--output", "fmt", type=OUTPUT_FORMATS, default="table", show_default=True)
+def list_runs(job: str | None, limit: int, fmt: str) -> None:
+    """List runs, newest first."""
+    from runner.cli.output import run_document, run_rows, structured, table
+
+    runs = service()
+    records = runs.list_runs(job=job, limit=limit)
+    if fmt == "name":
+        click.echo("".join(f"{record.id}\n" for record in records), nl=False)
+    elif fmt in ("json", "yaml"):
+        click.echo(structured([run_document(r, runs.location(r)) for r in records], fmt), nl=False)
+    elif not records:
+        click.echo("No runs yet. Try: runner submit jobs/mnist/job.yaml", err=True)
+    else:
+        headers, rows = run_rows(records, now())
+        if fmt == "wide":
+            headers = [*headers, "MESSAGE"]
+            rows = [[*row, record.message] for row, record in zip(rows, records, strict=True)]
+        click.echo(table(headers, rows), nl=False)
+
+
+@cli.command()
+@click.argument("run")
+@click.option("-o", "--output", "fmt", type=click.Choice(["text", "json", "yaml"]), default="text")
+def status(run: str, fmt: str) -> None:
+    """Show one run: RUN is a run id, a unique prefix of one, or a job name (its latest run)."""
+    from runner.cli.output import run_document, run_fields, structured
+
+    runs = service()
+    record = runs.get(run)
+    if fmt == "text":
+        click.echo(run_fields(record, runs.location(record), now()), nl=False)
+    else:
+        click.echo(structured(run_document(record, runs.location(record)), fmt), nl=False)
+
+
+@cli.command()
+@click.argument("run")
+@click.option("-f", "--follow", is_flag=True, help="Keep streaming until the run ends.")
+@click.option("--attempt", type=click.IntRange(min=1), help="Only this attempt's log.")
+@click.option("--prefix", is_flag=True, help="Prefix each line with the run id.")
+def logs(run: str, follow: bool, attempt: int | None, prefix: bool) -> None:
+    """Print a run's logs (every attempt, in order)."""
+    stream_logs(service(), run, prefix=prefix, follow=follow, attempt=attempt)
+
+
+@cli.command()
+@click.argument("runs_to_cancel", metavar="RUN...", nargs=-1, required=True)
+@click.option("--no-wait", is_flag=True, help="Return without waiting for the runs to stop.")
+def cancel(runs_to_cancel: tuple[str, ...], no_wait: bool) -> None:
+    """Stop runs: SIGTERM, a grace period, then SIGKILL. They are collected as cancelled."""
+    runs = service()
+    for reference in runs_to_cancel:
+        before = runs.get(reference)
+        if before.state.terminal:
+            click.echo(f"run {before.id} already {before.state.value}")
+            continue
+        after = runs.cancel(reference, wait=not no_wait)
+        click.echo(f"run {after.id} {after.state.value if after.state.terminal else 'cancelling'}")
+
+
+@cli.command()
+@click.argument("run")
+@click.option("--download", "destination", type=click.Path(path_type=Path), help="Copy the files into DIR.")
+@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table")
+def artifacts(run: str, destination: Path | None, fmt: str) -> None:
+    """List a run's artifacts (size, sha256), or download them and verify their checksums."""
+    from runner.cli.output import human_size, structured, table
+
+    runs = service()
+    if destination is not None:
+        record, files = runs.download(run, destination)
+        click.echo(f"downloaded {len(files)} files of run {record.id} to {destination} (checksums verified)")
+        return
+    record, files = runs.artifacts(run)
+    if fmt != "table":
+        data = {
+            "run": record.id,
+            "location": runs.location(record),
+            "files": [vars(entry) for entry in files],
+        }
+        click.echo(structured(data, fmt), nl=False)
+        return
+    click.echo(f"# {runs.location(record)}", err=True)
+    rows = [[entry.path, human_size(entry.size), entry.sha256[:16]] for entry in files]
+    click.echo(table(["PATH", "SIZE", "SHA256"], rows), nl=False)
+
+
+def main() -> None:
+    cli(prog_name="runner")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""Reading a run's logs, attempt by attempt, and following them while the run goes on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.backends.local import Clock, WorkDir
+from runner.errors import NotFoundError
+from runner.records import RunRecord
+from runner.store import open_store
+from runner.store.collect import run_prefix
+
+FOLLOW_POLL_SECONDS = 0.1
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    attempt: int
+    data: bytes
+
+
+class _AttemptLog:
+    """Reads one attempt's log from the run's work directory, falling back to the store."""
+
+    def __init__(self, record: RunRecord, attempt: int) -> None:
+        self.record = record
+        self.attempt = attempt
+        self.path = WorkDir(Path(record.workdir)).log(attempt)
+        self.offset = 0
+
+    def read_new(self) -> bytes:
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self.offset)
+                data = handle.read()
+        except FileNotFoundError:
+            return b""
+        self.offset += len(data)
+        return data
+
+    def read_all_finished(self) -> bytes:
+        """The rest of a finished attempt's log, from the store if its work directory is gone."""
+        if self.path.exists() or self.offset:
+            return self.read_new()
+        store = open_store(self.record.store_url)
+        key = f"{run_prefix(self.record.job, self.record.id)}/logs/attempt-{self.attempt}.log"
+        try:
+            return store.get_bytes(key)
+        except NotFoundError:
+            return b""
+
+
+def read_logs(record: RunRecord, attempt: int | None = None) -> Iterator[LogChunk]:
+    """What is logged so far: one attempt, or every attempt in order."""
+    numbers = [attempt] if attempt is not None else list(range(1, max(record.attempts, 1) + 1))
+    for number in numbers:
+        yield LogChunk(number, _AttemptLog(record, number).read_all_finished())
+
+
+def follow_logs(refresh: Callable[[], RunRecord], clock: Clock) -> Iterator[LogChunk]:
+    """Stream every attempt's log as it is written, until the run has ended and all is read."""
+    record = refresh()
+    current = _AttemptLog(record, 1)
+    while True:
+        data = current.read_new()
+        if data:
+            yield LogChunk(current.attempt, data)
+            continue
+        record = refresh()
+        if record.attempts > current.attempt:
+            current = _AttemptLog(record, current.attempt + 1)
+            continue
+        if record.state.terminal:
+            rest = current.read_all_finished()
+            if rest:
+                yield LogChunk(current.attempt, rest)
+            return
+        clock.sleep(FOLLOW_POLL_SECONDS)

@@ -1,0 +1,75 @@
+"""Planning a run: pure decisions from a loaded manifest to a RunPlan."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from runner.backends import RunPlan
+from runner.errors import UserError
+from runner.render import resolved_yaml
+from runner.spec import LoadedManifest
+from runner.spec.model import RUN_SUFFIX_LENGTH
+
+_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+JOB_LABEL = "runner.dev/job"
+RUN_LABEL = "runner.dev/run"
+
+
+def new_run_id(job: str) -> str:
+    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(RUN_SUFFIX_LENGTH))
+    return f"{job}-{suffix}"
+
+
+def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """--input NAME=SOURCE pairs."""
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, source = pair.partition("=")
+        if not sep or not name or not source:
+            raise UserError(f"--input {pair!r}: expected NAME=SOURCE, e.g. --input cells=/data/malaria")
+        overrides[name] = source
+    return overrides
+
+
+def resolve_source(source: str, base: Path) -> str:
+    """A local source as an absolute path (relative to the manifest's directory); URLs stay as they are."""
+    parsed = urlparse(source)
+    if parsed.scheme == "file":
+        return unquote(parsed.path)
+    if parsed.scheme in ("", "local"):
+        return str((base / source).absolute())
+    return source
+
+
+def plan_run(loaded: LoadedManifest, overrides: dict[str, str], run_id: str | None = None) -> RunPlan:
+    manifest = loaded.manifest
+    names = [item.name for item in manifest.spec.inputs]
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        known = ", ".join(names) or "none"
+        raise UserError(f"--input {unknown[0]!r}: the manifest has no such input (its inputs: {known})")
+    inputs = {}
+    for item in manifest.spec.inputs:
+        source = overrides.get(item.name)
+        inputs[item.name] = (
+            resolve_source(source, Path.cwd()) if source else resolve_source(item.source, loaded.base_dir)
+        )
+    run_id = run_id or new_run_id(manifest.name)
+    return RunPlan(
+        run_id=run_id,
+        manifest=manifest,
+        manifest_text=resolved_yaml(manifest),
+        context_dir=(loaded.base_dir / manifest.spec.image.context).resolve(),
+        inputs=inputs,
+        labels={
+            **manifest.metadata.labels,
+            MANAGED_BY: "runner",
+            JOB_LABEL: manifest.name,
+            RUN_LABEL: run_id,
+        },
+    )

@@ -1,0 +1,114 @@
+"""The runner's use cases over a backend, the run records and the artifact store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from runner.backends import get_backend
+from runner.backends.local import Clock, SystemClock
+from runner.config import Settings
+from runner.errors import NotFoundError, StoreError
+from runner.records import RunRecord, RunRecords, RunState
+from runner.service.logs import LogChunk, follow_logs, read_logs
+from runner.service.plan import parse_overrides, plan_run
+from runner.spec import load_manifest
+from runner.store import check_key, open_store
+from runner.store.collect import FileEntry, read_manifest, run_prefix
+
+CANCEL_WAIT_POLL = 0.1
+
+# `runner submit` exits with the job's own code; these stand for runs that never produced one.
+EXIT_TIMED_OUT = 124
+EXIT_CANCELLED = 130
+EXIT_RUNNER_FAILURE = 1
+
+
+def exit_code_of(record: RunRecord) -> int:
+    if record.state is RunState.SUCCEEDED:
+        return 0
+    if record.state is RunState.TIMED_OUT:
+        return EXIT_TIMED_OUT
+    if record.state is RunState.CANCELLED:
+        return EXIT_CANCELLED
+    if record.state is RunState.FAILED and record.exit_code and 0 < record.exit_code < 256:
+        return record.exit_code
+    return EXIT_RUNNER_FAILURE
+
+
+class RunService:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self._records: RunRecords | None = None
+
+    @property
+    def records(self) -> RunRecords:
+        if self._records is None:
+            self._records = RunRecords(self.settings.database)
+        return self._records
+
+    def submit(self, path: Path, backend_name: str = "auto", inputs: tuple[str, ...] = ()) -> RunRecord:
+        loaded = load_manifest(path)
+        plan = plan_run(loaded, parse_overrides(inputs))
+        backend = get_backend(backend_name)
+        backend.check(plan)
+        return backend.launch(plan, self.records, self.settings)
+
+    def refresh(self, record: RunRecord) -> RunRecord:
+        if record.state.terminal:
+            return record
+        return get_backend(record.backend).refresh(record, self.records, self.settings)
+
+    def get(self, reference: str) -> RunRecord:
+        return self.refresh(self.records.resolve(reference))
+
+    def list_runs(self, job: str | None = None, limit: int | None = None) -> list[RunRecord]:
+        return [self.refresh(record) for record in self.records.list(job=job, limit=limit)]
+
+    def cancel(self, reference: str, *, wait: bool = True, timeout: float | None = None) -> RunRecord:
+        record = self.get(reference)
+        if record.state.terminal:
+            return record
+        get_backend(record.backend).cancel(record, self.records, self.settings)
+        limit = self.settings.grace_seconds + 60 if timeout is None else timeout
+        give_up = self.clock.monotonic() + limit
+        while wait and not record.state.terminal and self.clock.monotonic() < give_up:
+            self.clock.sleep(CANCEL_WAIT_POLL)
+            record = self.refresh(self.records.get(record.id))
+        return record
+
+    def logs(self, reference: str, *, follow: bool = False, attempt: int | None = None) -> Iterator[LogChunk]:
+        record = self.get(reference)
+        if follow:
+            return follow_logs(lambda: self.refresh(self.records.get(record.id)), self.clock)
+        return read_logs(record, attempt)
+
+    def artifacts(self, reference: str) -> tuple[RunRecord, list[FileEntry]]:
+        record = self.get(reference)
+        files = read_manifest(open_store(record.store_url), record.job, record.id)
+        if files is None:
+            hint = "wait for it to finish: runner logs -f " + record.id if not record.state.terminal else None
+            raise NotFoundError(
+                f"run {record.id} has no complete artifacts (state: {record.state})", hint=hint
+            )
+        return record, files
+
+    def download(self, reference: str, destination: Path) -> tuple[RunRecord, list[FileEntry]]:
+        """Copy a run's artifacts into destination, verifying every file's checksum."""
+        record, files = self.artifacts(reference)
+        store = open_store(record.store_url)
+        prefix = run_prefix(record.job, record.id)
+        for entry in files:
+            target = destination / check_key(entry.path)  # MANIFEST.json is data: never trust its paths
+            digest = store.download(f"{prefix}/{entry.path}", target)
+            if digest.sha256 != entry.sha256 or digest.size != entry.size:
+                target.unlink(missing_ok=True)
+                raise StoreError(
+                    f"{entry.path}: checksum mismatch (expected sha256 {entry.sha256[:12]}..., "
+                    f"got {digest.sha256[:12]}...); the stored copy is damaged"
+                )
+        return record, files
+
+    def location(self, record: RunRecord) -> str:
+        return open_store(record.store_url).location(run_prefix(record.job, record.id)) + "/"

@@ -1,0 +1,279 @@
+"""The v1 job manifest: pydantic models with every default filled in.
+
+Field names follow the manifest (camelCase where Kubernetes uses it: ``gpuType``, ``timeZone``,
+``priorityClass``). Models are frozen and forbid unknown keys; the loader turns validation errors
+into file:line:column messages.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from runner.spec.cron import parse_cron, validate_timezone
+from runner.spec.quantities import (
+    format_cpu,
+    format_duration,
+    format_memory,
+    parse_cpu,
+    parse_duration,
+    parse_memory,
+)
+
+API_VERSION = "runner/v1"
+DEFAULT_BASE_IMAGE = "tensorflow/tensorflow:2.21.0-gpu"
+
+# A run id is "<name>-<6 characters>"; a CronJob name may be 52 characters at most. Keeping job names
+# within 52 lets the same manifest gain a schedule and still leaves room for the run suffix in 63.
+MAX_NAME_LENGTH = 52
+RUN_SUFFIX_LENGTH = 6
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_INPUT_NAME = re.compile(r"^[a-z]([-a-z0-9_]*[a-z0-9])?$")
+
+
+def _from(parse: Any) -> Any:
+    """Wrap a quantity parser so that pydantic reports its ValueError at the field."""
+
+    def validate(value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a quantity, got {str(value).lower()}")
+        return parse(value)
+
+    return BeforeValidator(validate)
+
+
+Millicores = Annotated[int, _from(parse_cpu), PlainSerializer(format_cpu, return_type=str)]
+Bytes = Annotated[int, _from(parse_memory), PlainSerializer(format_memory, return_type=str)]
+Seconds = Annotated[int, _from(parse_duration), PlainSerializer(format_duration, return_type=str)]
+
+
+def check_dns_label(value: str, what: str, max_length: int = 63) -> str:
+    if len(value) > max_length:
+        raise ValueError(f"{what} {value!r} is {len(value)} characters; at most {max_length} are allowed")
+    if not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{what} {value!r} must be lower-case letters, digits and '-', starting and ending "
+            "with a letter or digit (Kubernetes DNS-1123 label)"
+        )
+    return value
+
+
+def check_label_key(key: str) -> None:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        raise ValueError(f"label key {key!r}: prefix {prefix!r} must be a DNS subdomain")
+    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+        raise ValueError(
+            f"label key {key!r}: name must be 1-63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+
+
+def check_label_value(key: str, value: str) -> None:
+    if len(value) > 63 or not _LABEL_NAME.match(value):
+        raise ValueError(
+            f"label {key}={value!r}: a value is at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Metadata(_Model):
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_dns_label(value, "name", MAX_NAME_LENGTH)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key, value in labels.items():
+            check_label_key(key)
+            check_label_value(key, value)
+        return labels
+
+
+class Image(_Model):
+    base: str = DEFAULT_BASE_IMAGE
+    requirements: str | list[str] | None = None
+    apt: list[str] = Field(default_factory=list)
+    context: str = "."
+
+    @field_validator("base")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        if not value.strip() or any(c.isspace() for c in value):
+            raise ValueError(f"expected an image reference like {DEFAULT_BASE_IMAGE}, got {value!r}")
+        return value
+
+
+class Resources(_Model):
+    gpu: int = Field(default=0, ge=0, le=64)
+    gpu_type: str | None = Field(default=None, alias="gpuType")
+    cpu: Millicores | None = None
+    memory: Bytes | None = None
+
+    @model_validator(mode="after")
+    def _gpu_type_needs_gpus(self) -> Resources:
+        if self.gpu_type is not None and self.gpu == 0:
+            raise ValueError("gpuType is set but gpu is 0; ask for at least one GPU")
+        return self
+
+
+class Input(_Model):
+    name: str
+    source: str
+    path: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if len(value) > 63 or not _INPUT_NAME.match(value):
+            raise ValueError(f"input name {value!r} must be lower-case letters, digits, '-' or '_'")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return check_container_path(value)
+
+    @property
+    def env_name(self) -> str:
+        """The variable that tells the job where this input is: RUNNER_INPUT_<NAME>."""
+        return "RUNNER_INPUT_" + self.name.upper().replace("-", "_")
+
+
+def check_container_path(value: str) -> str:
+    if not value.startswith("/") or "/../" in value + "/" or "\x00" in value:
+        raise ValueError(f"expected an absolute path inside the container like /outputs, got {value!r}")
+    return value
+
+
+class Outputs(_Model):
+    path: str = "/outputs"
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return check_container_path(value)
+
+
+class Schedule(_Model):
+    cron: str
+    time_zone: str = Field(default="UTC", alias="timeZone")
+    concurrency: Literal["Forbid", "Replace", "Allow"] = "Forbid"
+    suspend: bool = False
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        parse_cron(value)
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        return validate_timezone(value)
+
+
+class KubernetesOptions(_Model):
+    namespace: str | None = None
+    queue: str | None = None
+    priority_class: str | None = Field(default=None, alias="priorityClass")
+    service_account: str | None = Field(default=None, alias="serviceAccount")
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str | None) -> str | None:
+        return None if value is None else check_dns_label(value, "namespace")
+
+
+def _scalar_to_string(value: Any) -> Any:
+    """Environment values are strings; accept YAML numbers and booleans as their usual text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+EnvValue = Annotated[str, BeforeValidator(_scalar_to_string)]
+Argument = Annotated[str, BeforeValidator(_scalar_to_string)]
+
+
+class Spec(_Model):
+    image: Image = Field(default_factory=Image)
+    command: list[Argument] = Field(min_length=1)
+    env: dict[str, EnvValue] = Field(default_factory=dict)
+    resources: Resources = Field(default_factory=Resources)
+    inputs: list[Input] = Field(default_factory=list)
+    outputs: Outputs = Field(default_factory=Outputs)
+    retries: int = Field(default=0, ge=0, le=20)
+    timeout: Seconds | None = None
+    schedule: Schedule | None = None
+    kubernetes: KubernetesOptions = Field(default_factory=KubernetesOptions)
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: list[str]) -> list[str]:
+        if not value[0].strip():
+            raise ValueError("the first item of command is the program to run and cannot be empty")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, env: dict[str, str]) -> dict[str, str]:
+        for key in env:
+            if not _ENV_NAME.match(key):
+                raise ValueError(f"environment variable name {key!r} must be letters, digits and '_'")
+            if key.startswith("RUNNER_"):
+                raise ValueError(
+                    f"environment variable {key!r}: names starting with RUNNER_ are the runner's"
+                )
+        return env
+
+    @model_validator(mode="after")
+    def _unique_inputs(self) -> Spec:
+        seen: set[str] = set()
+        for item in self.inputs:
+            if item.env_name in seen:
+                raise ValueError(f"two inputs are named {item.name!r}")
+            seen.add(item.env_name)
+        return self
+
+
+class JobManifest(_Model):
+    api_version: Literal["runner/v1"] = Field(alias="apiVersion")
+    kind: Literal["Job"]
+    metadata: Metadata
+    spec: Spec
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    def resolved(self) -> dict[str, Any]:
+        """The manifest with every default filled in, as plain data in manifest spelling."""
+        data: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return data
