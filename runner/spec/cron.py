@@ -7,7 +7,7 @@ lists, month and weekday names, and the macros ``@yearly``, ``@annually``,
 ``@monthly``, ``@weekly``, ``@daily``, ``@midnight`` and ``@hourly``.
 ``@every``, a seconds field and ``TZ=``/``CRON_TZ=`` prefixes are rejected.
 
-One deliberate extension: day-of-week ``7`` means Sunday, as in Vixie cron.
+Like robfig/cron, day-of-week is 0-6 (0 is Sunday): Kubernetes rejects Vixie cron's ``7``.
 """
 
 from __future__ import annotations
@@ -72,8 +72,7 @@ _FIELDS = (
     _Field("hour", 0, 23, 23, {}, False, "number"),
     _Field("day-of-month", 1, 31, 31, {}, True, "number"),
     _Field("month", 1, 12, 12, _MONTH_NAMES, False, "number or month name (JAN-DEC)"),
-    # 7 is accepted as a second Sunday and folded to 0 after parsing.
-    _Field("day-of-week", 0, 6, 7, _WEEKDAY_NAMES, True, "number or weekday name (SUN-SAT)"),
+    _Field("day-of-week", 0, 6, 6, _WEEKDAY_NAMES, True, "number or weekday name (SUN-SAT)"),
 )
 
 
@@ -82,9 +81,10 @@ class CronSchedule:
     """A parsed cron schedule: the values each field allows.
 
     ``days_of_week`` uses 0-6 with 0 = Sunday. ``dom_restricted`` and
-    ``dow_restricted`` say whether the day fields were anything but ``*``/``?``;
-    when both are restricted a day matches if *either* field does (cron's OR rule),
-    otherwise it must match both.
+    ``dow_restricted`` say whether the day fields were anything but ``*``/``?``
+    (``*/1`` counts as ``*``, ``*/2`` does not, as in robfig/cron); when both are
+    restricted a day matches if *either* field does (cron's OR rule), otherwise
+    it must match both.
     """
 
     expression: str
