@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from runner.config import Settings
 from runner.records import RunRecord, RunRecords
-from runner.spec import JobManifest
+
+if TYPE_CHECKING:  # the manifest model (pydantic) stays out of the supervisor's start-up
+    from runner.spec import JobManifest
 
 
 @dataclass(frozen=True)

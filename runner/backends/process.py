@@ -12,17 +12,15 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import urlparse
 
 from runner.backends import gpus as gpu_inventory
 from runner.backends import procs
 from runner.backends.base import RunPlan
-from runner.backends.local import Attempt, SystemClock, WorkDir, mark_lost
+from runner.backends.local import Attempt, LocalLaunch, SystemClock, WorkDir, mark_lost
 from runner.config import Settings
 from runner.errors import BackendError, SubmitError
 from runner.images.context import copy_context
 from runner.records import RunRecord, RunRecords, RunState
-from runner.spec import JobManifest
 
 # A supervisor that has not yet recorded itself is given this long before its run counts as lost.
 _START_GRACE_SECONDS = 30.0
@@ -47,53 +45,38 @@ class ProcessAttempt:
 
 
 def job_environment(
-    manifest: JobManifest,
-    *,
-    run_id: str,
-    attempt: int,
-    workdir: WorkDir,
-    inputs: dict[str, str],
-    gpus: list[int],
+    launch: LocalLaunch, *, record: RunRecord, attempt: int, gpus: list[int]
 ) -> dict[str, str]:
-    """The command's environment: this machine's, the manifest's env, and the runner's variables."""
+    """The command's environment: this machine's, the manifest's env and inputs, the runner's variables."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("RUNNER_")}
     # `python` in a command means the runner's own environment, as in an activated virtualenv
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
-    env.update(manifest.spec.env)
+    env.update(launch.env)
     env.update(
         {
-            "RUNNER_RUN_ID": run_id,
-            "RUNNER_JOB": manifest.name,
+            "RUNNER_RUN_ID": record.id,
+            "RUNNER_JOB": record.job,
             "RUNNER_ATTEMPT": str(attempt),
-            "RUNNER_OUTPUTS": str(workdir.outputs),
+            "RUNNER_OUTPUTS": str(WorkDir(Path(record.workdir)).outputs),
             "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
             "CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus)),
             "PYTHONUNBUFFERED": "1",
         }
     )
-    for item in manifest.spec.inputs:
-        env[item.env_name] = inputs[item.name]
     return env
 
 
 def start_process(
-    manifest: JobManifest, record: RunRecord, records: RunRecords, attempt: int, gpus: list[int]
+    launch: LocalLaunch, record: RunRecord, records: RunRecords, attempt: int, gpus: list[int]
 ) -> Attempt:
     workdir = WorkDir(Path(record.workdir))
     workdir.logs.mkdir(parents=True, exist_ok=True)
     workdir.outputs.mkdir(parents=True, exist_ok=True)
-    env = job_environment(
-        manifest,
-        run_id=record.id,
-        attempt=attempt,
-        workdir=workdir,
-        inputs=record.launch["inputs"],
-        gpus=gpus,
-    )
+    env = job_environment(launch, record=record, attempt=attempt, gpus=gpus)
     with workdir.log(attempt).open("ab") as log:
         try:
             process = subprocess.Popen(
-                manifest.spec.command,
+                launch.command,
                 cwd=workdir.context,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -102,7 +85,7 @@ def start_process(
                 start_new_session=True,
             )
         except OSError as error:
-            log.write(f"runner: cannot start {manifest.spec.command[0]!r}: {error.strerror}\n".encode())
+            log.write(f"runner: cannot start {launch.command[0]!r}: {error.strerror}\n".encode())
             return _NotStarted()
     records.update(record.id, job_pgid=process.pid)
     return ProcessAttempt(process)
@@ -121,14 +104,16 @@ class _NotStarted:
         pass
 
 
-def local_input(source: str, base: Path) -> Path | None:
-    """A local input source as an absolute path, or None for remote sources."""
-    parsed = urlparse(source)
-    if parsed.scheme == "file":
-        return Path(parsed.path)
-    if parsed.scheme == "":
-        return (base / source).absolute()
-    return None
+def local_launch(plan: RunPlan) -> LocalLaunch:
+    spec = plan.manifest.spec
+    inputs = {item.env_name: plan.inputs[item.name] for item in spec.inputs}
+    return LocalLaunch(
+        command=list(spec.command),
+        env={**spec.env, **inputs},
+        timeout=spec.timeout,
+        gpus=spec.resources.gpu,
+        gpu_type=spec.resources.gpu_type,
+    )
 
 
 class ProcessBackend:
@@ -175,7 +160,7 @@ class ProcessBackend:
             workdir=str(workdir.root),
             store_url=settings.store_url,
             manifest=plan.manifest_text,
-            launch={"inputs": plan.inputs, "context": str(plan.context_dir)},
+            launch=local_launch(plan).to_data(),
             labels=plan.labels,
             max_attempts=plan.manifest.spec.retries + 1,
             message="starting",

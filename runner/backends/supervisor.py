@@ -14,11 +14,17 @@ import traceback
 from types import FrameType
 
 from runner.backends import procs
-from runner.backends.local import AttemptLoop, Outcome, SystemClock, claim_gpus, collect_and_finish
+from runner.backends.local import (
+    AttemptLoop,
+    LocalLaunch,
+    Outcome,
+    SystemClock,
+    claim_gpus,
+    collect_and_finish,
+)
 from runner.backends.process import start_process
 from runner.config import load_settings
 from runner.records import RunRecords, RunState
-from runner.spec import parse_manifest
 
 
 def supervise(run_id: str) -> RunState:
@@ -37,8 +43,8 @@ def supervise(run_id: str) -> RunState:
     )
     clock = SystemClock()
     try:
-        manifest, _ = parse_manifest(record.manifest, f"run {run_id}")
-        gpus = claim_gpus(record, manifest=manifest, records=records, clock=clock, stop_requested=stop.is_set)
+        launch = LocalLaunch.from_data(record.launch)
+        gpus = claim_gpus(record, launch=launch, records=records, clock=clock, stop_requested=stop.is_set)
         if gpus is None:
             outcome = Outcome(RunState.CANCELLED, None, [], "cancelled while waiting for GPUs")
         else:
@@ -52,9 +58,9 @@ def supervise(run_id: str) -> RunState:
                 records.update(run_id, message=message)
 
             loop = AttemptLoop(
-                lambda number: start_process(manifest, record, records, number, gpus),
+                lambda number: start_process(launch, record, records, number, gpus),
                 max_attempts=record.max_attempts,
-                timeout=manifest.spec.timeout,
+                timeout=launch.timeout,
                 grace=settings.grace_seconds,
                 backoff_base=settings.backoff_seconds,
                 clock=clock,

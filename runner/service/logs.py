@@ -12,7 +12,7 @@ from runner.records import RunRecord
 from runner.store import open_store
 from runner.store.collect import run_prefix
 
-FOLLOW_POLL_SECONDS = 0.1
+FOLLOW_POLL_SECONDS = 0.05
 _CHUNK = 64 * 1024
 
 

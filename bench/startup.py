@@ -1,0 +1,73 @@
+"""Start-up and submit overhead, each against its baseline, side by side.
+
+    runner --help                        vs  python -c pass
+    runner submit (trivial job, follow)  vs  running the job's command directly
+
+Run with `make bench` (or `python bench/startup.py --repeat 10`). Prints medians and ratios; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+COMMAND = ["sh", "-c", "echo hello"]
+
+
+def timed(argv: Sequence[str], env: dict[str, str], repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def row(name: str, subject: list[float], baseline_name: str, baseline: list[float]) -> str:
+    ours, base = statistics.median(subject), statistics.median(baseline)
+    return f"{name:<34} {ours * 1000:9.1f} ms   {baseline_name:<26} {base * 1000:9.1f} ms   {ours / base:7.1f}x"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args(argv)
+    runner = [sys.executable, "-m", "runner.cli.main"]
+    with tempfile.TemporaryDirectory() as scratch:
+        env = {**os.environ, "RUNNER_HOME": str(Path(scratch) / "home")}
+        job = Path(scratch) / "job"
+        job.mkdir()
+        (job / "job.yaml").write_text(
+            "apiVersion: runner/v1\nkind: Job\nmetadata: {name: trivial}\n"
+            f"spec: {{command: [{', '.join(COMMAND[:2])}, '{COMMAND[2]}']}}\n"
+        )
+        timed([*runner, "--help"], env, 1)  # warm the page cache and bytecode
+        results = [
+            row(
+                "runner --help",
+                timed([*runner, "--help"], env, args.repeat),
+                "python -c pass",
+                timed([sys.executable, "-c", "pass"], env, args.repeat),
+            ),
+            row(
+                "runner submit (trivial job)",
+                timed([*runner, "submit", str(job / "job.yaml")], env, args.repeat),
+                "sh -c 'echo hello'",
+                timed(COMMAND, env, args.repeat),
+            ),
+        ]
+    print(f"median of {args.repeat} runs each; ratio = runner / baseline")
+    print(f"{'subject':<34} {'time':>12}   {'baseline':<26} {'time':>12}   {'ratio':>8}")
+    print("\n".join(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
