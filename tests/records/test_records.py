@@ -1,0 +1,92 @@
+"""Run records in SQLite: creation, updates, lookup by id, prefix or job name, concurrent writers."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from runner.errors import NotFoundError, UserError
+from runner.records import RunRecord, RunRecords, RunState
+
+
+def record(run_id: str, job: str = "mnist", created: float = 1.0, **extra: object) -> RunRecord:
+    return RunRecord(
+        id=run_id,
+        job=job,
+        backend="process",
+        state=RunState.PENDING,
+        created=created,
+        workdir=f"/w/{run_id}",
+        store_url="file:///s",
+        manifest="kind: Job\n",
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def records(tmp_path: Path) -> RunRecords:
+    return RunRecords(tmp_path / "runs.db")
+
+
+def test_round_trip_with_json_fields(records: RunRecords) -> None:
+    original = record("mnist-aaaaaa", labels={"team": "vision"}, launch={"command": ["python"], "gpus": 1})
+    records.create(original)
+    assert records.get("mnist-aaaaaa") == original
+
+
+def test_update_changes_only_what_is_named(records: RunRecords) -> None:
+    records.create(record("mnist-aaaaaa"))
+    updated = records.update("mnist-aaaaaa", state=RunState.RUNNING, attempts=1, gpus="0,1")
+    assert updated.state is RunState.RUNNING and updated.gpu_indices == [0, 1]
+    assert records.get("mnist-aaaaaa") == updated
+
+
+def test_resolve_by_id_job_name_and_prefix(records: RunRecords) -> None:
+    records.create(record("mnist-aaaaaa", created=1))
+    records.create(record("mnist-abbbbb", created=2))
+    records.create(record("malaria-cccccc", job="malaria", created=3))
+    assert records.resolve("mnist-aaaaaa").id == "mnist-aaaaaa"
+    assert records.resolve("mnist").id == "mnist-abbbbb", "a job name means its latest run"
+    assert records.resolve("mal").id == "malaria-cccccc"
+    with pytest.raises(UserError, match="matches several runs: mnist-abbbbb, mnist-aaaaaa"):
+        records.resolve("mnist-a")
+    with pytest.raises(NotFoundError, match="no run or job named 'nothing'"):
+        records.resolve("nothing")
+    with pytest.raises(NotFoundError):
+        records.resolve("%")  # LIKE wildcards are matched literally
+
+
+def test_list_is_newest_first_and_filters(records: RunRecords) -> None:
+    for index in range(5):
+        records.create(record(f"mnist-{index:06d}", created=index))
+    records.update("mnist-000004", state=RunState.SUCCEEDED)
+    assert [r.id for r in records.list(limit=2)] == ["mnist-000004", "mnist-000003"]
+    assert "mnist-000004" not in [r.id for r in records.list(active_only=True)]
+    assert records.list(job="other") == []
+
+
+def test_terminal_states() -> None:
+    assert {state for state in RunState if not state.terminal} == {RunState.PENDING, RunState.RUNNING}
+
+
+def test_exclusive_sections_serialise_writers(tmp_path: Path) -> None:
+    """Two connections incrementing a counter inside exclusive() never lose an update."""
+    database = tmp_path / "runs.db"
+    RunRecords(database).create(record("mnist-aaaaaa"))
+
+    def bump(times: int) -> None:
+        mine = RunRecords(database)
+        for _ in range(times):
+            with mine.exclusive():
+                current = mine.get("mnist-aaaaaa").attempts
+                mine.update("mnist-aaaaaa", attempts=current + 1)
+        mine.close()
+
+    threads = [threading.Thread(target=bump, args=(50,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert RunRecords(database).get("mnist-aaaaaa").attempts == 200
