@@ -32,11 +32,15 @@ def timed(argv: Sequence[str], env: dict[str, str], repeat: int) -> list[float]:
 
 def row(name: str, subject: list[float], baseline_name: str, baseline: list[float]) -> str:
     ours, base = statistics.median(subject), statistics.median(baseline)
-    return f"{name:<34} {ours * 1000:9.1f} ms   {baseline_name:<26} {base * 1000:9.1f} ms   {ours / base:7.1f}x"
+    return (
+        f"{name:<34} {ours * 1000:9.1f} ms   {baseline_name:<26} {base * 1000:9.1f} ms   {ours / base:7.1f}x"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args(argv)
     runner = [sys.executable, "-m", "runner.cli.main"]

@@ -58,6 +58,10 @@ def check_key(key: str) -> str:
         raise UnsafePathError(f"refusing unsafe path {key!r}: it must be relative and use '/'")
     if any(part in ("", ".", "..") for part in key.split("/")):
         raise UnsafePathError(f"refusing unsafe path {key!r}: '..', '.' and empty parts are not allowed")
+    try:
+        key.encode("utf-8", "surrogateescape")  # what a file name can hold (lone surrogates cannot)
+    except UnicodeEncodeError:
+        raise UnsafePathError(f"refusing unsafe path {key!r}: it cannot be written as a file name") from None
     return key
 
 

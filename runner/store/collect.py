@@ -3,27 +3,36 @@
     <job>/<run-id>/job.yaml, run.json, logs/, outputs/, MANIFEST.json
 
 MANIFEST.json (size and sha256 of every other file) is written last: its presence marks the run
-complete. Nothing from the job may escape the run directory: paths are checked as keys, files are
-opened without following links, and symlinks that point outside the outputs directory are refused
-and listed in run.json rather than copied.
+complete. Nothing from the job may escape the run directory: paths are checked as keys, directories
+and files are opened relative to their parent's descriptor without following links, and symlinks
+that point outside their directory (or at anything but a regular file) are refused and listed in
+run.json rather than copied. FIFOs, sockets and devices are refused without being opened for reading
+(and were one swapped in, it is opened non-blocking and refused), so nothing can hang collection.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import stat
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.errors import UnsafePathError
+from runner.errors import NotFoundError, StoreError, UnsafePathError
 from runner.store.base import Digest, Store, check_key
 
 MANIFEST_FILE = "MANIFEST.json"
 RUN_FILE = "run.json"
 JOB_FILE = "job.yaml"
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_DEPTH = 64  # directories nested deeper than this below outputs/ or logs/ are refused
+
+_OPEN_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_OPEN_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,10 @@ class Collection:
 
 
 def run_prefix(job: str, run_id: str) -> str:
+    """The key prefix of one run: <job>/<run-id>, each a single path part."""
+    for what, value in (("job name", job), ("run id", run_id)):
+        if "/" in value:
+            raise UnsafePathError(f"refusing {what} {value!r}: it must not contain '/'")
     return check_key(f"{job}/{run_id}")
 
 
@@ -66,8 +79,8 @@ def collect_run(
     prefix = run_prefix(job, run_id)
     collection = Collection()
     for area, directory in (("outputs", outputs_dir), ("logs", logs_dir)):
-        if directory is not None and directory.is_dir():
-            _collect_tree(store, prefix, area, directory, collection)
+        if directory is not None:
+            _Tree(store, prefix, area, directory, collection).collect()
     collection.add(JOB_FILE, store.put_bytes(f"{prefix}/{JOB_FILE}", manifest_text.encode()))
     record = {**summary, "refused": [asdict(item) for item in collection.refused]}
     collection.add(RUN_FILE, store.put_bytes(f"{prefix}/{RUN_FILE}", _json(record)))
@@ -79,49 +92,171 @@ def collect_run(
 def read_manifest(store: Store, job: str, run_id: str) -> list[FileEntry] | None:
     """The files of a completely collected run, or None while MANIFEST.json is not there."""
     key = f"{run_prefix(job, run_id)}/{MANIFEST_FILE}"
-    if not store.exists(key):
+    try:
+        data = store.get_bytes(key)
+    except NotFoundError:
         return None
-    data = json.loads(store.get_bytes(key))
-    return [FileEntry(**entry) for entry in data["files"]]
+    try:
+        entries = json.loads(data)["files"]
+        files = [_entry(item) for item in entries]
+    except (ValueError, KeyError, TypeError) as error:
+        raise StoreError(f"{store.location(key)} is damaged: {error}") from None
+    return files
+
+
+def _entry(item: Any) -> FileEntry:
+    path, size, sha256 = item["path"], item["size"], item["sha256"]
+    if not isinstance(path, str) or not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+        raise ValueError(f"bad entry {item!r}")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ValueError(f"bad entry {item!r}")
+    return FileEntry(path=check_key(path), size=size, sha256=sha256)  # paths are data: check them
 
 
 def _json(data: Any) -> bytes:
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
 
-def _collect_tree(store: Store, prefix: str, area: str, top: Path, collection: Collection) -> None:
-    real_top = top.resolve()
-    for path in _walk(top):
-        relative = f"{area}/{path.relative_to(top).as_posix()}"
+def _kind(mode: int) -> str:
+    kinds = {
+        stat.S_IFDIR: "a directory",
+        stat.S_IFIFO: "a FIFO",
+        stat.S_IFSOCK: "a socket",
+        stat.S_IFCHR: "a character device",
+        stat.S_IFBLK: "a block device",
+        stat.S_IFLNK: "a symlink",
+    }
+    return kinds.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def _inside(path: str, directory: str) -> bool:
+    return Path(path).is_relative_to(directory)
+
+
+def _open_regular(path: str, expected: os.stat_result, *, dir_fd: int | None = None) -> int:
+    """A blocking descriptor on the regular file that path named when it was stat'ed as expected."""
+    try:
+        descriptor = os.open(path, _OPEN_FILE, dir_fd=dir_fd)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise UnsafePathError("replaced by a symlink while being collected: not followed") from None
+        raise
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafePathError(f"not a regular file ({_kind(info.st_mode)})")
+        if not os.path.samestat(info, expected):
+            raise UnsafePathError("replaced while being collected")
+        os.set_blocking(descriptor, True)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
+def _opened_path(descriptor: int) -> str | None:
+    """The real path of an open descriptor, where /proc tells it."""
+    try:
+        return str(Path(f"/proc/self/fd/{descriptor}").readlink())
+    except OSError:
+        return None
+
+
+class _Tree:
+    """One of outputs/ or logs/, walked through directory descriptors."""
+
+    def __init__(self, store: Store, prefix: str, area: str, top: Path, collection: Collection) -> None:
+        self.store = store
+        self.prefix = prefix
+        self.area = area
+        self.top = top
+        self.collection = collection
+        self.real_top = ""
+
+    def refuse(self, relative: str, reason: str) -> None:
+        self.collection.refused.append(Refusal(path=relative, reason=reason))
+
+    def collect(self) -> None:
+        try:
+            descriptor = os.open(self.top, _OPEN_DIRECTORY)
+        except FileNotFoundError:
+            return  # the job never made it: failed, cancelled or wrote nothing
+        except OSError as error:
+            if error.errno in (errno.ELOOP, errno.ENOTDIR) and self.top.is_symlink():
+                self.refuse(self.area, "a symlink, not a directory: not followed")
+            else:
+                self.refuse(self.area, f"cannot read: {error.strerror}")
+            return
+        try:
+            self.real_top = os.path.realpath(self.top)
+            self.walk(descriptor, [], 0)
+        finally:
+            os.close(descriptor)
+
+    def walk(self, directory: int, parts: list[str], depth: int) -> None:
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError as error:
+            self.refuse("/".join([self.area, *parts]), f"cannot read: {error.strerror}")
+            return
+        for name in names:
+            self.entry(directory, [*parts, name], depth)
+
+    def entry(self, directory: int, parts: list[str], depth: int) -> None:
+        relative = "/".join([self.area, *parts])
+        name = parts[-1]
         try:
             check_key(relative)
-            info = path.lstat()
+            info = os.stat(name, dir_fd=directory, follow_symlinks=False)
+            if stat.S_ISDIR(info.st_mode):
+                self.subdirectory(directory, parts, depth, info)
+                return
             if stat.S_ISLNK(info.st_mode):
-                target = path.resolve()
-                if not target.is_relative_to(real_top):
-                    raise UnsafePathError(f"symlink points outside {area}/ (to {target})")
-                if not target.is_file():
-                    raise UnsafePathError("symlink to something other than a file inside the directory")
-                source_path = target
+                descriptor = self.open_link(parts)
             elif stat.S_ISREG(info.st_mode):
-                source_path = path
+                descriptor = _open_regular(name, info, dir_fd=directory)
             else:
-                raise UnsafePathError("not a regular file")
-            descriptor = os.open(source_path, os.O_RDONLY | os.O_NOFOLLOW)
+                raise UnsafePathError(f"not a regular file ({_kind(info.st_mode)})")
         except UnsafePathError as refusal:
-            collection.refused.append(Refusal(path=relative, reason=refusal.message))
-            continue
+            self.refuse(relative, refusal.message)
+            return
         except OSError as error:
-            collection.refused.append(Refusal(path=relative, reason=f"cannot read: {error.strerror}"))
-            continue
+            self.refuse(relative, f"cannot read: {error.strerror}")
+            return
         with os.fdopen(descriptor, "rb") as handle:
-            collection.add(relative, store.put_stream(f"{prefix}/{relative}", handle))
+            self.collection.add(relative, self.store.put_stream(f"{self.prefix}/{relative}", handle))
 
+    def subdirectory(self, directory: int, parts: list[str], depth: int, info: os.stat_result) -> None:
+        if depth >= MAX_DEPTH:
+            raise UnsafePathError(f"nested more than {MAX_DEPTH} directories deep")
+        try:
+            descriptor = os.open(parts[-1], _OPEN_DIRECTORY, dir_fd=directory)
+        except OSError as error:
+            if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                raise UnsafePathError("replaced while being collected: not followed") from None
+            raise
+        try:
+            if not os.path.samestat(info, os.fstat(descriptor)):
+                raise UnsafePathError("replaced while being collected")
+            self.walk(descriptor, parts, depth + 1)
+        finally:
+            os.close(descriptor)
 
-def _walk(top: Path) -> Iterator[Path]:
-    """Every non-directory entry below top, without following directory symlinks."""
-    for directory, dirs, files in os.walk(top, followlinks=False):
-        base = Path(directory)
-        dirs.sort()
-        for name in [*sorted(files), *sorted(d for d in dirs if (base / d).is_symlink())]:
-            yield base / name
+    def open_link(self, parts: list[str]) -> int:
+        """The file a symlink leads to, when that is a regular file inside the tree."""
+        link = Path(self.real_top).joinpath(*parts)  # the directories on the way are not links
+        target = os.path.realpath(link)
+        if not _inside(target, self.real_top):
+            raise UnsafePathError(f"symlink points outside {self.area}/ (to {target})")
+        try:
+            info = Path(target).stat()
+        except OSError as error:
+            raise UnsafePathError(f"symlink to nothing: {error.strerror}") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafePathError(f"symlink to {_kind(info.st_mode)}, not followed")
+        descriptor = _open_regular(target, info)
+        opened = _opened_path(descriptor)
+        if opened is not None and not _inside(opened, self.real_top):
+            os.close(descriptor)
+            raise UnsafePathError(f"symlink points outside {self.area}/ (to {opened})")
+        return descriptor

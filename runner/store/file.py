@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
-import tempfile
+import re
+import secrets
+import stat
 from pathlib import Path
 from typing import BinaryIO
 
@@ -12,6 +15,52 @@ from runner.errors import NotFoundError, StoreError, UnsafePathError
 from runner.store.base import Digest, StoredObject, check_key, hash_stream
 
 _TEMP_PREFIX = ".tmp-"
+_TEMP_NAME = re.compile(r"\.tmp-[0-9a-f]{32}\.part")
+# What opening a key that names no object raises: nothing there, a directory, or a file as a parent.
+_MISSING = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether name is one of the temporary files write_atomically renames into place."""
+    return _TEMP_NAME.fullmatch(name) is not None
+
+
+def write_atomically(path: Path, source: BinaryIO) -> Digest:
+    """Stream source into a temporary file beside path, then rename it over path.
+
+    Readers see the previous file or the whole new one, never part of it; the temporary file is
+    removed whatever goes wrong, and the file gets the usual permissions (0666 less the umask).
+    """
+    temp = path.with_name(f"{_TEMP_PREFIX}{secrets.token_hex(16)}.part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        descriptor = os.open(temp, flags, 0o666)
+    except OSError as error:
+        raise StoreError(f"cannot write {path}: {error.strerror}") from error
+    try:
+        with os.fdopen(descriptor, "wb") as sink:
+            digest = hash_stream(source, sink)
+            sink.flush()
+            os.fsync(sink.fileno())
+        try:
+            temp.replace(path)
+        except OSError as error:
+            raise StoreError(f"cannot write {path}: {error.strerror}") from error
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)  # the rename survives a crash before whatever is written next
+    return digest
+
+
+def _fsync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
 
 class FileStore:
@@ -20,57 +69,55 @@ class FileStore:
         self.url = self.root.as_uri()
 
     def _path(self, key: str) -> Path:
+        """Where key lives; refused when it, or a symlink on its way, leads outside the store."""
         path = self.root / check_key(key)
-        real_root = self.root.resolve()
-        if not path.resolve().is_relative_to(real_root):
+        # os.path.realpath, unlike Path.resolve on 3.11, does not raise on symlink loops
+        real_root = Path(os.path.realpath(self.root))
+        if not Path(os.path.realpath(path)).is_relative_to(real_root):
             raise UnsafePathError(f"refusing {key!r}: it resolves outside the store at {self.root}")
         return path
 
     def put_stream(self, key: str, source: BinaryIO) -> Digest:
-        path = self._path(key)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=path.parent)
-        except OSError as error:
-            raise StoreError(f"cannot write {key} under {self.root}: {error.strerror}") from error
-        try:
-            with os.fdopen(handle, "wb") as sink:
-                digest = hash_stream(source, sink)
-                sink.flush()
-                os.fsync(sink.fileno())
-            Path(temp_name).replace(path)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        return digest
+        return write_atomically(self._path(key), source)
 
     def put_bytes(self, key: str, data: bytes) -> Digest:
         return self.put_stream(key, io.BytesIO(data))
 
     def get_bytes(self, key: str) -> bytes:
+        path = self._path(key)
         try:
-            return self._path(key).read_bytes()
-        except (FileNotFoundError, IsADirectoryError):
+            return path.read_bytes()
+        except _MISSING:
             raise NotFoundError(f"{self.location(key)} does not exist") from None
+        except OSError as error:
+            raise StoreError(f"cannot read {self.location(key)}: {error.strerror}") from error
 
     def download(self, key: str, destination: Path) -> Digest:
+        path = self._path(key)
         try:
-            source = self._path(key).open("rb")
-        except (FileNotFoundError, IsADirectoryError):
+            source = path.open("rb")
+        except _MISSING:
             raise NotFoundError(f"{self.location(key)} does not exist") from None
+        except OSError as error:
+            raise StoreError(f"cannot read {self.location(key)}: {error.strerror}") from error
         with source:
-            return FileStore(destination.parent).put_stream(destination.name, source)
+            return write_atomically(destination, source)
 
     def list(self, prefix: str) -> list[StoredObject]:
         top = self._path(prefix)
         found: list[StoredObject] = []
         for directory, _dirs, files in os.walk(top):
             for name in files:
-                if name.startswith(_TEMP_PREFIX):
+                if is_temp_name(name):
                     continue
                 path = Path(directory) / name
-                key = path.relative_to(self.root).as_posix()
-                found.append(StoredObject(key=key, size=path.lstat().st_size))
+                try:
+                    info = path.lstat()
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISREG(info.st_mode):  # objects are files: not symlinks, FIFOs or sockets
+                    key = path.relative_to(self.root).as_posix()
+                    found.append(StoredObject(key=key, size=info.st_size))
         return sorted(found, key=lambda item: item.key)
 
     def exists(self, key: str) -> bool:

@@ -29,7 +29,7 @@ class FakeClock:
 
 @dataclass
 class FakeAttempt:
-    """Exits with `code` after `runs_for` fake seconds; on SIGTERM exits after `term_delay` (None: ignores it)."""
+    """Exits with `code` after `runs_for` fake seconds; on SIGTERM, after `term_delay` (None: ignores it)."""
 
     clock: FakeClock
     runs_for: float
