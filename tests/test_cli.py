@@ -65,3 +65,18 @@ def test_bad_settings_are_reported(runner: Runner) -> None:
     result = runner("list", env={"RUNNER_GRACE": "soon"})
     assert result.code == 2
     assert "RUNNER_GRACE='soon' is not a number of seconds" in result.stderr
+
+
+def test_a_closed_pipe_ends_quietly(job: Callable[..., Path]) -> None:
+    from tests.conftest import runner_command
+
+    manifest = job("many", command=["sh", "-c", "seq 1 200000"])
+    done = subprocess.run(
+        ["sh", "-c", f"{' '.join(runner_command('submit', str(manifest)))} | head -n 1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.stdout.endswith("] 1\n")
+    assert "Traceback" not in done.stderr

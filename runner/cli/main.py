@@ -262,7 +262,12 @@ def artifacts(run: str, destination: Path | None, fmt: str) -> None:
 
 
 def main() -> None:
-    cli(prog_name="runner")
+    try:
+        cli(prog_name="runner")
+    except BrokenPipeError:
+        # the reader went away (`runner logs RUN | head`): stop quietly, as shell tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
 
 
 if __name__ == "__main__":
