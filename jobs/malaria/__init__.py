@@ -1,0 +1,1 @@
+"""Malaria: a small CNN that tells parasitized blood cells from uninfected ones."""

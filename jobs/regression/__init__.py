@@ -1,0 +1,1 @@
+"""Regression: linear regression (one Dense unit) on the scikit-learn diabetes data."""
