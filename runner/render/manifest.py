@@ -14,4 +14,4 @@ def resolved_yaml(manifest: JobManifest) -> str:
 
 
 def resolved_json(manifest: JobManifest) -> str:
-    return json.dumps(manifest.resolved(), indent=2) + "\n"
+    return json.dumps(manifest.resolved(), indent=2, ensure_ascii=False) + "\n"

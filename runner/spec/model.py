@@ -11,11 +11,13 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -38,11 +40,12 @@ DEFAULT_BASE_IMAGE = "tensorflow/tensorflow:2.21.0-gpu"
 MAX_NAME_LENGTH = 52
 RUN_SUFFIX_LENGTH = 6
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_INPUT_NAME = re.compile(r"^[a-z]([-a-z0-9_]*[a-z0-9])?$")
+# Used with fullmatch: "$" would also match before a trailing newline, letting "mnist\n" through.
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_INPUT_NAME = re.compile(r"[a-z]([-a-z0-9_]*[a-z0-9])?")
 
 
 def _from(parse: Any) -> Any:
@@ -64,7 +67,7 @@ Seconds = Annotated[int, _from(parse_duration), PlainSerializer(format_duration,
 def check_dns_label(value: str, what: str, max_length: int = 63) -> str:
     if len(value) > max_length:
         raise ValueError(f"{what} {value!r} is {len(value)} characters; at most {max_length} are allowed")
-    if not _DNS_LABEL.match(value):
+    if not _DNS_LABEL.fullmatch(value):
         raise ValueError(
             f"{what} {value!r} must be lower-case letters, digits and '-', starting and ending "
             "with a letter or digit (Kubernetes DNS-1123 label)"
@@ -72,46 +75,80 @@ def check_dns_label(value: str, what: str, max_length: int = 63) -> str:
     return value
 
 
-def check_label_key(key: str) -> None:
+def check_label_key(key: str) -> str:
+    """A Kubernetes label or annotation key: an optional DNS-subdomain prefix and '/', then a name."""
     prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
-        raise ValueError(f"label key {key!r}: prefix {prefix!r} must be a DNS subdomain")
-    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        raise ValueError(f"the key's prefix {prefix!r} must be a lower-case DNS subdomain like example.com")
+    if not name or len(name) > 63 or not _LABEL_NAME.fullmatch(name):
         raise ValueError(
-            f"label key {key!r}: name must be 1-63 letters, digits, '-', '_' or '.', "
+            "a key must be 1-63 letters, digits, '-', '_' or '.' (after an optional prefix and '/'), "
             "starting and ending with a letter or digit"
         )
+    return key
 
 
-def check_label_value(key: str, value: str) -> None:
-    if len(value) > 63 or not _LABEL_NAME.match(value):
+def check_label_value(value: str) -> str:
+    if len(value) > 63 or not _LABEL_NAME.fullmatch(value):
         raise ValueError(
-            f"label {key}={value!r}: a value is at most 63 letters, digits, '-', '_' or '.', "
+            f"label value {value!r} must be at most 63 letters, digits, '-', '_' or '.', "
             "starting and ending with a letter or digit"
         )
+    return value
+
+
+def check_dns_subdomain(value: str, what: str, max_length: int = 253) -> str:
+    if len(value) > max_length:
+        raise ValueError(f"{what} {value!r} is {len(value)} characters; at most {max_length} are allowed")
+    if not _DNS_SUBDOMAIN.fullmatch(value):
+        raise ValueError(
+            f"{what} {value!r} must be lower-case letters, digits, '-' and '.', starting and ending "
+            "with a letter or digit (Kubernetes DNS-1123 subdomain)"
+        )
+    return value
+
+
+def check_env_name(key: str) -> str:
+    if not _ENV_NAME.fullmatch(key):
+        raise ValueError("a variable name must be letters, digits and '_', not starting with a digit")
+    if key.startswith("RUNNER_"):
+        raise ValueError("names starting with RUNNER_ are reserved for the runner; rename the variable")
+    return key
+
+
+LabelKey = Annotated[str, AfterValidator(check_label_key)]
+LabelValue = Annotated[str, AfterValidator(check_label_value)]
+EnvName = Annotated[str, AfterValidator(check_env_name)]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_means_default(cls, data: Any) -> Any:
+        """A key with an empty value (``env:`` and nothing after it) takes its default, like a missing one.
+
+        Required fields keep their null, so that they are reported as such.
+        """
+        if not isinstance(data, dict):
+            return data
+        optional: set[str] = set()
+        for name, info in cls.model_fields.items():
+            if not info.is_required():
+                optional.update((name, info.alias or name))
+        return {key: value for key, value in data.items() if value is not None or key not in optional}
+
 
 class Metadata(_Model):
     name: str
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
+    annotations: dict[LabelKey, str] = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         return check_dns_label(value, "name", MAX_NAME_LENGTH)
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
-        for key, value in labels.items():
-            check_label_key(key)
-            check_label_value(key, value)
-        return labels
 
 
 class Image(_Model):
@@ -129,16 +166,25 @@ class Image(_Model):
 
 
 class Resources(_Model):
-    gpu: int = Field(default=0, ge=0, le=64)
+    gpu: int = Field(default=0, ge=0, le=64, strict=True)
     gpu_type: str | None = Field(default=None, alias="gpuType")
     cpu: Millicores | None = None
     memory: Bytes | None = None
 
-    @model_validator(mode="after")
-    def _gpu_type_needs_gpus(self) -> Resources:
-        if self.gpu_type is not None and self.gpu == 0:
-            raise ValueError("gpuType is set but gpu is 0; ask for at least one GPU")
-        return self
+    @field_validator("gpu_type")
+    @classmethod
+    def _gpu_type(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        # It becomes the value of the nvidia.com/gpu.product node selector.
+        if not value or len(value) > 63 or not _LABEL_NAME.fullmatch(value):
+            raise ValueError(
+                f"expected a GPU model like H100 or NVIDIA-A100-SXM4-40GB (letters, digits, '-', '_' "
+                f"or '.'), got {value!r}"
+            )
+        if info.data.get("gpu") == 0:
+            raise ValueError(f"gpuType {value!r} is set but gpu is 0; ask for at least one GPU")
+        return value
 
 
 class Input(_Model):
@@ -149,8 +195,15 @@ class Input(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if len(value) > 63 or not _INPUT_NAME.match(value):
+        if len(value) > 63 or not _INPUT_NAME.fullmatch(value):
             raise ValueError(f"input name {value!r} must be lower-case letters, digits, '-' or '_'")
+        return value
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("expected where the data comes from, like s3://bucket/data/ or ./data")
         return value
 
     @field_validator("path")
@@ -165,9 +218,20 @@ class Input(_Model):
 
 
 def check_container_path(value: str) -> str:
-    if not value.startswith("/") or "/../" in value + "/" or "\x00" in value:
+    if (
+        not value.startswith("/")
+        or "/../" in value + "/"
+        or not value.isprintable()
+        or value.rstrip("/") == ""
+    ):
         raise ValueError(f"expected an absolute path inside the container like /outputs, got {value!r}")
     return value
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether one container path is the other or lies inside it."""
+    a, b = a.rstrip("/") + "/", b.rstrip("/") + "/"
+    return a.startswith(b) or b.startswith(a)
 
 
 class Outputs(_Model):
@@ -183,7 +247,7 @@ class Schedule(_Model):
     cron: str
     time_zone: str = Field(default="UTC", alias="timeZone")
     concurrency: Literal["Forbid", "Replace", "Allow"] = "Forbid"
-    suspend: bool = False
+    suspend: bool = Field(default=False, strict=True)
 
     @field_validator("cron")
     @classmethod
@@ -208,6 +272,17 @@ class KubernetesOptions(_Model):
     def _namespace(cls, value: str | None) -> str | None:
         return None if value is None else check_dns_label(value, "namespace")
 
+    @field_validator("queue")
+    @classmethod
+    def _queue(cls, value: str | None) -> str | None:
+        # A Kueue LocalQueue name, carried in the kueue.x-k8s.io/queue-name label.
+        return None if value is None else check_dns_subdomain(value, "queue", 63)
+
+    @field_validator("priority_class", "service_account")
+    @classmethod
+    def _object_name(cls, value: str | None) -> str | None:
+        return None if value is None else check_dns_subdomain(value, "name")
+
 
 def _scalar_to_string(value: Any) -> Any:
     """Environment values are strings; accept YAML numbers and booleans as their usual text."""
@@ -225,11 +300,11 @@ Argument = Annotated[str, BeforeValidator(_scalar_to_string)]
 class Spec(_Model):
     image: Image = Field(default_factory=Image)
     command: list[Argument] = Field(min_length=1)
-    env: dict[str, EnvValue] = Field(default_factory=dict)
+    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
     resources: Resources = Field(default_factory=Resources)
     inputs: list[Input] = Field(default_factory=list)
     outputs: Outputs = Field(default_factory=Outputs)
-    retries: int = Field(default=0, ge=0, le=20)
+    retries: int = Field(default=0, ge=0, le=20, strict=True)
     timeout: Seconds | None = None
     schedule: Schedule | None = None
     kubernetes: KubernetesOptions = Field(default_factory=KubernetesOptions)
@@ -241,25 +316,34 @@ class Spec(_Model):
             raise ValueError("the first item of command is the program to run and cannot be empty")
         return value
 
-    @field_validator("env")
+    @field_validator("inputs")
     @classmethod
-    def _env(cls, env: dict[str, str]) -> dict[str, str]:
-        for key in env:
-            if not _ENV_NAME.match(key):
-                raise ValueError(f"environment variable name {key!r} must be letters, digits and '_'")
-            if key.startswith("RUNNER_"):
+    def _unique_inputs(cls, inputs: list[Input]) -> list[Input]:
+        names: dict[str, str] = {}
+        paths: dict[str, str] = {}
+        for item in inputs:
+            if item.env_name in names:
+                other = names[item.env_name]
+                if other == item.name:
+                    raise ValueError(f"two inputs are named {item.name!r}; input names must be unique")
                 raise ValueError(
-                    f"environment variable {key!r}: names starting with RUNNER_ are the runner's"
+                    f"inputs {other!r} and {item.name!r} both become {item.env_name}; rename one"
                 )
-        return env
+            names[item.env_name] = item.name
+            for path, name in paths.items():
+                if _overlap(path, item.path):
+                    raise ValueError(f"inputs {name!r} ({path}) and {item.name!r} ({item.path}) overlap")
+            paths[item.path] = item.name
+        return inputs
 
     @model_validator(mode="after")
-    def _unique_inputs(self) -> Spec:
-        seen: set[str] = set()
+    def _outputs_apart_from_inputs(self) -> Spec:
         for item in self.inputs:
-            if item.env_name in seen:
-                raise ValueError(f"two inputs are named {item.name!r}")
-            seen.add(item.env_name)
+            if _overlap(item.path, self.outputs.path):
+                raise ValueError(
+                    f"input {item.name!r} at {item.path} overlaps the outputs path {self.outputs.path}; "
+                    "keep inputs and outputs apart"
+                )
         return self
 
 
