@@ -15,23 +15,7 @@ import pytest
 from runner.errors import ManifestError, UserError
 from runner.spec import JobManifest, LoadedManifest, load_manifest, parse_manifest
 from runner.spec.loader import MAX_DEPTH, MAX_MANIFEST_BYTES, MAX_NODES, MAX_PROBLEMS
-
-VALID = """\
-apiVersion: runner/v1
-kind: Job
-metadata: {name: mnist, labels: {team: vision}}
-spec:
-  image: {base: tensorflow/tensorflow:2.21.0-gpu, requirements: requirements.txt, context: .}
-  command: [python, train.py, --epochs, "5"]
-  env: {TF_CPP_MIN_LOG_LEVEL: "1"}
-  resources: {gpu: 1, gpuType: H100, cpu: 4, memory: 16Gi}
-  inputs: [{name: data, source: s3://bucket/malaria/, path: /data}]
-  outputs: {path: /outputs}
-  retries: 2
-  timeout: 2h
-  schedule: {cron: "0 2 * * *", timeZone: Asia/Seoul, concurrency: Forbid}
-  kubernetes: {namespace: ml, queue: team-a, priorityClass: batch-low}
-"""
+from tests.spec.samples import VALID
 
 HEAD = "apiVersion: runner/v1\nkind: Job\nmetadata: {name: x}\n"
 

@@ -16,23 +16,7 @@ from runner.errors import ManifestError
 from runner.render import resolved_json, resolved_yaml
 from runner.spec import JobManifest, parse_manifest
 from runner.spec.model import DEFAULT_BASE_IMAGE, MAX_NAME_LENGTH, RUN_SUFFIX_LENGTH, Input
-
-VALID = """\
-apiVersion: runner/v1
-kind: Job
-metadata: {name: mnist, labels: {team: vision}}
-spec:
-  image: {base: tensorflow/tensorflow:2.21.0-gpu, requirements: requirements.txt, context: .}
-  command: [python, train.py, --epochs, "5"]
-  env: {TF_CPP_MIN_LOG_LEVEL: "1"}
-  resources: {gpu: 1, gpuType: H100, cpu: 4, memory: 16Gi}
-  inputs: [{name: data, source: s3://bucket/malaria/, path: /data}]
-  outputs: {path: /outputs}
-  retries: 2
-  timeout: 2h
-  schedule: {cron: "0 2 * * *", timeZone: Asia/Seoul, concurrency: Forbid}
-  kubernetes: {namespace: ml, queue: team-a, priorityClass: batch-low}
-"""
+from tests.spec.samples import VALID
 
 MINIMAL = "apiVersion: runner/v1\nkind: Job\nmetadata: {name: tiny}\nspec: {command: [python, t.py]}\n"
 
