@@ -1,0 +1,147 @@
+"""The agent: run one attempt of a job inside its container and always leave its record in the store.
+
+    python -m runner.agent -- COMMAND [ARGS...]
+
+It runs COMMAND (see supervise.py), tees its output to stdout and logs/attempt-<N>.log, then on
+every kind of exit collects outputs, logs, run.json and job.yaml into the store (MANIFEST.json
+last) and exits with the command's code (128+N when killed by signal N). If collecting fails it
+says so on stderr and never exits 0: a run whose artifacts were lost must not look successful.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from runner.agent.outcome import Ended, agent_exit_code, final_state, run_summary
+from runner.agent.settings import (
+    USAGE,
+    AgentSettings,
+    SettingsError,
+    child_environment,
+    parse_command,
+    parse_settings,
+    settings_help,
+)
+from runner.agent.supervise import Signals, run_command
+from runner.agent.tee import Tee
+from runner.errors import RunnerError
+from runner.store import Store, open_store
+from runner.store.collect import collect_run
+
+DRAIN_SECONDS = 2.0  # after the command ends, how long output still in the pipe may take to arrive
+NO_MANIFEST = "# the resolved manifest was not given to the runner agent (RUNNER_MANIFEST is not set)\n"
+
+
+def error(message: str) -> None:
+    print(f"runner-agent: error: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    if argv and argv[0] in ("-h", "--help"):
+        print(f"{USAGE}\n\n{settings_help()}", end="")
+        return 0
+    signals = Signals()
+    signals.install()  # before anything else: a SIGTERM from now on is passed on, never lost
+    try:
+        settings = parse_settings(env)
+        command = parse_command(argv)
+        store = open_store(settings.store_url)
+    except SettingsError as problem:
+        error(str(problem))
+        return 2
+    except RunnerError as problem:
+        error(f"RUNNER_STORE: {problem.message}" + (f"; {problem.hint}" if problem.hint else ""))
+        return 2
+    return run(settings, command, store, env, signals)
+
+
+def run(
+    settings: AgentSettings, command: list[str], store: Store, env: Mapping[str, str], signals: Signals
+) -> int:
+    manifest = read_manifest(settings.manifest)
+    tee, logs_dir, temporary = open_log(settings.logs, settings.log_name)
+    try:
+        settings.outputs.mkdir(parents=True, exist_ok=True)
+    except OSError as problem:
+        tee.note(f"cannot create the outputs directory {settings.outputs}: {problem.strerror}")
+    ended = run_command(
+        command, child_environment(env, settings), tee=tee, signals=signals, grace=settings.grace
+    )
+    tee.wait(DRAIN_SECONDS)
+    tee.close()
+    collected = collect(settings, store, ended, manifest, logs_dir)
+    if collected and temporary:
+        shutil.rmtree(logs_dir, ignore_errors=True)
+    return agent_exit_code(ended.exit_code, collected=collected)
+
+
+def read_manifest(path: Path | None) -> str:
+    if path is None:
+        return NO_MANIFEST
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as problem:
+        reason = problem.strerror if isinstance(problem, OSError) else str(problem)
+        print(f"runner-agent: warning: cannot read RUNNER_MANIFEST {path}: {reason}", file=sys.stderr)
+        return f"# the runner agent could not read the manifest at {path}: {reason}\n"
+
+
+def open_log(wanted: Path | None, name: str) -> tuple[Tee, Path, bool]:
+    """A tee into <logs>/<name>, the logs directory, and whether that is a temporary one of the agent's own.
+
+    When RUNNER_LOGS cannot be written the log goes to a temporary directory instead: a run is
+    never refused, nor its log lost, over where the log is kept.
+    """
+    if wanted is not None:
+        try:
+            wanted.mkdir(parents=True, exist_ok=True)
+            return Tee(wanted / name), wanted, False
+        except OSError as problem:
+            print(
+                f"runner-agent: warning: cannot write the log in RUNNER_LOGS {wanted}: {problem.strerror}; "
+                "using a temporary directory",
+                file=sys.stderr,
+                flush=True,
+            )
+    temporary = Path(tempfile.mkdtemp(prefix="runner-agent-logs-"))
+    return Tee(temporary / name), temporary, True
+
+
+def collect(settings: AgentSettings, store: Store, ended: Ended, manifest: str, logs_dir: Path) -> bool:
+    """Collect the run into the store; whether that worked (errors are reported on stderr)."""
+    state = final_state(ended)
+    try:
+        collection = collect_run(
+            store,
+            job=settings.job,
+            run_id=settings.run_id,
+            manifest_text=manifest,
+            summary=run_summary(settings, ended, host=socket.gethostname()),
+            logs_dir=logs_dir,
+            outputs_dir=settings.outputs,
+        )
+    except Exception as problem:  # whatever went wrong, say so without a traceback and fail the run
+        reason = (
+            problem.message if isinstance(problem, RunnerError) else f"{type(problem).__name__}: {problem}"
+        )
+        error(
+            f"run {settings.run_id} {state.value} (exit code {ended.exit_code}), but collecting it into "
+            f"{settings.store_url} failed: {reason}; its outputs and logs were not saved"
+        )
+        return False
+    refused = f", {len(collection.refused)} refused (see run.json)" if collection.refused else ""
+    print(
+        f"runner-agent: run {settings.run_id} {state.value} (exit code {ended.exit_code}); "
+        f"collected {len(collection.files)} files into {store.location(f'{settings.job}/{settings.run_id}')}"
+        f"{refused}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return True

@@ -1,0 +1,134 @@
+"""The agent's settings, read from the container's environment, and the command's environment.
+
+RUNNER_STORE     artifact store URL (required)
+RUNNER_JOB       job name: the first part of the run's store prefix (required)
+RUNNER_RUN_ID    run id: the second part (required)
+RUNNER_ATTEMPT   attempt number, 1-based (default 1): the log is logs/attempt-<N>.log
+RUNNER_OUTPUTS   directory the command writes its outputs to (default /outputs)
+RUNNER_LOGS      directory for the attempt log (default: a fresh temporary directory)
+RUNNER_MANIFEST  the resolved manifest, stored as job.yaml (optional)
+RUNNER_GRACE     seconds between a forwarded signal and SIGKILL (default 10)
+RUNNER_BACKEND   recorded as run.json's backend (default "container")
+
+Everything here is pure: values in, values or a SettingsError out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.errors import UnsafePathError
+from runner.store.collect import run_prefix
+
+REQUIRED = ("RUNNER_STORE", "RUNNER_JOB", "RUNNER_RUN_ID")
+# The agent's own settings: the command does not see them (it sees what the process backend gives a job).
+AGENT_ONLY = ("RUNNER_STORE", "RUNNER_LOGS", "RUNNER_MANIFEST", "RUNNER_GRACE", "RUNNER_BACKEND")
+USAGE = "usage: python -m runner.agent -- COMMAND [ARGS...]"
+
+
+class SettingsError(Exception):
+    """The agent cannot start: a missing or malformed setting, or no command. One line, exit 2."""
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    store_url: str
+    job: str
+    run_id: str
+    attempt: int = 1
+    outputs: Path = Path("/outputs")
+    logs: Path | None = None
+    manifest: Path | None = None
+    grace: float = 10.0
+    backend: str = "container"
+
+    @property
+    def log_name(self) -> str:
+        return f"attempt-{self.attempt}.log"
+
+
+def settings_help() -> str:
+    """The table of variables at the top of this module."""
+    table = (__doc__ or "").split("\n\n")[1]
+    return f"Settings, from the environment:\n{table}\n"
+
+
+def parse_settings(env: Mapping[str, str]) -> AgentSettings:
+    missing = [name for name in REQUIRED if not env.get(name, "").strip()]
+    if missing:
+        plural = len(missing) > 1
+        raise SettingsError(
+            f"missing setting{'s' if plural else ''} {', '.join(missing)}: "
+            f"set {'them' if plural else 'it'} in the job container's environment"
+        )
+    job, run_id = env["RUNNER_JOB"].strip(), env["RUNNER_RUN_ID"].strip()
+    try:
+        run_prefix(job, run_id)
+    except UnsafePathError as error:
+        raise SettingsError(f"RUNNER_JOB/RUNNER_RUN_ID: {error.message}") from None
+    return AgentSettings(
+        store_url=env["RUNNER_STORE"].strip(),
+        job=job,
+        run_id=run_id,
+        attempt=_attempt(env.get("RUNNER_ATTEMPT", "")),
+        outputs=_path(env, "RUNNER_OUTPUTS") or Path("/outputs"),
+        logs=_path(env, "RUNNER_LOGS"),
+        manifest=_path(env, "RUNNER_MANIFEST"),
+        grace=_grace(env.get("RUNNER_GRACE", "")),
+        backend=env.get("RUNNER_BACKEND", "").strip() or "container",
+    )
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    raw = env.get(name, "")
+    return Path(raw).absolute() if raw else None
+
+
+def _attempt(raw: str) -> int:
+    if not raw.strip():
+        return 1
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SettingsError(f"RUNNER_ATTEMPT={raw!r} is not an attempt number; use 1, 2, ...")
+    return value
+
+
+def _grace(raw: str) -> float:
+    if not raw.strip():
+        return 10.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        raise SettingsError(f"RUNNER_GRACE={raw!r} is not a number of seconds; use e.g. 10")
+    return value
+
+
+def parse_command(argv: Sequence[str]) -> list[str]:
+    """The command after an optional leading '--'."""
+    command = list(argv[1:] if argv and argv[0] == "--" else argv)
+    if not command:
+        raise SettingsError(f"no command given; {USAGE}")
+    return command
+
+
+def child_environment(env: Mapping[str, str], settings: AgentSettings) -> dict[str, str]:
+    """The command's environment: the container's, less the agent's settings, plus the run's variables."""
+    child = {key: value for key, value in env.items() if key not in AGENT_ONLY}
+    child.update(
+        {
+            "RUNNER_JOB": settings.job,
+            "RUNNER_RUN_ID": settings.run_id,
+            "RUNNER_ATTEMPT": str(settings.attempt),
+            "RUNNER_OUTPUTS": str(settings.outputs),
+        }
+    )
+    child.setdefault("PYTHONUNBUFFERED", "1")  # live logs, unless the image or manifest says otherwise
+    return child
