@@ -7,8 +7,10 @@ a directory excludes everything below it.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +67,11 @@ class IgnoreRules:
             if cleaned:
                 self._patterns.append(_Pattern(_translate(cleaned), include))
 
+    @property
+    def has_exceptions(self) -> bool:
+        """Whether some '!' pattern may re-include a path below an excluded directory."""
+        return any(pattern.include for pattern in self._patterns)
+
     @classmethod
     def for_context(cls, context: Path) -> IgnoreRules:
         ignore_file = context / IGNORE_FILE
@@ -99,3 +106,34 @@ def copy_context(context: Path, destination: Path, *, skip: Iterable[Path] = ())
         }
 
     shutil.copytree(context, destination, symlinks=True, ignore=ignored)
+
+
+def context_files(context: Path, *, skip: Iterable[Path] = ()) -> list[str]:
+    """The context's files that go into a build, as sorted context-relative POSIX paths.
+
+    Regular files and symbolic links (never followed, not even to directories) that .dockerignore
+    keeps; directories themselves, sockets, FIFOs and devices are not listed. Like Docker, an excluded
+    directory is still searched when some '!' pattern could re-include a path below it
+    (``build/`` then ``!build/keep.txt``). Directories in skip are left out whole.
+    """
+    rules = IgnoreRules.for_context(context)
+    never = {path.absolute() for path in skip}
+    found: list[str] = []
+
+    def walk(directory: Path, prefix: str) -> None:
+        with os.scandir(directory) as entries:
+            listed = list(entries)
+        for entry in listed:
+            relative = prefix + entry.name
+            path = directory / entry.name
+            if path.absolute() in never:
+                continue
+            mode = entry.stat(follow_symlinks=False).st_mode
+            if stat.S_ISDIR(mode):
+                if rules.has_exceptions or not rules.excluded(relative):
+                    walk(path, relative + "/")
+            elif (stat.S_ISREG(mode) or stat.S_ISLNK(mode)) and not rules.excluded(relative):
+                found.append(relative)
+
+    walk(context, "")
+    return sorted(found)

@@ -1,0 +1,1 @@
+../runner/images/templates/job.Dockerfile

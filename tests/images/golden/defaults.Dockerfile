@@ -1,0 +1,46 @@
+# Job image rendered by runner from its template images/job.Dockerfile; do not edit.
+FROM tensorflow/tensorflow:2.21.0-gpu
+
+# Build-time only (ARG values reach RUN as variables and are not kept in the image).
+ARG DEBIAN_FRONTEND=noninteractive
+ARG PIP_NO_CACHE_DIR=1
+ARG PIP_DISABLE_PIP_VERSION_CHECK=1
+ARG PIP_ROOT_USER_ACTION=ignore
+ARG PIP_BREAK_SYSTEM_PACKAGES=1
+
+# The base image may end as another user; setting up needs root.
+USER root
+
+# No apt packages (spec.image.apt is empty).
+
+# "python" for the entrypoint (some bases have only python3); the numeric non-root user, created
+# when the base has none with that id; its home, the job's directory and the outputs directory.
+RUN set -eu; \
+    command -v python >/dev/null 2>&1 || ln -s "$(command -v python3)" /usr/local/bin/python; \
+    getent group 1000 >/dev/null || groupadd --gid 1000 runner; \
+    getent passwd 1000 >/dev/null || \
+        useradd --uid 1000 --gid 1000 --home-dir /home/runner --create-home --shell /bin/sh runner; \
+    home="$(getent passwd 1000 | cut -d: -f6)"; \
+    [ -d "$home" ] || { mkdir -p "$home"; chown 1000:1000 "$home"; }; \
+    mkdir -p /job /outputs; \
+    chown 1000:1000 /job /outputs
+
+# Packages come from the package index (the context has no wheelhouse/).
+
+# No Python requirements (spec.image.requirements is not set).
+
+# The agent needs nothing beyond the standard library.
+
+# The runner itself, for its agent: without dependencies, never from an index.
+COPY .runner/runner-0.1.0-py3-none-any.whl /tmp/runner-build/
+RUN python -m pip install --no-deps --no-index /tmp/runner-build/runner-0.1.0-py3-none-any.whl \
+    && rm -rf /tmp/runner-build
+
+# The job's files last, so that editing code reuses every layer above.
+COPY --chown=1000:1000 job/ /job/
+
+ENV PYTHONUNBUFFERED=1
+WORKDIR /job
+USER 1000:1000
+ENTRYPOINT ["python", "-m", "runner.agent", "--"]
+CMD ["python", "train.py"]
