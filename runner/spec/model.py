@@ -64,15 +64,22 @@ Bytes = Annotated[int, _from(parse_memory), PlainSerializer(format_memory, retur
 Seconds = Annotated[int, _from(parse_duration), PlainSerializer(format_duration, return_type=str)]
 
 
-def check_dns_label(value: str, what: str, max_length: int = 63) -> str:
+def _check_dns_name(value: str, what: str, max_length: int, *, subdomain: bool) -> str:
     if len(value) > max_length:
         raise ValueError(f"{what} {value!r} is {len(value)} characters; at most {max_length} are allowed")
-    if not _DNS_LABEL.fullmatch(value):
+    pattern, characters, kind = (
+        (_DNS_SUBDOMAIN, "'-' and '.'", "subdomain") if subdomain else (_DNS_LABEL, "and '-'", "label")
+    )
+    if not pattern.fullmatch(value):
         raise ValueError(
-            f"{what} {value!r} must be lower-case letters, digits and '-', starting and ending "
-            "with a letter or digit (Kubernetes DNS-1123 label)"
+            f"{what} {value!r} must be lower-case letters, digits{',' if subdomain else ''} {characters}, "
+            f"starting and ending with a letter or digit (Kubernetes DNS-1123 {kind})"
         )
     return value
+
+
+def check_dns_label(value: str, what: str, max_length: int = 63) -> str:
+    return _check_dns_name(value, what, max_length, subdomain=False)
 
 
 def check_label_key(key: str) -> str:
@@ -98,14 +105,7 @@ def check_label_value(value: str) -> str:
 
 
 def check_dns_subdomain(value: str, what: str, max_length: int = 253) -> str:
-    if len(value) > max_length:
-        raise ValueError(f"{what} {value!r} is {len(value)} characters; at most {max_length} are allowed")
-    if not _DNS_SUBDOMAIN.fullmatch(value):
-        raise ValueError(
-            f"{what} {value!r} must be lower-case letters, digits, '-' and '.', starting and ending "
-            "with a letter or digit (Kubernetes DNS-1123 subdomain)"
-        )
-    return value
+    return _check_dns_name(value, what, max_length, subdomain=True)
 
 
 def check_env_name(key: str) -> str:
