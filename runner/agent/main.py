@@ -20,6 +20,7 @@ from pathlib import Path
 
 from runner.agent.outcome import Ended, agent_exit_code, final_state, run_summary
 from runner.agent.settings import (
+    NO_STORE,
     USAGE,
     AgentSettings,
     SettingsError,
@@ -52,7 +53,7 @@ def main(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
     try:
         settings = parse_settings(env)
         command = parse_command(argv)
-        store = open_store(settings.store_url)
+        store = None if settings.store_url == NO_STORE else open_store(settings.store_url)
     except SettingsError as problem:
         error(str(problem))
         return 2
@@ -63,7 +64,7 @@ def main(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
 
 
 def run(
-    settings: AgentSettings, command: list[str], store: Store, env: Mapping[str, str], signals: Signals
+    settings: AgentSettings, command: list[str], store: Store | None, env: Mapping[str, str], signals: Signals
 ) -> int:
     manifest = read_manifest(settings.manifest)
     tee, logs_dir, temporary = open_log(settings.logs, settings.log_name)
@@ -76,6 +77,8 @@ def run(
     )
     tee.wait(DRAIN_SECONDS)
     tee.close()
+    if store is None:
+        return ended.exit_code
     collected = collect(settings, store, ended, manifest, logs_dir)
     if collected and temporary:
         shutil.rmtree(logs_dir, ignore_errors=True)

@@ -1,6 +1,6 @@
 """The agent's settings, read from the container's environment, and the command's environment.
 
-RUNNER_STORE     artifact store URL (required)
+RUNNER_STORE     artifact store URL (required); "none" when a runner attached to the container collects
 RUNNER_JOB       job name: the first part of the run's store prefix (required)
 RUNNER_RUN_ID    run id: the second part (required)
 RUNNER_ATTEMPT   attempt number, 1-based (default 1): the log is logs/attempt-<N>.log
@@ -24,6 +24,7 @@ from runner.errors import UnsafePathError
 from runner.store.collect import run_prefix
 
 REQUIRED = ("RUNNER_STORE", "RUNNER_JOB", "RUNNER_RUN_ID")
+NO_STORE = "none"  # RUNNER_STORE=none: run, tee and forward signals; the attached runner collects
 # The agent's own settings: the command does not see them (it sees what the process backend gives a job).
 AGENT_ONLY = ("RUNNER_STORE", "RUNNER_LOGS", "RUNNER_MANIFEST", "RUNNER_GRACE", "RUNNER_BACKEND")
 USAGE = "usage: python -m runner.agent -- COMMAND [ARGS...]"

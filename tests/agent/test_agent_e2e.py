@@ -487,3 +487,30 @@ def test_an_unwritable_logs_directory_falls_back_to_a_temporary_one(agent: Agent
     assert "cannot write the log in RUNNER_LOGS" in done.stderr
     assert agent.log() == b"logged\n"
     assert agent.summary()["state"] == "succeeded"
+
+
+def test_with_an_attached_runner_the_agent_only_runs_and_tees(tmp_path: Path) -> None:
+    """RUNNER_STORE=none (the docker backend): output and exit code pass through, nothing is collected."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "RUNNER_STORE": "none",
+        "RUNNER_JOB": "attached",
+        "RUNNER_RUN_ID": "attached-aaaaaa",
+        "RUNNER_OUTPUTS": str(tmp_path / "outputs"),
+        "RUNNER_LOGS": str(tmp_path / "logs"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "runner.agent", "--", "sh", "-c", "echo attached; exit 4"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (4, "attached\n")
+    assert "collected" not in done.stderr
+    assert not (tmp_path / "none").exists()
