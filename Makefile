@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit engine bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The demo pins the process backend: it then runs the same on every machine, with or without a Docker
+# engine (building the job image needs PyPI from inside containers, or a wheelhouse in the context).
+DEMO_BACKEND ?= process
+
 demo: install
-	$(BIN)/runner submit jobs/mnist/job.yaml
+	$(BIN)/runner submit --backend $(DEMO_BACKEND) jobs/mnist/job.yaml
 	$(BIN)/runner list --job mnist --limit 3
 	$(BIN)/runner artifacts mnist
 
@@ -27,13 +31,19 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+# The container tests need a Docker engine and a registry: start them (installing Debian's packages when
+# missing). Without root or apt this fails and those tests skip, except in CI (CI=true), where they fail.
+engine:
+	-scripts/engine.sh start
+
+unit: install engine
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit
 
 bench: install
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/containers.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -17,6 +17,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Container fixtures: docker_client, python_base_image, tensorflow_base_image, example_wheelhouse,
+# no_leftover_containers (the engine is started by `make engine`; in CI a missing engine fails tests).
+pytest_plugins = ["tests.infra.fixtures"]
+
 
 @dataclass(frozen=True)
 class Result:
@@ -37,6 +41,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("RUNNER_STORE", raising=False)
     monkeypatch.setenv("RUNNER_GRACE", "1")
     monkeypatch.setenv("RUNNER_BACKOFF", "0.2")
+    monkeypatch.setenv("RUNNER_BACKEND", "process")  # container tests ask for docker by name
     return path
 
 
