@@ -1,1 +1,1 @@
-"""Job images: build contexts (shared with the process backend's per-run copies); builds come later."""
+"""Job images: build contexts, the Dockerfile recipe, content-hash tags, build and push."""
