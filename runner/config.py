@@ -4,6 +4,8 @@ RUNNER_HOME      where run records and per-run work directories live (default ~/
 RUNNER_STORE     the artifact store URL (default file://$RUNNER_HOME/store)
 RUNNER_BACKOFF   seconds before the first retry of a local run; doubles per retry (default 10)
 RUNNER_GRACE     seconds between SIGTERM and SIGKILL when a local run is stopped (default 10)
+RUNNER_BACKEND   the backend `runner submit` uses without --backend (default auto)
+RUNNER_REGISTRY  where job images are pushed, e.g. 127.0.0.1:5000 (default: none, images stay local)
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ class Settings:
     store_url: str
     backoff_seconds: float
     grace_seconds: float
+    backend: str = "auto"
+    registry: str | None = None
 
     @property
     def database(self) -> Path:
@@ -56,4 +60,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         store_url=store_url,
         backoff_seconds=_seconds(env, "RUNNER_BACKOFF", 10.0),
         grace_seconds=_seconds(env, "RUNNER_GRACE", 10.0),
+        backend=env.get("RUNNER_BACKEND") or "auto",
+        registry=env.get("RUNNER_REGISTRY") or None,
     )

@@ -1,22 +1,35 @@
-"""Backends run jobs: process (this machine) now; docker and kubernetes plug in behind one protocol."""
+"""Backends run jobs: process and docker on this machine; kubernetes plugs in behind the same protocol."""
 
 from __future__ import annotations
 
 from runner.backends.base import Backend, RunPlan
 from runner.errors import UserError
 
-__all__ = ["BACKENDS", "Backend", "RunPlan", "get_backend"]
+__all__ = ["BACKENDS", "Backend", "RunPlan", "choose_backend", "get_backend"]
 
-BACKENDS = ("process",)
-_PLANNED = {"docker": "the container issue", "kubernetes": "the Kubernetes issue"}
+BACKENDS = ("process", "docker")
+
+
+def choose_backend(name: str) -> str:
+    """The backend a name means here: 'auto' is docker when an engine answers, else process."""
+    if name == "auto":
+        from runner.backends.docker import engine_answers
+
+        return "docker" if engine_answers() else "process"
+    if name == "kubernetes":
+        raise UserError("backend 'kubernetes' is not available in this version", hint="use --backend docker")
+    if name not in BACKENDS:
+        raise UserError(f"unknown backend {name!r}", hint=f"choose one of: auto, {', '.join(BACKENDS)}")
+    return name
 
 
 def get_backend(name: str) -> Backend:
-    """The backend called name; 'auto' is the embedded default for this machine."""
-    if name in ("auto", "process"):
-        from runner.backends.process import ProcessBackend
+    """The backend called name (a concrete one: see choose_backend for 'auto')."""
+    chosen = choose_backend(name)
+    if chosen == "docker":
+        from runner.backends.docker import DockerBackend
 
-        return ProcessBackend()
-    if name in _PLANNED:
-        raise UserError(f"backend {name!r} is not available in this version", hint="use --backend process")
-    raise UserError(f"unknown backend {name!r}", hint=f"choose one of: auto, {', '.join(BACKENDS)}")
+        return DockerBackend()
+    from runner.backends.process import ProcessBackend
+
+    return ProcessBackend()

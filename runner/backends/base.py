@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -23,6 +24,7 @@ class RunPlan:
     context_dir: Path
     inputs: dict[str, str] = field(default_factory=dict)  # input name -> resolved source
     labels: dict[str, str] = field(default_factory=dict)
+    image: str | None = None  # the job image, once a container backend has built it
 
 
 class Backend(Protocol):
@@ -30,6 +32,10 @@ class Backend(Protocol):
 
     def check(self, plan: RunPlan) -> None:
         """Raise SubmitError when the plan cannot run on this backend (before anything is created)."""
+        ...
+
+    def prepare(self, plan: RunPlan, settings: Settings, progress: Callable[[str], None]) -> RunPlan:
+        """Work before launching, with progress for the user (the docker backend builds the image)."""
         ...
 
     def launch(self, plan: RunPlan, records: RunRecords, settings: Settings) -> RunRecord:

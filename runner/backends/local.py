@@ -12,12 +12,11 @@ import shutil
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from runner.backends import gpus as gpu_inventory
-from runner.backends import procs
 from runner.backends.policy import Ending, after_attempt
 from runner.config import Settings
 from runner.records import RunRecord, RunRecords, RunState
@@ -191,6 +190,12 @@ class LocalLaunch:
     timeout: int | None
     gpus: int
     gpu_type: str | None
+    # containers only: the image, read-only input mounts (host path -> container path), limits
+    image: str | None = None
+    mounts: dict[str, str] = field(default_factory=dict)
+    outputs_path: str = "/outputs"
+    cpu_millis: int | None = None
+    memory_bytes: int | None = None
 
     def to_data(self) -> dict[str, Any]:
         return asdict(self)
@@ -304,8 +309,7 @@ def collect_and_finish(
 
 
 def mark_lost(record: RunRecord, records: RunRecords, settings: Settings, clock: Clock) -> RunRecord:
-    """A run whose supervisor died: stop what is left of its job, collect what is there."""
-    procs.kill_group(record.job_pgid)
+    """A run whose supervisor died (its job already stopped): collect what is there."""
     outcome = Outcome(
         RunState.LOST,
         None,

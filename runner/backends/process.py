@@ -1,29 +1,18 @@
-"""The process backend: runs a job's command as a process group on this machine.
-
-Each run gets a copy of its context under RUNNER_HOME/runs/<run-id>, and a detached supervisor
-(`python -m runner.backends.supervisor RUN_ID`) that outlives the command which submitted it.
-"""
+"""The process backend: runs a job's command as a process group on this machine."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from runner.backends import gpus as gpu_inventory
 from runner.backends import procs
 from runner.backends.base import RunPlan
-from runner.backends.local import Attempt, LocalLaunch, SystemClock, WorkDir, mark_lost
-from runner.config import Settings
-from runner.errors import BackendError, SubmitError
-from runner.images.context import copy_context
-from runner.records import RunRecord, RunRecords, RunState
-
-# A supervisor that has not yet recorded itself is given this long before its run counts as lost.
-_START_GRACE_SECONDS = 30.0
+from runner.backends.local import Attempt, LocalLaunch, WorkDir
+from runner.backends.supervised import SupervisedBackend
+from runner.records import RunRecord, RunRecords
 
 
 class ProcessAttempt:
@@ -104,98 +93,19 @@ class _NotStarted:
         pass
 
 
-def local_launch(plan: RunPlan) -> LocalLaunch:
-    spec = plan.manifest.spec
-    inputs = {item.env_name: plan.inputs[item.name] for item in spec.inputs}
-    return LocalLaunch(
-        command=list(spec.command),
-        env={**spec.env, **inputs},
-        timeout=spec.timeout,
-        gpus=spec.resources.gpu,
-        gpu_type=spec.resources.gpu_type,
-    )
-
-
-class ProcessBackend:
+class ProcessBackend(SupervisedBackend):
     name = "process"
 
-    def check(self, plan: RunPlan) -> None:
-        resources = plan.manifest.spec.resources
-        if resources.gpu:
-            found = gpu_inventory.discover()
-            usable = gpu_inventory.matching(found, resources.gpu_type)
-            if len(usable) < resources.gpu:
-                kind = f" {resources.gpu_type}" if resources.gpu_type else ""
-                raise SubmitError(
-                    f"job {plan.manifest.name!r} asks for {resources.gpu}{kind} GPU(s); "
-                    f"this machine has {gpu_inventory.describe(found)}",
-                    hint="lower spec.resources.gpu, or submit to a cluster with --backend kubernetes",
-                )
-        for item in plan.manifest.spec.inputs:
-            path = Path(plan.inputs[item.name])
-            if not path.is_absolute():
-                raise SubmitError(f"input {item.name!r}: the process backend reads local paths only")
-            if not path.exists():
-                raise SubmitError(
-                    f"input {item.name!r}: {path} does not exist",
-                    hint="create it, or point the input elsewhere with --input NAME=PATH",
-                )
-        if not plan.context_dir.is_dir():
-            raise SubmitError(f"spec.image.context: {plan.context_dir} is not a directory")
-
-    def launch(self, plan: RunPlan, records: RunRecords, settings: Settings) -> RunRecord:
-        workdir = WorkDir(settings.work_root / plan.run_id)
-        try:
-            workdir.root.mkdir(parents=True)
-            copy_context(plan.context_dir, workdir.context, skip=[settings.home])
-        except OSError as error:
-            shutil.rmtree(workdir.root, ignore_errors=True)
-            raise BackendError(f"cannot copy the context {plan.context_dir}: {error}") from error
-        record = RunRecord(
-            id=plan.run_id,
-            job=plan.manifest.name,
-            backend=self.name,
-            state=RunState.PENDING,
-            created=SystemClock().time(),
-            workdir=str(workdir.root),
-            store_url=settings.store_url,
-            manifest=plan.manifest_text,
-            launch=local_launch(plan).to_data(),
-            labels=plan.labels,
-            max_attempts=plan.manifest.spec.retries + 1,
-            message="starting",
-        )
-        records.create(record)
-        with (workdir.root / "supervisor.log").open("ab") as log:
-            supervisor = subprocess.Popen(
-                [sys.executable, "-m", "runner.backends.supervisor", plan.run_id],
-                env={**os.environ, "RUNNER_HOME": str(settings.home), "RUNNER_STORE": settings.store_url},
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return records.update(
-            plan.run_id, supervisor_pid=supervisor.pid, supervisor_start=procs.start_time(supervisor.pid)
+    def launch_details(self, plan: RunPlan) -> LocalLaunch:
+        spec = plan.manifest.spec
+        inputs = {item.env_name: plan.inputs[item.name] for item in spec.inputs}
+        return LocalLaunch(
+            command=list(spec.command),
+            env={**spec.env, **inputs},
+            timeout=spec.timeout,
+            gpus=spec.resources.gpu,
+            gpu_type=spec.resources.gpu_type,
         )
 
-    def cancel(self, record: RunRecord, records: RunRecords, settings: Settings) -> None:
-        if record.state.terminal:
-            return
-        if procs.is_alive(record.supervisor_pid, record.supervisor_start):
-            os.kill(record.supervisor_pid or 0, signal.SIGTERM)
-        else:
-            self.refresh(record, records, settings)
-
-    def refresh(self, record: RunRecord, records: RunRecords, settings: Settings) -> RunRecord:
-        if record.state.terminal or procs.is_alive(record.supervisor_pid, record.supervisor_start):
-            return record
-        clock = SystemClock()
-        if record.supervisor_pid is None and clock.time() - record.created < _START_GRACE_SECONDS:
-            return record
-        with records.exclusive():
-            current = records.get(record.id)
-            if current.state.terminal or current.supervisor_pid != record.supervisor_pid:
-                return current
-            current = records.update(record.id, state=RunState.LOST, message="lost; collecting what is left")
-        return mark_lost(current, records, settings, clock)
+    def stop_orphans(self, record: RunRecord) -> None:
+        procs.kill_group(record.job_pgid)

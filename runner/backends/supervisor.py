@@ -15,6 +15,7 @@ from types import FrameType
 
 from runner.backends import procs
 from runner.backends.local import (
+    Attempt,
     AttemptLoop,
     LocalLaunch,
     Outcome,
@@ -22,7 +23,6 @@ from runner.backends.local import (
     claim_gpus,
     collect_and_finish,
 )
-from runner.backends.process import start_process
 from runner.config import load_settings
 from runner.records import RunRecords, RunState
 
@@ -57,8 +57,19 @@ def supervise(run_id: str) -> RunState:
             def on_wait(message: str) -> None:
                 records.update(run_id, message=message)
 
+            def start(number: int) -> Attempt:
+                if record.backend == "docker":
+                    from runner.backends.docker import start_container
+
+                    return start_container(
+                        launch, record, records, number, gpus, grace=settings.grace_seconds
+                    )
+                from runner.backends.process import start_process
+
+                return start_process(launch, record, records, number, gpus)
+
             loop = AttemptLoop(
-                lambda number: start_process(launch, record, records, number, gpus),
+                start,
                 max_attempts=record.max_attempts,
                 timeout=launch.timeout,
                 grace=settings.grace_seconds,

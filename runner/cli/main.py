@@ -102,10 +102,14 @@ def render(file: Path, fmt: str) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--backend", default="auto", show_default=True, help="auto (this machine), process.")
+@click.option(
+    "--backend",
+    help="auto (docker when an engine answers, else process), process or docker. "
+    "Default: $RUNNER_BACKEND, else auto.",
+)
 @click.option("-d", "--detach", is_flag=True, help="Print the run id and return while the run goes on.")
 @click.option("--input", "inputs", multiple=True, metavar="NAME=SOURCE", help="Point an input elsewhere.")
-def submit(file: Path, backend: str, detach: bool, inputs: tuple[str, ...]) -> None:
+def submit(file: Path, backend: str | None, detach: bool, inputs: tuple[str, ...]) -> None:
     """Run the job in FILE, stream its logs and exit with its exit code.
 
     \b
@@ -113,7 +117,7 @@ def submit(file: Path, backend: str, detach: bool, inputs: tuple[str, ...]) -> N
     the run); 2 invalid manifest or arguments; 1 the runner failed.
     """
     runs = service()
-    record = runs.submit(file, backend, inputs)
+    record = runs.submit(file, backend, inputs, progress=lambda line: click.echo(line, err=True))
     if detach:
         click.echo(f"run {record.id} submitted (backend: {record.backend})", err=True)
         click.echo(record.id)
@@ -128,6 +132,23 @@ def submit(file: Path, backend: str, detach: bool, inputs: tuple[str, ...]) -> N
     from runner.service import exit_code_of
 
     sys.exit(exit_code_of(final))
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--registry", help="Push to this registry, e.g. 127.0.0.1:5000. Default: $RUNNER_REGISTRY.")
+@click.option("--push/--no-push", default=True, show_default=True, help="Push when a registry is known.")
+def build(file: Path, registry: str | None, push: bool) -> None:
+    """Build the job image of FILE (skipped when its content hash is already built) and push it.
+
+    Prints the image reference on stdout; progress goes to stderr.
+    """
+    built, digest = service().build(
+        file, registry=registry, push=push, progress=lambda line: click.echo(line, err=True)
+    )
+    verb = f"built in {built.seconds:.1f}s" if built.built else "unchanged (nothing to build)"
+    click.echo(f"image {built.reference} {verb}" + (f"; pushed {digest}" if digest else ""), err=True)
+    click.echo(built.reference)
 
 
 def report_end(runs: RunService, record: RunRecord) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from runner.backends import get_backend
+from runner.backends import choose_backend, get_backend
 from runner.backends.local import Clock, SystemClock
 from runner.config import Settings
 from runner.errors import NotFoundError, StoreError
@@ -15,6 +16,9 @@ from runner.service.plan import parse_overrides, plan_run
 from runner.spec import load_manifest
 from runner.store import check_key, open_store
 from runner.store.collect import FileEntry, read_manifest, run_prefix
+
+if TYPE_CHECKING:
+    from runner.images.build import BuiltImage
 
 CANCEL_WAIT_POLL = 0.1
 
@@ -48,12 +52,41 @@ class RunService:
             self._records = RunRecords(self.settings.database)
         return self._records
 
-    def submit(self, path: Path, backend_name: str = "auto", inputs: tuple[str, ...] = ()) -> RunRecord:
+    def submit(
+        self,
+        path: Path,
+        backend_name: str | None = None,
+        inputs: tuple[str, ...] = (),
+        progress: Callable[[str], None] = lambda message: None,
+    ) -> RunRecord:
+        """Validate, check the job can run where it goes, prepare it (build its image) and launch it."""
         loaded = load_manifest(path)
         plan = plan_run(loaded, parse_overrides(inputs))
-        backend = get_backend(backend_name)
+        wanted = backend_name or self.settings.backend
+        chosen = choose_backend(wanted)
+        if wanted == "auto":
+            why = "a Docker engine answers" if chosen == "docker" else "no Docker engine answers"
+            progress(f"backend: {chosen} ({why})")
+        backend = get_backend(chosen)
         backend.check(plan)
+        plan = backend.prepare(plan, self.settings, progress)
         return backend.launch(plan, self.records, self.settings)
+
+    def build(
+        self, path: Path, *, registry: str | None, push: bool, progress: Callable[[str], None]
+    ) -> tuple[BuiltImage, str | None]:
+        """Build (or reuse) the job's image; push it when a registry is given. The pushed digest, if any."""
+        from runner.images.build import ensure_image, push_image
+
+        loaded = load_manifest(path)
+        plan = plan_run(loaded, {})
+        registry = registry or self.settings.registry
+        built = ensure_image(
+            loaded.manifest, plan.context_dir, registry=registry, progress=progress, skip=[self.settings.home]
+        )
+        if not (push and registry):
+            return built, None
+        return built, push_image(built, progress=progress)
 
     def refresh(self, record: RunRecord) -> RunRecord:
         if record.state.terminal:

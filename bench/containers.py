@@ -1,0 +1,148 @@
+"""The docker backend against plain Docker, side by side.
+
+    runner submit --backend docker (image already built): time to the first log line
+        vs  docker run of the same image: time to the first line
+    runner build of an unchanged job (content hash hit), and the same check in-process
+        vs  a warm-cache docker build of the same build context
+
+Needs a running engine (scripts/engine.sh start) and the small python base image the tests build
+(python -m tests.infra.base_images). Prints medians and ratios; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from runner.images.build import ensure_image  # noqa: E402
+from runner.images.recipe import build_recipe  # noqa: E402
+from runner.images.wheel import runner_version, runner_wheel  # noqa: E402
+from runner.spec import load_manifest  # noqa: E402
+from tests.infra.base_images import python_base  # noqa: E402
+
+DOCKER = "/usr/bin/docker"
+
+
+def first_line_seconds(argv: Sequence[str], env: dict[str, str]) -> float:
+    """Seconds from starting argv until it prints its first line on stdout; then it is left to finish."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdout is not None
+    process.stdout.readline()
+    elapsed = time.perf_counter() - started
+    process.communicate(timeout=300)
+    return elapsed
+
+
+def timed(action: Callable[[], object], repeat: int) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def row(name: str, ours: list[float], baseline_name: str, base: list[float]) -> str:
+    a, b = statistics.median(ours), statistics.median(base)
+    return f"{name:<40} {a * 1000:9.1f} ms   {baseline_name:<36} {b * 1000:9.1f} ms   {a / b:6.2f}x"
+
+
+def context_tar(manifest_path: Path, home: Path) -> bytes:
+    """The build context runner sends for this job, as a tar (for the docker build baseline)."""
+    loaded = load_manifest(manifest_path)
+    context = (loaded.base_dir / loaded.manifest.spec.image.context).resolve()
+    recipe = build_recipe(loaded.manifest, context, runner_version=runner_version())
+    wheel = runner_wheel(home / "cache" / "wheels")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for entry in recipe.entries(context):
+            info = tarfile.TarInfo(entry.name)
+            info.mode = entry.mode
+            if entry.kind == "dir":
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            elif entry.kind == "symlink":
+                info.type, info.linkname = tarfile.SYMTYPE, str((context / str(entry.source)).readlink())
+                tar.addfile(info)
+            else:
+                data = entry.data if entry.data is not None else (context / str(entry.source)).read_bytes()
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        tar.add(wheel, arcname=recipe.runner_wheel)
+    return buffer.getvalue()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+    base = python_base()
+    with tempfile.TemporaryDirectory() as scratch:
+        home = Path(scratch) / "home"
+        env = {**os.environ, "RUNNER_HOME": str(home), "RUNNER_BACKEND": "docker", "RUNNER_GRACE": "1"}
+        job = Path(scratch) / "job"
+        job.mkdir()
+        (job / "job.yaml").write_text(
+            "apiVersion: runner/v1\nkind: Job\nmetadata: {name: benchfirst}\n"
+            f"spec: {{image: {{base: '{base}'}}, command: [sh, -c, 'echo first; sleep 1']}}\n"
+        )
+        built = ensure_image(
+            load_manifest(job / "job.yaml").manifest, job, registry=None, progress=lambda _: None
+        )
+        runner = [sys.executable, "-m", "runner.cli.main"]
+        submit = [
+            first_line_seconds([*runner, "submit", str(job / "job.yaml")], env) for _ in range(args.repeat)
+        ]
+        run_env = [
+            "-e",
+            "RUNNER_STORE=none",
+            "-e",
+            "RUNNER_JOB=benchfirst",
+            "-e",
+            "RUNNER_RUN_ID=benchfirst-x",
+        ]
+        plain = [
+            first_line_seconds([DOCKER, "run", "--rm", *run_env, built.reference], env)
+            for _ in range(args.repeat)
+        ]
+        tar = context_tar(job / "job.yaml", home)
+        import docker
+
+        client = docker.from_env()
+        client.images.build(fileobj=io.BytesIO(tar), custom_context=True, rm=True)  # warm the layer cache
+        build_command = [*runner, "build", "--no-push", str(job / "job.yaml")]
+        cached = timed(
+            lambda: subprocess.run(build_command, env=env, check=True, capture_output=True), args.repeat
+        )
+        manifest = load_manifest(job / "job.yaml").manifest
+        in_process = timed(
+            lambda: ensure_image(manifest, job, registry=None, progress=lambda _: None), args.repeat
+        )
+        warm = timed(
+            lambda: client.images.build(fileobj=io.BytesIO(tar), custom_context=True, rm=True), args.repeat
+        )
+    print(f"median of {args.repeat} runs each; ratio = runner / baseline")
+    print(f"{'subject':<40} {'time':>12}   {'baseline':<36} {'time':>12}   {'ratio':>7}")
+    print(row("submit --backend docker, first log line", submit, "docker run, first line", plain))
+    print(row("runner build, unchanged job", cached, "docker build, warm cache", warm))
+    print(row("  the same check in-process (no start-up)", in_process, "docker build, warm cache", warm))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
