@@ -229,3 +229,44 @@ def test_mnist_and_malaria_train_in_containers(
     assert malaria.code == 0, malaria.output[-4000:]
     run = submitted_run(malaria)
     check_artifacts(store_dir(home, "malaria", run) / "outputs", ["keras", "h5", "savedmodel", "onnx"])
+
+
+def test_runner_build_pushes_and_the_image_pulls_back(
+    runner: Runner, small_job: Callable[..., Path], docker_client: Any
+) -> None:
+    path = small_job("pushed", "echo pushed")
+    built = runner("build", "--registry", "127.0.0.1:5000", str(path), timeout=600)
+    assert built.code == 0, built.output[-3000:]
+    reference = built.stdout.strip()
+    assert reference.startswith("127.0.0.1:5000/runner/pushed:")
+    assert "pushed sha256:" in built.stderr
+    image_id = docker_client.images.get(reference).id
+    docker_client.images.remove(reference)
+    pulled = docker_client.images.pull(reference)
+    assert pulled.id == image_id
+    again = runner("build", "--registry", "127.0.0.1:5000", str(path))
+    assert "unchanged (nothing to build)" in again.stderr
+
+
+def test_auto_says_which_backend_it_picked(runner: Runner, small_job: Callable[..., Path]) -> None:
+    path = small_job("auto", "echo where")
+    with_engine = runner("submit", "--backend", "auto", str(path), timeout=600)
+    assert with_engine.code == 0, with_engine.output[-3000:]
+    assert "backend: docker (a Docker engine answers)" in with_engine.stderr
+    without = runner(
+        "submit", "--backend", "auto", str(path), env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    )
+    assert without.code == 0, without.output[-3000:]
+    assert "backend: process (no Docker engine answers)" in without.stderr
+
+
+def test_gpus_need_the_nvidia_runtime(
+    runner: Runner, small_job: Callable[..., Path], fake_gpus: Callable[..., None]
+) -> None:
+    fake_gpus(2)
+    result = runner(
+        "submit", "--backend", "docker", str(small_job("gpujob", "nvidia-smi", resources={"gpu": 1}))
+    )
+    assert result.code == 2
+    assert "the Docker engine has no NVIDIA runtime" in result.stderr
+    assert "NVIDIA Container Toolkit" in result.stderr
