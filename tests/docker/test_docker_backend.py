@@ -270,3 +270,17 @@ def test_gpus_need_the_nvidia_runtime(
     assert result.code == 2
     assert "the Docker engine has no NVIDIA runtime" in result.stderr
     assert "NVIDIA Container Toolkit" in result.stderr
+
+
+def test_failed_attempts_are_retried_in_fresh_containers(
+    runner: Runner, small_job: Callable[..., Path], home: Path, docker_client: Any
+) -> None:
+    path = small_job("flaky", 'echo "attempt $RUNNER_ATTEMPT"; test "$RUNNER_ATTEMPT" -ge 2', retries=2)
+    result = runner("submit", "--backend", "docker", str(path), timeout=600)
+    assert result.code == 0, result.output[-3000:]
+    run = submitted_run(result)
+    assert (status_of(run)["state"], status_of(run)["attempts"]) == ("succeeded", 2)
+    logs = store_dir(home, "flaky", run) / "logs"
+    assert (logs / "attempt-1.log").read_text() == "attempt 1\n"
+    assert (logs / "attempt-2.log").read_text() == "attempt 2\n"
+    assert containers_of(docker_client, run) == []
