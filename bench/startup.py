@@ -1,7 +1,7 @@
 """Start-up and submit overhead, each against its baseline, side by side.
 
-    runner --help                        vs  python -c pass
-    runner submit (trivial job, follow)  vs  running the job's command directly
+    runner --help                                    vs  python -c pass
+    runner submit (trivial job, process backend)     vs  running the job's command directly
 
 Run with `make bench` (or `python bench/startup.py --repeat 10`). Prints medians and ratios; asserts nothing.
 """
@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     runner = [sys.executable, "-m", "runner.cli.main"]
     with tempfile.TemporaryDirectory() as scratch:
-        env = {**os.environ, "RUNNER_HOME": str(Path(scratch) / "home")}
+        env = {**os.environ, "RUNNER_HOME": str(Path(scratch) / "home"), "RUNNER_BACKEND": "process"}
         job = Path(scratch) / "job"
         job.mkdir()
         (job / "job.yaml").write_text(
