@@ -84,6 +84,35 @@ def job(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
+def submitted_run(result: Result) -> str:
+    """The run id from `runner submit`'s "run <id> submitted" line."""
+    for line in result.stderr.splitlines():
+        if line.startswith("run ") and "submitted" in line:
+            return line.split()[1]
+    raise AssertionError(f"no run id in: {result.output}")
+
+
+def store_dir(home: Path, job: str, run: str) -> Path:
+    """A run's directory in the default file:// store of a runner home."""
+    return home / "store" / job / run
+
+
+def make_malaria_cells(directory: Path, per_class: int) -> Path:
+    """A synthetic malaria data set in the NIH layout, from the example's own generator."""
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "jobs/malaria/make_synthetic.py"),
+            str(directory),
+            "--per-class",
+            str(per_class),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return directory
+
+
 def status_of(run: str) -> dict[str, Any]:
     result = run_runner("status", run, "-o", "json")
     assert result.code == 0, result.output

@@ -4,14 +4,12 @@ format downloaded from the store must load and reproduce the in-memory model's p
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, Result
+from tests.conftest import REPO, Result, make_malaria_cells, submitted_run
 from tests.jobs.formats import check_artifacts
 
 Runner = Callable[..., Result]
@@ -23,7 +21,7 @@ pytestmark = pytest.mark.tensorflow
 def submit_and_download(runner: Runner, manifest: Path, tmp_path: Path, *extra: str) -> tuple[str, Path]:
     result = runner("submit", str(manifest), *extra, timeout=900)
     assert result.code == 0, result.output[-4000:]
-    run = result.stderr.split()[1]
+    run = submitted_run(result)
     target = tmp_path / "artifacts"
     downloaded = runner("artifacts", run, "--download", str(target))
     assert downloaded.code == 0, downloaded.output
@@ -46,18 +44,7 @@ def test_mnist_trains_and_every_format_reproduces_its_predictions(runner: Runner
 
 
 def test_malaria_reads_its_input_and_reports_classifier_metrics(runner: Runner, tmp_path: Path) -> None:
-    cells = tmp_path / "cells"
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "jobs" / "malaria" / "make_synthetic.py"),
-            str(cells),
-            "--per-class",
-            "60",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cells = make_malaria_cells(tmp_path / "cells", 60)
     _, artifacts = submit_and_download(
         runner, REPO / "jobs" / "malaria" / "job.yaml", tmp_path, "--input", f"cells={cells}"
     )

@@ -15,6 +15,8 @@ from tests.conftest import (
     process_exists,
     runner_command,
     status_of,
+    store_dir,
+    submitted_run,
     wait_for,
     wait_for_state,
 )
@@ -23,20 +25,9 @@ Runner = Callable[..., Result]
 Job = Callable[..., Path]
 
 
-def run_dir(home: Path, job: str, run: str) -> Path:
-    return home / "store" / job / run
-
-
 def manifest_files(home: Path, job: str, run: str) -> dict[str, dict[str, object]]:
-    data = json.loads((run_dir(home, job, run) / "MANIFEST.json").read_text())
+    data = json.loads((store_dir(home, job, run) / "MANIFEST.json").read_text())
     return {entry["path"]: entry for entry in data["files"]}
-
-
-def submitted_run(result: Result) -> str:
-    for line in result.stderr.splitlines():
-        if line.startswith("run ") and "submitted" in line:
-            return line.split()[1]
-    raise AssertionError(f"no run id in: {result.output}")
 
 
 def test_submit_streams_logs_collects_outputs_and_exits_zero(runner: Runner, job: Job, home: Path) -> None:
@@ -53,7 +44,7 @@ def test_submit_streams_logs_collects_outputs_and_exits_zero(runner: Runner, job
     assert "succeeded" in result.stderr
     files = manifest_files(home, "hello", run)
     assert set(files) == {"outputs/answer.txt", "logs/attempt-1.log", "job.yaml", "run.json"}
-    store = run_dir(home, "hello", run)
+    store = store_dir(home, "hello", run)
     assert (store / "outputs" / "answer.txt").read_text() == "42\n"
     assert (store / "logs" / "attempt-1.log").read_text() == "out hello\nerr\n"
     summary = json.loads((store / "run.json").read_text())
@@ -96,8 +87,8 @@ def test_failing_job_exits_with_its_code_and_is_collected(runner: Runner, job: J
     assert "failed" in result.stderr
     doc = status_of(run)
     assert (doc["state"], doc["exitCode"]) == ("failed", 3)
-    assert (run_dir(home, "fails", run) / "outputs" / "p.txt").read_text() == "partial\n"
-    assert "MANIFEST.json" in {p.name for p in run_dir(home, "fails", run).iterdir()}
+    assert (store_dir(home, "fails", run) / "outputs" / "p.txt").read_text() == "partial\n"
+    assert "MANIFEST.json" in {p.name for p in store_dir(home, "fails", run).iterdir()}
 
 
 def test_unknown_program_fails_with_127_and_says_why(runner: Runner, job: Job) -> None:
@@ -122,7 +113,7 @@ def test_retries_with_backoff_until_an_attempt_succeeds(runner: Runner, job: Job
     logs = runner("logs", run)
     assert logs.stdout == "attempt 1\nattempt 2\nattempt 3\n"
     assert runner("logs", run, "--attempt", "2").stdout == "attempt 2\n"
-    summary = json.loads((run_dir(home, "flaky", run) / "run.json").read_text())
+    summary = json.loads((store_dir(home, "flaky", run) / "run.json").read_text())
     assert [a["exit_code"] for a in summary["attempts"]] == [1, 1, 0]
 
 
@@ -148,7 +139,7 @@ def test_timeout_stops_the_whole_process_group(runner: Runner, job: Job, home: P
     assert doc["state"] == "timed-out"
     assert "timeout of 1s" in doc["message"]
     assert not process_exists(int(pidfile.read_text())), "the background child must be killed too"
-    assert (run_dir(home, "slow", run) / "logs" / "attempt-1.log").read_text() == "started\n"
+    assert (store_dir(home, "slow", run) / "logs" / "attempt-1.log").read_text() == "started\n"
 
 
 def test_a_job_ignoring_sigterm_is_killed_after_the_grace_period(runner: Runner, job: Job) -> None:
@@ -173,7 +164,7 @@ def test_detach_then_cancel_from_another_command(runner: Runner, job: Job, home:
     assert f"run {run} cancelled" in cancelled.stdout
     doc = status_of(run)
     assert doc["state"] == "cancelled"
-    assert (run_dir(home, "longrun", run) / "outputs" / "x").exists()
+    assert (store_dir(home, "longrun", run) / "outputs" / "x").exists()
     assert "already cancelled" in runner("cancel", run).stdout
 
 
@@ -242,7 +233,7 @@ def test_concurrent_runs_never_share_a_gpu(
     for run in runs:
         wait_for_state(run, "succeeded")
     devices = sorted(
-        (run_dir(home, run.rsplit("-", 1)[0], run) / "outputs" / "devices").read_text() for run in runs
+        (store_dir(home, run.rsplit("-", 1)[0], run) / "outputs" / "devices").read_text() for run in runs
     )
     assert devices == ["0\n", "1\n"]
 
@@ -320,8 +311,8 @@ def test_a_symlink_out_of_the_outputs_is_refused(runner: Runner, job: Job, home:
     run = submitted_run(result)
     files = manifest_files(home, "sneaky", run)
     assert "outputs/passwd" not in files and "outputs/fine" in files
-    assert not (run_dir(home, "sneaky", run) / "outputs" / "passwd").exists()
-    refused = json.loads((run_dir(home, "sneaky", run) / "run.json").read_text())["refused"]
+    assert not (store_dir(home, "sneaky", run) / "outputs" / "passwd").exists()
+    refused = json.loads((store_dir(home, "sneaky", run) / "run.json").read_text())["refused"]
     assert refused == [
         {"path": "outputs/passwd", "reason": "symlink points outside outputs/ (to /etc/passwd)"}
     ]
@@ -345,7 +336,7 @@ def test_artifacts_list_and_download_verify_checksums(
     assert done.code == 0, done.output
     assert (target / "outputs" / "m" / "model.bin").read_text() == "weights\n"
     # a damaged stored copy is detected, and the damaged download removed
-    (run_dir(home, "arts", run) / "outputs" / "m" / "model.bin").write_text("tampered\n")
+    (store_dir(home, "arts", run) / "outputs" / "m" / "model.bin").write_text("tampered\n")
     damaged = runner("artifacts", run, "--download", str(tmp_path / "again"))
     assert damaged.code == 1
     assert "checksum mismatch" in damaged.stderr

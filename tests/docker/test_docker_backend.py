@@ -7,7 +7,6 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -15,24 +14,23 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, Result, process_exists, runner_command, status_of, wait_for
+from tests.conftest import (
+    REPO,
+    Result,
+    make_malaria_cells,
+    process_exists,
+    runner_command,
+    status_of,
+    store_dir,
+    submitted_run,
+    wait_for,
+)
 from tests.jobs.formats import check_artifacts
 
 Runner = Callable[..., Result]
 Job = Callable[..., Path]
 
 pytestmark = pytest.mark.usefixtures("docker_client", "no_leftover_containers")
-
-
-def submitted_run(result: Result) -> str:
-    for line in result.stderr.splitlines():
-        if line.startswith("run ") and "submitted" in line:
-            return line.split()[1]
-    raise AssertionError(f"no run id in: {result.output}")
-
-
-def store_dir(home: Path, job: str, run: str) -> Path:
-    return home / "store" / job / run
 
 
 @pytest.fixture
@@ -205,18 +203,7 @@ def test_mnist_and_malaria_train_in_containers(
     run = submitted_run(mnist)
     check_artifacts(store_dir(home, "mnist", run) / "outputs", ["keras", "h5", "savedmodel", "onnx"])
 
-    cells = tmp_path / "cells"
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "jobs" / "malaria" / "make_synthetic.py"),
-            str(cells),
-            "--per-class",
-            "40",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cells = make_malaria_cells(tmp_path / "cells", 40)
     malaria = runner(
         "submit",
         "--backend",
