@@ -1,4 +1,4 @@
-"""Reading Kubernetes status for people: pure functions from API objects (plain dicts) to run states and reasons.
+"""Kubernetes status for people: pure functions from API objects (plain dicts) to run states and reasons.
 
 kube-scheduler explains an unschedulable pod in one line ("0/12 nodes are available: 12 Insufficient
 nvidia.com/gpu. preemption: ..."); the runner says what that means for this job ("waiting: no node has 2 free
