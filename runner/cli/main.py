@@ -151,6 +151,21 @@ def build(file: Path, registry: str | None, push: bool) -> None:
     click.echo(built.reference)
 
 
+@cli.command()
+@click.option("-n", "--namespace", default="default", show_default=True, help="The namespace jobs run in.")
+def rbac(namespace: str) -> None:
+    """Print the least-privilege ServiceAccounts, Role and RoleBinding the runner needs in NAMESPACE.
+
+    \b
+    Apply them with:  runner rbac -n ml | kubectl apply -f -
+    """
+    import yaml
+
+    from runner.render.rbac import render_rbac
+
+    click.echo(yaml.safe_dump_all(render_rbac(namespace), sort_keys=False), nl=False)
+
+
 def report_end(runs: RunService, record: RunRecord) -> None:
     from runner.cli.output import duration, run_duration
 

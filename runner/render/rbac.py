@@ -1,0 +1,62 @@
+"""The least privilege the runner needs in a namespace: `runner rbac` prints it for a cluster admin to apply.
+
+Two ServiceAccounts: `runner` for people and CI that submit (the CLI's identity), and `runner-jobs` for the
+job pods, which need no API access at all (artifacts go to the store, not the API). No wildcards anywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SUBMITTER = "runner"
+JOBS = "runner-jobs"
+LABELS = {"app.kubernetes.io/managed-by": "runner", "app.kubernetes.io/name": "runner"}
+
+# What the runner does, verb by verb: submit (create ConfigMap + Job), watch status and pending reasons,
+# stream and fetch logs, cancel (delete with foreground propagation), schedules (CronJobs).
+SUBMITTER_RULES: list[dict[str, Any]] = [
+    {
+        "apiGroups": ["batch"],
+        "resources": ["jobs"],
+        "verbs": ["create", "get", "list", "watch", "delete", "patch"],
+    },
+    {
+        "apiGroups": ["batch"],
+        "resources": ["cronjobs"],
+        "verbs": ["create", "get", "list", "watch", "delete", "patch", "update"],
+    },
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "delete"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]},
+]
+
+
+def _meta(name: str, namespace: str) -> dict[str, Any]:
+    return {"name": name, "namespace": namespace, "labels": dict(LABELS)}
+
+
+def render_rbac(namespace: str) -> list[dict[str, Any]]:
+    """ServiceAccounts, the submitter's Role and its RoleBinding for one namespace."""
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(SUBMITTER, namespace)},
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _meta(JOBS, namespace),
+            "automountServiceAccountToken": False,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _meta(SUBMITTER, namespace),
+            "rules": SUBMITTER_RULES,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _meta(SUBMITTER, namespace),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": SUBMITTER},
+            "subjects": [{"kind": "ServiceAccount", "name": SUBMITTER, "namespace": namespace}],
+        },
+    ]

@@ -1,0 +1,47 @@
+"""`runner rbac`: least privilege, no wildcards, and the verbs the runner really uses."""
+
+from __future__ import annotations
+
+import yaml
+
+from runner.render.rbac import JOBS, SUBMITTER, render_rbac
+
+
+def test_no_wildcards_and_exactly_the_needed_verbs() -> None:
+    objects = render_rbac("ml")
+    assert [o["kind"] for o in objects] == ["ServiceAccount", "ServiceAccount", "Role", "RoleBinding"]
+    role = objects[2]
+    text = yaml.safe_dump(role)
+    assert "*" not in text
+    verbs = {
+        (rule["apiGroups"][0], resource): set(rule["verbs"])
+        for rule in role["rules"]
+        for resource in rule["resources"]
+    }
+    assert verbs[("batch", "jobs")] == {"create", "get", "list", "watch", "delete", "patch"}
+    assert verbs[("", "pods/log")] == {"get"}
+    assert ("", "secrets") not in verbs, "the runner never reads secrets; pods reference them"
+    assert all(o["metadata"]["namespace"] == "ml" for o in objects)
+
+
+def test_job_pods_get_no_api_token() -> None:
+    jobs_account = render_rbac("ml")[1]
+    assert jobs_account["metadata"]["name"] == JOBS
+    assert jobs_account["automountServiceAccountToken"] is False
+
+
+def test_the_binding_names_the_role_and_account() -> None:
+    binding = render_rbac("team-a")[3]
+    assert binding["roleRef"]["name"] == SUBMITTER
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": SUBMITTER, "namespace": "team-a"}]
+
+
+def test_runner_rbac_prints_yaml_for_kubectl_apply() -> None:
+    from click.testing import CliRunner
+
+    from runner.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["rbac", "-n", "ml"])
+    assert result.exit_code == 0, result.output
+    documents = list(yaml.safe_load_all(result.output))
+    assert documents == render_rbac("ml")
