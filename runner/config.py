@@ -6,6 +6,7 @@ RUNNER_BACKOFF   seconds before the first retry of a local run; doubles per retr
 RUNNER_GRACE     seconds between SIGTERM and SIGKILL when a local run is stopped (default 10)
 RUNNER_BACKEND   the backend `runner submit` uses without --backend (default auto)
 RUNNER_REGISTRY  where job images are pushed, e.g. 127.0.0.1:5000 (default: none, images stay local)
+RUNNER_STORE_SECRET  the Secret holding the s3:// store's credentials for cluster pods (default: none)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Settings:
     grace_seconds: float
     backend: str = "auto"
     registry: str | None = None
+    store_secret: str | None = None
 
     @property
     def database(self) -> Path:
@@ -62,4 +64,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         grace_seconds=_seconds(env, "RUNNER_GRACE", 10.0),
         backend=env.get("RUNNER_BACKEND") or "auto",
         registry=env.get("RUNNER_REGISTRY") or None,
+        store_secret=env.get("RUNNER_STORE_SECRET") or None,
     )

@@ -5,6 +5,7 @@ Heavy modules (pydantic, the service layer) are imported inside commands so `run
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -91,13 +92,59 @@ def validate(files: tuple[Path, ...]) -> None:
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "fmt", type=DATA_FORMATS, default="yaml", show_default=True)
-def render(file: Path, fmt: str) -> None:
-    """Print the resolved manifest: what FILE says, with every default filled in."""
+@click.option(
+    "--kubernetes", is_flag=True, help="The ConfigMap and Job a cluster run creates, for kubectl apply."
+)
+@click.option("--run-id", help="With --kubernetes: the run id (default: a new one).")
+@click.option("--image", help="With --kubernetes: the job image (default: its content-hash reference).")
+@click.option("--namespace", help="With --kubernetes: the namespace (default: the manifest's).")
+@click.option("--input", "inputs", multiple=True, metavar="NAME=SOURCE", help="Point an input elsewhere.")
+def render(
+    file: Path,
+    fmt: str,
+    *,
+    kubernetes: bool,
+    run_id: str | None,
+    image: str | None,
+    namespace: str | None,
+    inputs: tuple[str, ...],
+) -> None:
+    """Print the resolved manifest (every default filled in), or with --kubernetes its cluster objects.
+
+    \b
+    runner render job.yaml --kubernetes | kubectl apply -f -
+    (needs RUNNER_STORE=s3://... : pods collect into a store they can reach)
+    """
     from runner.render import resolved_json, resolved_yaml
     from runner.spec import load_manifest
 
-    manifest = load_manifest(file).manifest
-    click.echo(resolved_json(manifest) if fmt == "json" else resolved_yaml(manifest), nl=False)
+    loaded = load_manifest(file)
+    manifest = loaded.manifest
+    if not kubernetes:
+        click.echo(resolved_json(manifest) if fmt == "json" else resolved_yaml(manifest), nl=False)
+        return
+    from runner.config import load_settings
+    from runner.images.build import planned_reference
+    from runner.render import render_job, to_yaml
+    from runner.service.plan import new_run_id, parse_overrides, resolve_source
+
+    settings = load_settings()
+    context = (loaded.base_dir / manifest.spec.image.context).resolve()
+    if image is None:
+        image = planned_reference(manifest, context, registry=settings.registry, skip=[settings.home])[2]
+    overrides = {name: resolve_source(source, Path.cwd()) for name, source in parse_overrides(inputs).items()}
+    objects = render_job(
+        manifest,
+        run_id=run_id or new_run_id(manifest.name),
+        image=image,
+        store_url=settings.store_url,
+        namespace=namespace,
+        store_secret=settings.store_secret,
+        manifest_text=resolved_yaml(manifest),
+        inputs=overrides or None,
+        grace=settings.grace_seconds,
+    )
+    click.echo(to_yaml(objects) if fmt == "yaml" else json.dumps(objects, indent=2) + "\n", nl=False)
 
 
 @cli.command()

@@ -122,6 +122,16 @@ def has_registry(reference: str) -> bool:
     return bool(slash) and ("." in first or ":" in first or first == "localhost")
 
 
+def planned_reference(
+    manifest: JobManifest, context_dir: Path, *, registry: str | None, skip: Sequence[Path] = ()
+) -> tuple[BuildRecipe, str, str]:
+    """The recipe, tag and full reference of the job's image (built or not); only reads the context."""
+    version = runner_version()
+    recipe = build_recipe(manifest, context_dir, runner_version=version, skip=skip)
+    tag = image_tag(recipe, context_dir, version)
+    return recipe, tag, f"{image_name(recipe.job, registry)}:{tag}"
+
+
 def ensure_image(
     manifest: JobManifest,
     context_dir: Path,
@@ -139,10 +149,7 @@ def ensure_image(
     wheels (default RUNNER_HOME/cache/wheels).
     """
     started = time.monotonic()
-    version = runner_version()
-    recipe = build_recipe(manifest, context_dir, runner_version=version, skip=skip)
-    tag = image_tag(recipe, context_dir, version)
-    reference = f"{image_name(recipe.job, registry)}:{tag}"
+    recipe, tag, reference = planned_reference(manifest, context_dir, registry=registry, skip=skip)
     client = connect_engine() if client is None else client
     existing = _local_image(client, reference)
     if existing is not None:
