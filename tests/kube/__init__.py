@@ -1,0 +1,1 @@
+"""A fake Kubernetes API server on loopback for the tests, driven by the real client and real kubectl."""
