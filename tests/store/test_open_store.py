@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from runner.errors import UserError
-from runner.store import FileStore, Store, open_store
+from runner.store import FileStore, S3Store, Store, open_store
 
 
 def file_store(url: str) -> FileStore:
@@ -59,9 +59,26 @@ def test_opened_store_works(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "bucket", "prefix", "store_url"),
+    [
+        ("s3://ml-artifacts/runner", "ml-artifacts", "runner", "s3://ml-artifacts/runner"),
+        ("s3://ml-artifacts/team/a/runs/", "ml-artifacts", "team/a/runs", "s3://ml-artifacts/team/a/runs"),
+        ("s3://ml-artifacts", "ml-artifacts", "", "s3://ml-artifacts"),
+        ("s3://ml-artifacts/", "ml-artifacts", "", "s3://ml-artifacts"),
+        ("S3://ml-artifacts/x", "ml-artifacts", "x", "s3://ml-artifacts/x"),
+        ("s3://ml-artifacts/my%20dir#1", "ml-artifacts", "my%20dir#1", "s3://ml-artifacts/my%20dir#1"),
+    ],
+)
+def test_s3_url_names_a_bucket_and_a_prefix(url: str, bucket: str, prefix: str, store_url: str) -> None:
+    """Read as the AWS CLI reads it: no percent-decoding, '#' and '?' belong to the prefix."""
+    store = open_store(url)
+    assert isinstance(store, S3Store)
+    assert (store.bucket, store.prefix, store.url) == (bucket, prefix, store_url)
+
+
+@pytest.mark.parametrize(
     ("url", "scheme"),
     [
-        ("s3://bucket/prefix", "s3"),
         ("gs://bucket", "gs"),
         ("http://example.com/store", "http"),
         ("https://example.com/store", "https"),
@@ -72,7 +89,7 @@ def test_other_schemes_are_user_errors_with_a_hint(url: str, scheme: str) -> Non
     with pytest.raises(UserError) as info:
         open_store(url)
     assert str(info.value) == f"store URL {url!r}: unsupported scheme {scheme!r}"
-    assert info.value.hint == "use file:///path/to/store (s3:// arrives with the Kubernetes backend)"
+    assert info.value.hint == "use file:///path/to/store or s3://bucket/prefix"
     assert info.value.exit_code == 2
 
 

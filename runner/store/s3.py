@@ -1,0 +1,490 @@
+"""s3:// artifact store: objects under a prefix of a bucket, on AWS S3 or an S3-compatible server.
+
+Configuration comes from the environment, as for the AWS CLI: credentials from AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (or AWS_PROFILE, web identity, instance roles: botocore's
+usual chain), the region from AWS_REGION or AWS_DEFAULT_REGION, and an S3-compatible endpoint such as
+MinIO from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (then with path-style addressing). boto3 is
+imported on first use only: the agent imports this package inside job containers, and
+`runner --help` stays fast.
+
+Writes. Every object carries the sha256 of its content in its metadata (x-amz-meta-sha256), and
+metadata has to be sent before the content, so a source is read twice: once to hash it, then again
+while it is uploaded. A seekable source (a regular file, bytes) is rewound for the second read; any
+other stream is first spooled to a temporary file (in memory up to the multipart threshold). The
+upload itself hashes what it reads and must find the same digest, or the object is deleted and the
+write fails ("changed while it was uploaded"). Objects from the multipart threshold (8 MiB) up are
+sent in parts, several at a time; every request carries its own SHA256 checksum
+(ChecksumAlgorithm="SHA256": x-amz-checksum-sha256 on each PutObject and UploadPart, or a trailer on
+HTTPS), which S3 verifies before it accepts the bytes. S3 only makes an object visible when its
+PutObject or CompleteMultipartUpload succeeds, and a multipart upload that fails is aborted, so
+readers see the whole object or nothing, and no parts are left behind (a lifecycle rule with
+AbortIncompleteMultipartUpload still guards against a process killed outright).
+
+Reads verify the sha256 in the metadata, where there is one, before anything is returned or renamed
+into place: a mismatch is a StoreError "checksum mismatch".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import io
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, cast
+
+from runner.errors import NotFoundError, RunnerError, StoreError, UnsafePathError, UserError
+from runner.store.base import CHUNK, Digest, StoredObject, check_key, hash_stream
+from runner.store.file import write_atomically
+
+if TYPE_CHECKING:
+    from botocore.response import StreamingBody
+    from mypy_boto3_s3 import S3Client
+
+MiB = 1024 * 1024
+MULTIPART_THRESHOLD = 8 * MiB
+MULTIPART_CHUNK = 8 * MiB
+MAX_CONCURRENCY = 4  # parts in flight at once for one object
+MAX_ATTEMPTS = 5  # tries of each request, the first included ("standard" retries: throttling, 5xx, I/O)
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+PAGE_SIZE = 1000  # S3's own maximum for ListObjectsV2
+SHA256_METADATA = "sha256"  # sent as the x-amz-meta-sha256 header
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
+
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+_DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "403",
+        "Forbidden",
+        "AllAccessDisabled",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "InvalidToken",
+        "TokenRefreshRequired",
+        "AccountProblem",
+    }
+)
+_DIGEST_CODES = frozenset({"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum"})
+_REGION_CODES = frozenset(
+    {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException", "301"}
+)
+
+CREDENTIALS_HINT = (
+    "check the credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN for "
+    "temporary ones) or AWS_PROFILE; they need s3:GetObject, s3:PutObject and s3:ListBucket on the bucket"
+)
+NO_BOTO3_HINT = (
+    "install boto3 where the runner runs (and in job images that upload to s3://): pip install boto3"
+)
+
+
+def have_boto3() -> bool:
+    """Whether boto3 can be imported, without importing it."""
+    return importlib.util.find_spec("boto3") is not None
+
+
+def endpoint_from_environment() -> str | None:
+    """The S3-compatible endpoint the AWS CLI would use: AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL."""
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def region_from_environment() -> str | None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def _attempts_from_environment() -> int:
+    value = os.environ.get("AWS_MAX_ATTEMPTS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else MAX_ATTEMPTS
+
+
+class S3Store:
+    """Objects at s3://bucket/prefix/KEY.
+
+    client, when given, is a boto3 S3 client used as it is; otherwise one is made on first use from
+    the environment (see the module's docstring), with endpoint_url overriding AWS_ENDPOINT_URL*.
+    """
+
+    url: str
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        client: S3Client | None = None,
+        max_attempts: int | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        multipart_threshold: int = MULTIPART_THRESHOLD,
+        multipart_chunk: int = MULTIPART_CHUNK,
+        max_concurrency: int = MAX_CONCURRENCY,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        if not _BUCKET.fullmatch(bucket):
+            raise UserError(
+                f"{bucket!r} is not an S3 bucket name",
+                hint="bucket names use lowercase letters, digits, '.' and '-': s3://my-bucket/prefix",
+            )
+        prefix = prefix.strip("/")
+        if prefix:
+            try:
+                check_key(prefix)
+            except UnsafePathError as error:
+                raise UserError(
+                    f"the prefix {prefix!r} of s3://{bucket}: {error.message}",
+                    hint="use a prefix such as team/runner",
+                ) from None
+        self.bucket = bucket
+        self.prefix = prefix
+        self.url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+        self.endpoint_url = endpoint_url or endpoint_from_environment()
+        self.max_attempts = max_attempts if max_attempts is not None else _attempts_from_environment()
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.multipart_threshold = multipart_threshold
+        self.multipart_chunk = multipart_chunk
+        self.max_concurrency = max_concurrency
+        self.page_size = page_size
+        self._client = client
+        self._lock = threading.Lock()
+
+    # -- the boto3 boundary -------------------------------------------------------------------
+
+    @property
+    def client(self) -> S3Client:
+        """The boto3 S3 client, made on first use (boto3 is imported here, not at import time)."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._make_client()
+            return self._client
+
+    def _make_client(self) -> S3Client:
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError as error:
+            raise StoreError(f"cannot use {self.url}: boto3 is not installed", hint=NO_BOTO3_HINT) from error
+        region = region_from_environment()
+        if region is None and self.endpoint_url is not None:
+            region = "us-east-1"  # what S3-compatible servers expect in signatures unless told otherwise
+        config = Config(
+            region_name=region,
+            # total_max_attempts counts the first try, as AWS_MAX_ATTEMPTS does; botocore's
+            # "max_attempts" key counts retries after it
+            retries={"total_max_attempts": self.max_attempts, "mode": "standard"},
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            max_pool_connections=max(10, self.max_concurrency * 2),
+            s3={"addressing_style": "path"} if self.endpoint_url is not None else {},
+        )
+        session = boto3.session.Session()  # not the shared default one: sessions are not thread-safe
+        return session.client("s3", endpoint_url=self.endpoint_url, config=config)
+
+    @contextlib.contextmanager
+    def _errors(self, action: str, key: str | None) -> Iterator[None]:
+        """Turn boto errors into runner errors that say what to do; let everything else through."""
+        try:
+            yield
+        except Exception as error:
+            translated = self._translate(error, action, key)
+            if translated is None:
+                raise
+            raise translated from error
+
+    def _translate(self, error: Exception, action: str, key: str | None) -> RunnerError | None:
+        if isinstance(error, RunnerError):
+            return None
+        from botocore import exceptions as boto
+
+        where = self.location(key) if key is not None else self.url
+        if isinstance(error, boto.ClientError):
+            info = error.response.get("Error", {})
+            code = str(info.get("Code", ""))
+            message = str(info.get("Message", "") or code)
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in _MISSING_CODES and key is not None:
+                return NotFoundError(f"{where} does not exist")
+            if code == "NoSuchBucket":
+                return StoreError(
+                    f"cannot {action} {where}: the bucket {self.bucket!r} does not exist"
+                    f"{self._at_endpoint()}",
+                    hint=self._bucket_hint(),
+                )
+            if code in _DENIED_CODES or status == 403:
+                return StoreError(
+                    f"cannot {action} {where}: access denied ({message})", hint=CREDENTIALS_HINT
+                )
+            if code in _DIGEST_CODES:
+                return StoreError(
+                    f"cannot {action} {where}: checksum mismatch, S3 refused the bytes it got ({message})",
+                    hint="the data was damaged on the way; try again",
+                )
+            if code in _REGION_CODES or status == 301:
+                return StoreError(
+                    f"cannot {action} {where}: the bucket is in another region ({message})",
+                    hint="set AWS_REGION to the bucket's region",
+                )
+            if code == "InvalidBucketName":
+                return StoreError(f"cannot {action} {where}: {message}", hint=self._bucket_hint())
+            return StoreError(f"cannot {action} {where}: {code}: {message}")
+        if isinstance(error, boto.NoCredentialsError | boto.PartialCredentialsError):
+            return StoreError(f"cannot {action} {where}: no AWS credentials found", hint=CREDENTIALS_HINT)
+        if isinstance(error, boto.FlexibleChecksumError):
+            return StoreError(
+                f"cannot {action} {where}: checksum mismatch ({error})",
+                hint="the data was damaged on the way or in the store; try again",
+            )
+        if isinstance(error, boto.ConnectionError | boto.HTTPClientError):  # unreachable, timed out, cut off
+            return StoreError(f"cannot {action} {where}: {error}", hint=self._endpoint_hint())
+        if isinstance(error, boto.BotoCoreError):
+            return StoreError(f"cannot {action} {where}: {error}")
+        return None
+
+    def _at_endpoint(self) -> str:
+        return f" at {self.endpoint_url}" if self.endpoint_url else ""
+
+    def _bucket_hint(self) -> str:
+        hint = f"check the bucket name in the store URL ({self.url}); create the bucket first"
+        if self.endpoint_url:
+            return f"{hint}, and that AWS_ENDPOINT_URL ({self.endpoint_url}) is the server that holds it"
+        return f"{hint}, and that AWS_REGION is its region"
+
+    def _endpoint_hint(self) -> str:
+        if self.endpoint_url:
+            return (
+                f"check that the S3 server at {self.endpoint_url} is up and reachable "
+                "(AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_S3 names it)"
+            )
+        return "check the network, and AWS_REGION; for an S3-compatible server set AWS_ENDPOINT_URL"
+
+    # -- keys ------------------------------------------------------------------------------------
+
+    def _name(self, key: str) -> str:
+        """The object name of key: the store's prefix, then key."""
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _relative(self, name: str) -> str:
+        return name[len(self.prefix) + 1 :] if self.prefix else name
+
+    def location(self, key: str) -> str:
+        return f"{self.url}/{key}"
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def put_stream(self, key: str, source: BinaryIO) -> Digest:
+        name = self._name(key)
+        start = _position(source)
+        if start is not None:
+            expected = hash_stream(source)
+            source.seek(start)
+            self._upload(key, name, source, expected)
+            return expected
+        with tempfile.SpooledTemporaryFile(max_size=self.multipart_threshold) as spool:
+            expected = hash_stream(source, cast(BinaryIO, spool))
+            spool.seek(0)
+            self._upload(key, name, cast(BinaryIO, spool), expected)
+        return expected
+
+    def put_bytes(self, key: str, data: bytes) -> Digest:
+        return self.put_stream(key, io.BytesIO(data))
+
+    def _upload(self, key: str, name: str, source: BinaryIO, expected: Digest) -> None:
+        client = self.client  # first: it says so when boto3 is missing
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(
+            multipart_threshold=self.multipart_threshold,
+            multipart_chunksize=self.multipart_chunk,
+            max_concurrency=self.max_concurrency,
+            preferred_transfer_client="classic",  # not the CRT: the same behaviour everywhere
+        )
+        extra = {"ChecksumAlgorithm": "SHA256", "Metadata": {SHA256_METADATA: expected.sha256}}
+        reader = _HashingReader(source)
+        try:
+            with self._errors("write", key):
+                client.upload_fileobj(
+                    cast(BinaryIO, reader), self.bucket, name, ExtraArgs=extra, Config=config
+                )
+        except BaseException:
+            if reader.failure is not None:  # the source broke: raise what it raised, as FileStore does
+                raise reader.failure from None
+            raise
+        if reader.digest() != expected:
+            with contextlib.suppress(Exception):
+                client.delete_object(Bucket=self.bucket, Key=name)
+            raise StoreError(
+                f"cannot write {self.location(key)}: the source changed while it was uploaded",
+                hint="write it again once nothing else writes to it",
+            )
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    def get_bytes(self, key: str) -> bytes:
+        name = self._name(key)
+        with self._errors("read", key):
+            response = self.client.get_object(Bucket=self.bucket, Key=name)
+            with contextlib.closing(response["Body"]) as body:
+                data: bytes = body.read()
+        expected = _Expected(response.get("ContentLength"), response.get("Metadata", {}), self.location(key))
+        expected.verify(len(data), hashlib.sha256(data).hexdigest())
+        return data
+
+    def download(self, key: str, destination: Path) -> Digest:
+        name = self._name(key)
+        with self._errors("read", key):
+            response = self.client.get_object(Bucket=self.bucket, Key=name)
+            with contextlib.closing(response["Body"]) as body:
+                expected = _Expected(
+                    response.get("ContentLength"), response.get("Metadata", {}), self.location(key)
+                )
+                reader = _VerifyingReader(body, expected)
+                return write_atomically(destination, cast(BinaryIO, reader))
+
+    def list(self, prefix: str) -> list[StoredObject]:
+        start = self._name(prefix) + "/"
+        found: list[StoredObject] = []
+        with self._errors("list", prefix):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=start, PaginationConfig={"PageSize": self.page_size}
+            )
+            for page in pages:
+                for item in page.get("Contents", []):
+                    key = self._relative(str(item["Key"]))
+                    try:
+                        check_key(key)  # not one of ours: "a//b", "dir/" markers, "../x"
+                    except UnsafePathError:
+                        continue
+                    found.append(StoredObject(key=key, size=int(item["Size"])))
+        return sorted(found, key=lambda item: item.key)
+
+    def exists(self, key: str) -> bool:
+        """Whether key is an object (by HEAD, which says no more than 404 for a missing bucket too)."""
+        name = self._name(key)
+        try:
+            with self._errors("look up", key):
+                self.client.head_object(Bucket=self.bucket, Key=name)
+        except NotFoundError:
+            return False
+        return True
+
+
+class _SourceFailed(Exception):
+    """Carries a failure of the source out of s3transfer's threads; _upload raises the original."""
+
+
+class _HashingReader:
+    """Hands the source to s3transfer (which reads it in a thread of its own) and hashes what it reads.
+
+    Not seekable on purpose: s3transfer then reads it once, front to back. Reads are filled up to
+    the size asked for, since every part but the last must be as long as the chunk size.
+    """
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._source = source
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self.failure: BaseException | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        chunks: list[bytes] = []
+        wanted = size
+        try:
+            while size < 0 or wanted > 0:
+                chunk = self._source.read(CHUNK if size < 0 else wanted)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                wanted -= len(chunk)
+        except BaseException as error:  # a KeyboardInterrupt too: it must not kill s3transfer's thread
+            self.failure = error
+            raise _SourceFailed(str(error)) from error
+        data = b"".join(chunks)
+        self._hash.update(data)
+        self._size += len(data)
+        return data
+
+    def digest(self) -> Digest:
+        return Digest(size=self._size, sha256=self._hash.hexdigest())
+
+
+@dataclass(frozen=True)
+class _Expected:
+    """What an object's response promises: its length, and its sha256 when a runner store wrote it."""
+
+    length: int | None
+    metadata: Mapping[str, str]
+    where: str
+
+    def verify(self, size: int, sha256: str) -> None:
+        """Raise StoreError unless what was read matches the length and the sha256 metadata."""
+        if self.length is not None and size != self.length:
+            raise StoreError(
+                f"cannot read {self.where}: got {size} bytes of {self.length}",
+                hint="the connection broke off; try again",
+            )
+        expected = self.metadata.get(SHA256_METADATA)
+        if expected is None:
+            return  # not written by a runner store: nothing to compare with
+        expected = expected.strip().lower()
+        if sha256 != expected:
+            shown = expected if _SHA256.fullmatch(expected) else repr(expected)
+            raise StoreError(
+                f"checksum mismatch: {self.where} has sha256 {sha256}, but its metadata says {shown}",
+                hint="the object was changed or damaged after it was written; write it again",
+            )
+
+
+class _VerifyingReader:
+    """Reads an object's body and, at its end, verifies what it read before saying so."""
+
+    def __init__(self, body: StreamingBody, expected: _Expected) -> None:
+        self._body = body
+        self._expected = expected
+        self._hash = hashlib.sha256()
+        self._size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._body.read(size if size >= 0 else None)
+        if chunk:
+            self._hash.update(chunk)
+            self._size += len(chunk)
+            return chunk
+        self._expected.verify(self._size, self._hash.hexdigest())
+        return b""
+
+
+def _position(source: BinaryIO) -> int | None:
+    """Where a seekable source stands now, or None when it cannot be rewound."""
+    try:
+        if not source.seekable():
+            return None
+        return source.tell()
+    except (AttributeError, OSError, ValueError):
+        return None
