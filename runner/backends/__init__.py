@@ -1,4 +1,4 @@
-"""Backends run jobs: process and docker on this machine; kubernetes plugs in behind the same protocol."""
+"""Backends run jobs: process and docker on this machine, kubernetes on a cluster, behind one protocol."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from runner.errors import UserError
 
 __all__ = ["BACKENDS", "Backend", "RunPlan", "choose_backend", "get_backend"]
 
-BACKENDS = ("process", "docker")
+BACKENDS = ("process", "docker", "kubernetes")
 
 
 def choose_backend(name: str) -> str:
@@ -16,8 +16,6 @@ def choose_backend(name: str) -> str:
         from runner.backends.docker import engine_answers
 
         return "docker" if engine_answers() else "process"
-    if name == "kubernetes":
-        raise UserError("backend 'kubernetes' is not available in this version", hint="use --backend docker")
     if name not in BACKENDS:
         raise UserError(f"unknown backend {name!r}", hint=f"choose one of: auto, {', '.join(BACKENDS)}")
     return name
@@ -30,6 +28,10 @@ def get_backend(name: str) -> Backend:
         from runner.backends.docker import DockerBackend
 
         return DockerBackend()
+    if chosen == "kubernetes":
+        from runner.backends.kubernetes import KubernetesBackend
+
+        return KubernetesBackend()
     from runner.backends.process import ProcessBackend
 
     return ProcessBackend()

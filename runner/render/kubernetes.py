@@ -457,7 +457,7 @@ def _resources(manifest: JobManifest) -> dict[str, dict[str, Any]]:
         amounts["memory"] = format_memory(resources.memory)
     limits: dict[str, Any] = dict(amounts)
     if resources.gpu:
-        limits[GPU_RESOURCE] = resources.gpu
+        limits[GPU_RESOURCE] = str(resources.gpu)  # quantities are strings in the API
     out: dict[str, dict[str, Any]] = {}
     if amounts:
         out["requests"] = amounts

@@ -392,7 +392,7 @@ def test_gpus_are_a_limit_with_a_toleration_and_the_product_as_node_selector() -
     _, job = render(manifest_of(resources={"gpu": 2, "gpuType": "NVIDIA-H100-80GB-HBM3", "cpu": 8}))
     assert container(job)["resources"] == {
         "requests": {"cpu": "8"},
-        "limits": {"cpu": "8", "nvidia.com/gpu": 2},
+        "limits": {"cpu": "8", "nvidia.com/gpu": "2"},
     }
     assert pod(job)["tolerations"] == [
         {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -404,7 +404,7 @@ def test_gpus_are_a_limit_with_a_toleration_and_the_product_as_node_selector() -
 
 def test_gpus_without_a_type_have_no_node_selector() -> None:
     _, job = render(manifest_of(resources={"gpu": 1}))
-    assert container(job)["resources"] == {"limits": {"nvidia.com/gpu": 1}}
+    assert container(job)["resources"] == {"limits": {"nvidia.com/gpu": "1"}}
     assert "nodeSelector" not in pod(job)
     assert pod(job)["tolerations"]
 

@@ -1,0 +1,270 @@
+"""The kubernetes backend: one batch/v1 Job per run through the official client; the cluster is the truth.
+
+Submitting builds and pushes the job image, records the run locally (a cache), then creates the run's
+ConfigMap and Job. Names are the run id, so a retried or doubled submit finds its own Job instead of
+creating a second one. Status is read from the Job, its pods and their events, and said in the job's
+terms (runner.backends.kubestatus). Cancelling deletes the Job with foreground propagation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from runner.backends.base import RunPlan
+from runner.backends.kubestatus import Request, container_problem, job_outcome, pending_reason, pod_disruption
+from runner.backends.local import SystemClock
+from runner.config import Settings
+from runner.errors import BackendError, SubmitError
+from runner.records import RunRecord, RunRecords, RunState
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+RUN_LABEL = "runner.dev/run"
+CONFIG_HINT = "set KUBECONFIG (or ~/.kube/config) as for kubectl, or run inside a pod with a service account"
+
+
+def api_client(context: str | None = None) -> ApiClient:
+    """A client configured like kubectl: KUBECONFIG and its current (or given) context, else in-cluster."""
+    from kubernetes import client, config
+
+    try:
+        return config.new_client_from_config(context=context)
+    except (config.ConfigException, FileNotFoundError, TypeError) as outside:
+        try:
+            config.load_incluster_config()
+        except config.ConfigException:
+            raise BackendError(f"no Kubernetes cluster configured: {outside}", hint=CONFIG_HINT) from None
+        return client.ApiClient()
+
+
+def default_namespace(context: str | None = None) -> str:
+    """The namespace of the kubeconfig's current (or given) context, as kubectl uses it."""
+    from kubernetes import config
+
+    try:
+        contexts, current = config.list_kube_config_contexts()
+    except (config.ConfigException, FileNotFoundError, TypeError):
+        return "default"
+    chosen = next((item for item in contexts if item["name"] == context), current) if context else current
+    return str((chosen or {}).get("context", {}).get("namespace") or "default")
+
+
+def _api_error(error: Exception, doing: str) -> BackendError:
+    status = getattr(error, "status", None)
+    reason = getattr(error, "reason", None) or str(error)
+    if status == 403:
+        return BackendError(
+            f"{doing}: forbidden ({reason})", hint="`runner rbac -n NAMESPACE` prints what it needs"
+        )
+    return BackendError(f"{doing}: the Kubernetes API answered {status or ''} {reason}".strip())
+
+
+class KubernetesBackend:
+    name = "kubernetes"
+
+    def __init__(self, context: str | None = None) -> None:
+        self.context = context
+
+    def _apis(self) -> tuple[Any, Any]:
+        from kubernetes import client
+
+        api = api_client(self.context)
+        return client.BatchV1Api(api), client.CoreV1Api(api)
+
+    def check(self, plan: RunPlan) -> None:
+        """Nothing to ask of this machine: the cluster schedules; render_job refuses what cannot run there."""
+
+    def prepare(self, plan: RunPlan, settings: Settings, progress: Callable[[str], None]) -> RunPlan:
+        if not settings.store_url.startswith("s3://"):
+            raise SubmitError(
+                "the kubernetes backend needs an artifact store its pods can reach; "
+                f"{settings.store_url} is local to this machine",
+                hint="set RUNNER_STORE=s3://bucket/prefix (and AWS_ENDPOINT_URL for MinIO and the like)",
+            )
+        if not settings.registry:
+            raise SubmitError(
+                "the kubernetes backend needs a registry its nodes pull job images from",
+                hint="set RUNNER_REGISTRY=host:port",
+            )
+        from runner.images.build import ensure_image, push_image
+
+        built = ensure_image(
+            plan.manifest,
+            plan.context_dir,
+            registry=settings.registry,
+            progress=progress,
+            skip=[settings.home],
+        )
+        push_image(built, progress=progress)
+        return replace(plan, image=built.reference)
+
+    def objects(self, plan: RunPlan, settings: Settings, namespace: str) -> list[dict[str, Any]]:
+        from runner.render.kubernetes import render_job
+
+        if plan.image is None:
+            raise BackendError(
+                "the kubernetes backend launches only a prepared plan (its image is pushed first)"
+            )
+        return render_job(
+            plan.manifest,
+            run_id=plan.run_id,
+            image=plan.image,
+            store_url=settings.store_url,
+            namespace=namespace,
+            store_secret=settings.store_secret,
+            manifest_text=plan.manifest_text,
+            inputs=plan.inputs,
+            grace=settings.grace_seconds,
+        )
+
+    def launch(self, plan: RunPlan, records: RunRecords, settings: Settings) -> RunRecord:
+        namespace = plan.manifest.spec.kubernetes.namespace or default_namespace(self.context)
+        objects = self.objects(
+            plan, settings, namespace
+        )  # render first: a manifest that cannot run is refused
+        record = RunRecord(
+            id=plan.run_id,
+            job=plan.manifest.name,
+            backend=self.name,
+            state=RunState.PENDING,
+            created=SystemClock().time(),
+            workdir="",
+            store_url=settings.store_url,
+            manifest=plan.manifest_text,
+            launch={
+                "namespace": namespace,
+                "context": self.context,
+                "created": False,
+                "image": plan.image,
+                "gpus": plan.manifest.spec.resources.gpu,
+                "gpuType": plan.manifest.spec.resources.gpu_type,
+                "memory": plan.manifest.spec.resources.memory,
+            },
+            labels=plan.labels,
+            max_attempts=plan.manifest.spec.retries + 1,
+            message="submitting",
+        )
+        records.create(
+            record
+        )  # before the Job: a runner killed in between leaves a record, never a stray Job
+        batch, core = self._apis()
+        for obj in objects:
+            self._create(batch, core, namespace, obj, plan.run_id)
+        return records.update(
+            plan.run_id,
+            launch={**record.launch, "created": True},
+            message=f"Job {namespace}/{plan.run_id} created",
+        )
+
+    def _create(self, batch: Any, core: Any, namespace: str, obj: dict[str, Any], run_id: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        create, read = {
+            "ConfigMap": (core.create_namespaced_config_map, core.read_namespaced_config_map),
+            "Job": (batch.create_namespaced_job, batch.read_namespaced_job),
+        }[kind]
+        try:
+            create(namespace, obj)
+        except ApiException as error:
+            if error.status != 409:
+                raise _api_error(error, f"creating {kind} {namespace}/{name}") from None
+            existing = read(name, namespace)
+            owner = (existing.metadata.labels or {}).get(RUN_LABEL)
+            if owner != run_id:  # a name clash with something that is not this run
+                raise BackendError(
+                    f"{kind} {namespace}/{name} already exists and is not run {run_id}"
+                ) from None
+
+    def cancel(self, record: RunRecord, records: RunRecords, settings: Settings) -> None:
+        from kubernetes.client import V1DeleteOptions
+        from kubernetes.client.exceptions import ApiException
+
+        namespace = record.launch["namespace"]
+        batch, core = self._apis()
+        for delete in (batch.delete_namespaced_job, core.delete_namespaced_config_map):
+            try:
+                delete(record.id, namespace, body=V1DeleteOptions(propagation_policy="Foreground"))
+            except ApiException as error:
+                if error.status != 404:
+                    raise _api_error(error, f"deleting run {record.id}") from None
+        records.update(
+            record.id,
+            state=RunState.CANCELLED,
+            finished=SystemClock().time(),
+            message="cancelled: the Job was deleted (foreground)",
+        )
+
+    def refresh(self, record: RunRecord, records: RunRecords, settings: Settings) -> RunRecord:
+        if record.state.terminal:
+            return record
+        from kubernetes.client.exceptions import ApiException
+
+        namespace = record.launch["namespace"]
+        batch, core = self._apis()
+        try:
+            job = batch.read_namespaced_job(record.id, namespace).to_dict()
+        except ApiException as error:
+            if error.status != 404:
+                raise _api_error(error, f"reading run {record.id}") from None
+            if not record.launch.get("created"):
+                message = "lost: the submission stopped before its Job was created"
+                return records.update(record.id, state=RunState.LOST, message=message)
+            message = "cancelled: its Job was deleted outside the runner (kubectl delete?)"
+            return records.update(
+                record.id, state=RunState.CANCELLED, finished=SystemClock().time(), message=message
+            )
+        return records.update(record.id, **self._reading(record, job, core, namespace))
+
+    def _reading(self, record: RunRecord, job: dict[str, Any], core: Any, namespace: str) -> dict[str, Any]:
+        status = job.get("status") or {}
+        outcome = job_outcome(_camel(status))
+        attempts = (
+            int(status.get("failed") or 0)
+            + int(status.get("succeeded") or 0)
+            + int(status.get("active") or 0)
+        )
+        changes: dict[str, Any] = {"attempts": max(attempts, record.attempts)}
+        if status.get("start_time") and record.started is None:
+            changes["started"] = status["start_time"].timestamp()
+        if outcome is not None:
+            state, message = outcome
+            finished = status.get("completion_time") or status.get("failed_time")
+            changes.update(state=state, message=message, finished=finished.timestamp() if finished else None)
+            return changes
+        if (job.get("spec") or {}).get("suspend"):
+            return {**changes, "message": "suspended (kubectl patch or a queue holds it)"}
+        pods = core.list_namespaced_pod(namespace, label_selector=f"{RUN_LABEL}={record.id}").items
+        launch = record.launch
+        for pod in pods:
+            pod_status = _camel(pod.status.to_dict())
+            problem = container_problem(pod_status.get("containerStatuses") or [], launch.get("memory"))
+            disrupted = pod_disruption(pod_status)
+            if problem or disrupted:
+                return {**changes, "message": problem or disrupted}
+            if pod_status.get("phase") == "Running":
+                return {**changes, "state": RunState.RUNNING, "message": f"running on {pod.spec.node_name}"}
+            if pod_status.get("phase") == "Pending":
+                for condition in pod_status.get("conditions") or []:
+                    if condition.get("type") == "PodScheduled" and condition.get("reason") == "Unschedulable":
+                        request = Request(gpus=int(launch.get("gpus") or 0), gpu_type=launch.get("gpuType"))
+                        return {**changes, "message": pending_reason(condition.get("message", ""), request)}
+                return {**changes, "message": "pending: scheduled, starting"}
+        return changes
+
+
+def _camel(data: Any) -> Any:
+    """The client's snake_case dicts in the API's camelCase, as kubestatus reads them."""
+    if isinstance(data, dict):
+        return {_camel_key(key): _camel(value) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_camel(item) for item in data]
+    return data
+
+
+def _camel_key(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)

@@ -1,0 +1,90 @@
+"""The kubernetes backend through the real CLI: the image is built and pushed to the local registry, the
+ConfigMap and Job are created in a fake API server (driven by the official client), kubectl sees them, and
+status, pending reasons, completion, operator deletion and cancel are read back from the cluster."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Result, status_of
+from tests.store.conftest import aws_env, bucket, moto_endpoint, s3  # noqa: F401  (fixtures)
+
+Runner = Callable[..., Result]
+
+pytestmark = pytest.mark.usefixtures("docker_client")
+
+
+@pytest.fixture
+def cluster_env(kube: Any, bucket: str, monkeypatch: pytest.MonkeyPatch, python_base_image: str) -> str:  # noqa: F811
+    monkeypatch.setenv("RUNNER_STORE", f"s3://{bucket}/runs")
+    monkeypatch.setenv("RUNNER_REGISTRY", "127.0.0.1:5000")
+    monkeypatch.setenv("RUNNER_BACKEND", "kubernetes")
+    return python_base_image
+
+
+def submit(runner: Runner, job: Callable[..., Path], base: str, name: str, **spec: Any) -> str:
+    path = job(name, image={"base": base}, command=["sh", "-c", "echo hi"], **spec)
+    result = runner("submit", "--detach", str(path), timeout=600)
+    assert result.code == 0, result.output[-3000:]
+    return result.stdout.strip()
+
+
+def test_submit_creates_the_job_that_kubectl_shows(
+    runner: Runner, job: Callable[..., Path], kube: Any, cluster_env: str
+) -> None:
+    run = submit(runner, job, cluster_env, "clustered", resources={"gpu": 1, "gpuType": "H100"})
+    listed = kube.kubectl("get", "jobs", "-l", "app.kubernetes.io/managed-by=runner", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    names = [item["metadata"]["name"] for item in json.loads(listed.stdout)["items"]]
+    assert names == [run]
+    job_object = kube.server.get("jobs", run)
+    container = job_object["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"].startswith("127.0.0.1:5000/runner/clustered:")
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert status_of(run)["state"] == "pending"
+
+    pod = kube.server.create_job_pod(run)
+    kube.server.set_pod_unschedulable(
+        pod["metadata"]["name"], "0/12 nodes are available: 12 Insufficient nvidia.com/gpu."
+    )
+    assert status_of(run)["message"] == "waiting: no node has 1 free H100 GPU"
+
+    kube.server.set_pod_phase(pod["metadata"]["name"], "Running")
+    running = status_of(run)
+    assert (running["state"], running["message"]) == ("running", "running on fake-node-1")
+
+    kube.server.patch_status(
+        "jobs", run, {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}
+    )
+    assert status_of(run)["state"] == "succeeded"
+
+
+def test_cancel_deletes_the_job_and_an_operator_delete_is_noticed(
+    runner: Runner, job: Callable[..., Path], kube: Any, cluster_env: str
+) -> None:
+    run = submit(runner, job, cluster_env, "stopped")
+    assert runner("cancel", run).code == 0
+    assert status_of(run)["state"] == "cancelled"
+    assert kube.kubectl("get", "job", run).returncode != 0
+
+    other = submit(runner, job, cluster_env, "deleted")
+    assert kube.kubectl("delete", "job", other).returncode == 0
+    doc = status_of(other)
+    assert doc["state"] == "cancelled"
+    assert "deleted outside the runner" in doc["message"]
+
+
+def test_a_local_store_is_refused_before_anything_is_created(
+    runner: Runner, job: Callable[..., Path], kube: Any, cluster_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RUNNER_STORE")
+    path = job("nostore", image={"base": cluster_env}, command=["true"])
+    result = runner("submit", "--detach", str(path))
+    assert result.code == 2
+    assert "s3://" in result.stderr and "Traceback" not in result.stderr
+    assert json.loads(kube.kubectl("get", "jobs", "-o", "json").stdout)["items"] == []
