@@ -151,7 +151,7 @@ def render(
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option(
     "--backend",
-    help="auto (docker when an engine answers, else process), process or docker. "
+    help="auto (docker when an engine answers, else process), process, docker or kubernetes. "
     "Default: $RUNNER_BACKEND, else auto.",
 )
 @click.option("-d", "--detach", is_flag=True, help="Print the run id and return while the run goes on.")
