@@ -88,3 +88,35 @@ def test_a_local_store_is_refused_before_anything_is_created(
     assert result.code == 2
     assert "s3://" in result.stderr and "Traceback" not in result.stderr
     assert json.loads(kube.kubectl("get", "jobs", "-o", "json").stdout)["items"] == []
+
+
+def test_logs_are_followed_and_reconciled_after_the_pod_ends(
+    runner: Runner, job: Callable[..., Path], kube: Any, cluster_env: str
+) -> None:
+    import subprocess
+
+    from tests.conftest import runner_command, wait_for
+
+    run = submit(runner, job, cluster_env, "talky")
+    pod = kube.server.create_job_pod(run)["metadata"]["name"]
+    kube.server.set_pod_phase(pod, "Running")
+    kube.server.set_log(pod, "line 1\nline 2\n")
+    follower = subprocess.Popen(
+        runner_command("logs", "-f", run), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_for(
+        lambda: any(
+            r.path.endswith("/log") and r.query.get("follow") == "true" for r in kube.server.requests
+        ),
+        30,
+        "the follow stream to open",
+    )
+    kube.server.append_log(pod, "line 3\n")
+    kube.server.set_pod_phase(pod, "Succeeded", exit_code=0)
+    kube.server.patch_status(
+        "jobs", run, {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}
+    )
+    out, err = follower.communicate(timeout=60)
+    assert follower.returncode == 0, err
+    assert out == "line 1\nline 2\nline 3\n"
+    assert runner("logs", run).stdout == "line 1\nline 2\nline 3\n"

@@ -8,7 +8,7 @@ terms (runner.backends.kubestatus). Cancelling deletes the Job with foreground p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -254,6 +254,56 @@ class KubernetesBackend:
                         return {**changes, "message": pending_reason(condition.get("message", ""), request)}
                 return {**changes, "message": "pending: scheduled, starting"}
         return changes
+
+    def log_chunks(
+        self, record: RunRecord, *, follow: bool, current: Callable[[], RunRecord], poll: float = 2.0
+    ) -> Iterator[tuple[int, bytes]]:
+        """(attempt, bytes) of every pod of the run, oldest first; each pod is one attempt.
+
+        A followed stream can drop; once it ends, the whole log is fetched again and only what was
+        not yet seen is passed on, so no line is lost or doubled.
+        """
+        namespace = record.launch["namespace"]
+        _, core = self._apis()
+        done: list[str] = []
+        clock = SystemClock()
+        while True:
+            pods = core.list_namespaced_pod(namespace, label_selector=f"{RUN_LABEL}={record.id}").items
+            pods.sort(key=lambda pod: (pod.metadata.creation_timestamp, pod.metadata.name))
+            for pod in pods:
+                name = pod.metadata.name
+                if name in done or (pod.status.phase or "Pending") == "Pending":
+                    continue
+                ended = pod.status.phase in ("Succeeded", "Failed")
+                done.append(name)
+                yield from (
+                    (len(done), chunk) for chunk in self._pod_log(core, namespace, name, follow and not ended)
+                )
+            if not follow:
+                return
+            if current().state.terminal and len(done) >= len(pods):
+                return
+            clock.sleep(poll)
+
+    def _pod_log(self, core: Any, namespace: str, name: str, follow: bool) -> Iterator[bytes]:
+        from kubernetes.client.exceptions import ApiException
+
+        seen = 0
+        try:
+            if follow:
+                response = core.read_namespaced_pod_log(
+                    name, namespace, container="job", follow=True, _preload_content=False
+                )
+                for chunk in response.stream(64 * 1024):
+                    seen += len(chunk)
+                    yield chunk
+            full = core.read_namespaced_pod_log(name, namespace, container="job", _preload_content=False).data
+        except ApiException as error:
+            if error.status in (400, 404):  # not started yet, or gone with its Job
+                return
+            raise _api_error(error, f"reading the log of pod {name}") from None
+        if len(full) > seen:
+            yield full[seen:]
 
 
 def _camel(data: Any) -> Any:

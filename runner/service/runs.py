@@ -114,6 +114,13 @@ class RunService:
 
     def logs(self, reference: str, *, follow: bool = False, attempt: int | None = None) -> Iterator[LogChunk]:
         record = self.get(reference)
+        if record.backend == "kubernetes":
+            from runner.backends.kubernetes import KubernetesBackend
+
+            chunks = KubernetesBackend().log_chunks(
+                record, follow=follow, current=lambda: self.refresh(self.records.get(record.id))
+            )
+            return (LogChunk(number, data) for number, data in chunks if attempt in (None, number))
         if follow:
             # a cluster run's state is read from the API: ask it every few seconds, not twenty times a second
             poll = CLUSTER_POLL_SECONDS if record.backend == "kubernetes" else FOLLOW_POLL_SECONDS
