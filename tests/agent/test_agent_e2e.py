@@ -344,7 +344,7 @@ def test_missing_settings_exit_2_with_one_clear_line(agent: Agent, missing: list
     ("args", "overrides", "message"),
     [
         ((), {}, "no command given; usage: python -m runner.agent -- COMMAND"),
-        (("true",), {"RUNNER_STORE": "s3://bucket/runs"}, "RUNNER_STORE: store URL 's3://bucket/runs'"),
+        (("true",), {"RUNNER_STORE": "gs://bucket/runs"}, "RUNNER_STORE: store URL 'gs://bucket/runs'"),
         (("true",), {"RUNNER_GRACE": "soon"}, "RUNNER_GRACE='soon' is not a number of seconds"),
     ],
 )

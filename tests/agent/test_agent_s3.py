@@ -1,0 +1,43 @@
+"""The agent as a cluster pod runs it: collecting into an s3:// store (moto's server on loopback)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from runner.store import open_store
+from runner.store.collect import read_manifest
+from tests.store.conftest import aws_env, bucket, moto_endpoint, s3  # noqa: F401  (fixtures)
+
+
+def test_the_agent_collects_into_s3(bucket: str, tmp_path: Path) -> None:  # noqa: F811
+    env = {
+        **os.environ,
+        "RUNNER_STORE": f"s3://{bucket}/runs",
+        "RUNNER_JOB": "podjob",
+        "RUNNER_RUN_ID": "podjob-abc123",
+        "RUNNER_OUTPUTS": str(tmp_path / "outputs"),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner.agent",
+            "--",
+            "sh",
+            "-c",
+            'echo trained; echo w > "$RUNNER_OUTPUTS/model.bin"',
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    store = open_store(f"s3://{bucket}/runs")
+    files = {entry.path: entry for entry in read_manifest(store, "podjob", "podjob-abc123") or []}
+    assert {"outputs/model.bin", "logs/attempt-1.log", "run.json", "job.yaml"} <= set(files)
+    assert store.get_bytes("podjob/podjob-abc123/logs/attempt-1.log") == b"trained\n"
