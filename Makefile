@@ -44,6 +44,7 @@ test: lint typecheck unit
 bench: install
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/containers.py
+	$(BIN)/python bench/kube.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
