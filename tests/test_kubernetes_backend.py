@@ -120,3 +120,32 @@ def test_logs_are_followed_and_reconciled_after_the_pod_ends(
     assert follower.returncode == 0, err
     assert out == "line 1\nline 2\nline 3\n"
     assert runner("logs", run).stdout == "line 1\nline 2\nline 3\n"
+
+
+def test_api_errors_are_retried_and_never_duplicate_a_job(
+    runner: Runner, job: Callable[..., Path], kube: Any, cluster_env: str
+) -> None:
+    server_errors = kube.server.fail_next(2, 500, method="POST", path="/jobs$")
+    throttled = kube.server.fail_next(1, 429, method="GET", path="/jobs/", retry_after=1)
+    run = submit(runner, job, cluster_env, "flaky-api")
+    assert server_errors.hits == 2
+    assert status_of(run)["state"] == "pending"
+    assert throttled.hits == 1
+    jobs = json.loads(kube.kubectl("get", "jobs", "-o", "json").stdout)["items"]
+    assert [item["metadata"]["name"] for item in jobs] == [run]
+
+
+def test_a_submission_cut_before_its_job_exists_is_lost_not_pending_forever(
+    runner: Runner, job: Callable[..., Path], kube: Any, cluster_env: str
+) -> None:
+    kube.server.fail_next(50, 500, method="POST", path="/jobs$")  # outlasts the client's retries
+    path = job("cut", image={"base": cluster_env}, command=["true"])
+    failed = runner("submit", "--detach", str(path), timeout=600)
+    assert failed.code == 1
+    assert "Traceback" not in failed.stderr
+    kube.server.clear_faults()
+    (run,) = runner("list", "-o", "name").stdout.split()
+    doc = status_of(run)
+    assert doc["state"] == "lost"
+    assert "before its Job was created" in doc["message"]
+    assert json.loads(kube.kubectl("get", "jobs", "-o", "json").stdout)["items"] == []

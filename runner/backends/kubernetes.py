@@ -23,21 +23,40 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
 RUN_LABEL = "runner.dev/run"
+API_RETRIES = 5
+REQUEST_TIMEOUT = (5, 30)  # seconds to connect, to read: no call waits forever
 CONFIG_HINT = "set KUBECONFIG (or ~/.kube/config) as for kubectl, or run inside a pod with a service account"
+
+
+def _retrying(configuration: Any) -> Any:
+    """Retry 429 and 5xx answers (every verb: names are run ids, so a repeated create answers 409, which
+    the runner reads as its own object) with backoff, within client-side timeouts."""
+    from urllib3.util.retry import Retry
+
+    configuration.retries = Retry(
+        total=API_RETRIES,
+        backoff_factor=0.2,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=None,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    return configuration
 
 
 def api_client(context: str | None = None) -> ApiClient:
     """A client configured like kubectl: KUBECONFIG and its current (or given) context, else in-cluster."""
     from kubernetes import client, config
 
+    configuration = client.Configuration()
     try:
-        return config.new_client_from_config(context=context)
+        config.load_kube_config(context=context, client_configuration=configuration)
     except (config.ConfigException, FileNotFoundError, TypeError) as outside:
         try:
-            config.load_incluster_config()
+            config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException:
             raise BackendError(f"no Kubernetes cluster configured: {outside}", hint=CONFIG_HINT) from None
-        return client.ApiClient()
+    return client.ApiClient(_retrying(configuration))
 
 
 def default_namespace(context: str | None = None) -> str:
@@ -168,11 +187,11 @@ class KubernetesBackend:
             "Job": (batch.create_namespaced_job, batch.read_namespaced_job),
         }[kind]
         try:
-            create(namespace, obj)
+            create(namespace, obj, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as error:
             if error.status != 409:
                 raise _api_error(error, f"creating {kind} {namespace}/{name}") from None
-            existing = read(name, namespace)
+            existing = read(name, namespace, _request_timeout=REQUEST_TIMEOUT)
             owner = (existing.metadata.labels or {}).get(RUN_LABEL)
             if owner != run_id:  # a name clash with something that is not this run
                 raise BackendError(
@@ -187,7 +206,12 @@ class KubernetesBackend:
         batch, core = self._apis()
         for delete in (batch.delete_namespaced_job, core.delete_namespaced_config_map):
             try:
-                delete(record.id, namespace, body=V1DeleteOptions(propagation_policy="Foreground"))
+                delete(
+                    record.id,
+                    namespace,
+                    body=V1DeleteOptions(propagation_policy="Foreground"),
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
             except ApiException as error:
                 if error.status != 404:
                     raise _api_error(error, f"deleting run {record.id}") from None
@@ -206,7 +230,7 @@ class KubernetesBackend:
         namespace = record.launch["namespace"]
         batch, core = self._apis()
         try:
-            job = batch.read_namespaced_job(record.id, namespace).to_dict()
+            job = batch.read_namespaced_job(record.id, namespace, _request_timeout=REQUEST_TIMEOUT).to_dict()
         except ApiException as error:
             if error.status != 404:
                 raise _api_error(error, f"reading run {record.id}") from None
@@ -237,7 +261,9 @@ class KubernetesBackend:
             return changes
         if (job.get("spec") or {}).get("suspend"):
             return {**changes, "message": "suspended (kubectl patch or a queue holds it)"}
-        pods = core.list_namespaced_pod(namespace, label_selector=f"{RUN_LABEL}={record.id}").items
+        pods = core.list_namespaced_pod(
+            namespace, label_selector=f"{RUN_LABEL}={record.id}", _request_timeout=REQUEST_TIMEOUT
+        ).items
         launch = record.launch
         for pod in pods:
             pod_status = _camel(pod.status.to_dict())
@@ -268,7 +294,9 @@ class KubernetesBackend:
         done: list[str] = []
         clock = SystemClock()
         while True:
-            pods = core.list_namespaced_pod(namespace, label_selector=f"{RUN_LABEL}={record.id}").items
+            pods = core.list_namespaced_pod(
+                namespace, label_selector=f"{RUN_LABEL}={record.id}", _request_timeout=REQUEST_TIMEOUT
+            ).items
             pods.sort(key=lambda pod: (pod.metadata.creation_timestamp, pod.metadata.name))
             for pod in pods:
                 name = pod.metadata.name
@@ -297,7 +325,9 @@ class KubernetesBackend:
                 for chunk in response.stream(64 * 1024):
                     seen += len(chunk)
                     yield chunk
-            full = core.read_namespaced_pod_log(name, namespace, container="job", _preload_content=False).data
+            full = core.read_namespaced_pod_log(
+                name, namespace, container="job", _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            ).data
         except ApiException as error:
             if error.status in (400, 404):  # not started yet, or gone with its Job
                 return
