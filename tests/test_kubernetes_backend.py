@@ -149,3 +149,32 @@ def test_a_submission_cut_before_its_job_exists_is_lost_not_pending_forever(
     assert doc["state"] == "lost"
     assert "before its Job was created" in doc["message"]
     assert json.loads(kube.kubectl("get", "jobs", "-o", "json").stdout)["items"] == []
+
+
+def test_following_survives_dropped_watches_and_410_gone(
+    runner: Runner, job: Callable[..., Path], kube: Any, cluster_env: str
+) -> None:
+    import subprocess
+
+    from tests.conftest import runner_command, wait_for
+
+    run = submit(runner, job, cluster_env, "patient")
+    follower = subprocess.Popen(
+        runner_command("logs", "-f", run), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    wait_for(
+        lambda: any(r.query.get("watch") in ("true", "1") for r in kube.server.requests), 30, "the pod watch"
+    )
+    kube.server.expire_history()
+    kube.server.drop_watches()
+    pod = kube.server.create_job_pod(run)["metadata"]["name"]
+    kube.server.set_pod_phase(pod, "Running")
+    kube.server.set_log(pod, "after the 410\n")
+    kube.server.set_pod_phase(pod, "Succeeded", exit_code=0)
+    kube.server.patch_status(
+        "jobs", run, {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1}
+    )
+    out, err = follower.communicate(timeout=60)
+    assert follower.returncode == 0, err
+    assert out == "after the 410\n"
+    assert "Traceback" not in err

@@ -282,7 +282,7 @@ class KubernetesBackend:
         return changes
 
     def log_chunks(
-        self, record: RunRecord, *, follow: bool, current: Callable[[], RunRecord], poll: float = 2.0
+        self, record: RunRecord, *, follow: bool, current: Callable[[], RunRecord], poll: float = 5.0
     ) -> Iterator[tuple[int, bytes]]:
         """(attempt, bytes) of every pod of the run, oldest first; each pod is one attempt.
 
@@ -292,11 +292,11 @@ class KubernetesBackend:
         namespace = record.launch["namespace"]
         _, core = self._apis()
         done: list[str] = []
-        clock = SystemClock()
         while True:
-            pods = core.list_namespaced_pod(
+            listing = core.list_namespaced_pod(
                 namespace, label_selector=f"{RUN_LABEL}={record.id}", _request_timeout=REQUEST_TIMEOUT
-            ).items
+            )
+            pods = listing.items
             pods.sort(key=lambda pod: (pod.metadata.creation_timestamp, pod.metadata.name))
             for pod in pods:
                 name = pod.metadata.name
@@ -311,7 +311,37 @@ class KubernetesBackend:
                 return
             if current().state.terminal and len(done) >= len(pods):
                 return
-            clock.sleep(poll)
+            self._await_change(core, namespace, record.id, listing.metadata.resource_version, poll)
+
+    def _await_change(
+        self, core: Any, namespace: str, run_id: str, version: str | None, timeout: float
+    ) -> None:
+        """Block on a watch of the run's pods until something changes or timeout passes: no polling loop.
+
+        A 410 Gone (the version fell out of the server's history) just returns: the caller lists again.
+        """
+        import urllib3
+        from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
+
+        watcher = watch.Watch()
+        try:
+            for _event in watcher.stream(
+                core.list_namespaced_pod,
+                namespace,
+                label_selector=f"{RUN_LABEL}={run_id}",
+                resource_version=version,
+                timeout_seconds=max(int(timeout), 1),
+                _request_timeout=(REQUEST_TIMEOUT[0], timeout + REQUEST_TIMEOUT[0]),
+            ):
+                return
+        except ApiException as error:
+            if error.status != 410:
+                raise _api_error(error, f"watching the pods of run {run_id}") from None
+        except urllib3.exceptions.HTTPError:
+            return  # the watch timed out on our side or was dropped: the caller lists again
+        finally:
+            watcher.stop()
 
     def _pod_log(self, core: Any, namespace: str, name: str, follow: bool) -> Iterator[bytes]:
         from kubernetes.client.exceptions import ApiException

@@ -60,9 +60,7 @@ def read_logs(record: RunRecord, attempt: int | None = None) -> Iterator[LogChun
         yield LogChunk(number, _AttemptLog(record, number).read_all_finished())
 
 
-def follow_logs(
-    refresh: Callable[[], RunRecord], clock: Clock, poll: float = FOLLOW_POLL_SECONDS
-) -> Iterator[LogChunk]:
+def follow_logs(refresh: Callable[[], RunRecord], clock: Clock) -> Iterator[LogChunk]:
     """Stream every attempt's log as it is written, until the run has ended and all is read."""
     record = refresh()
     current = _AttemptLog(record, 1)
@@ -80,4 +78,4 @@ def follow_logs(
             if rest:
                 yield LogChunk(current.attempt, rest)
             return
-        clock.sleep(poll)
+        clock.sleep(FOLLOW_POLL_SECONDS)

@@ -11,7 +11,7 @@ from runner.backends.local import Clock, SystemClock
 from runner.config import Settings
 from runner.errors import NotFoundError, StoreError
 from runner.records import RunRecord, RunRecords, RunState
-from runner.service.logs import FOLLOW_POLL_SECONDS, LogChunk, follow_logs, read_logs
+from runner.service.logs import LogChunk, follow_logs, read_logs
 from runner.service.plan import parse_overrides, plan_run
 from runner.spec import load_manifest
 from runner.store import check_key, open_store
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from runner.images.build import BuiltImage
 
 CANCEL_WAIT_POLL = 0.1
-CLUSTER_POLL_SECONDS = 2.0
 
 # `runner submit` exits with the job's own code; these stand for runs that never produced one.
 EXIT_TIMED_OUT = 124
@@ -122,9 +121,7 @@ class RunService:
             )
             return (LogChunk(number, data) for number, data in chunks if attempt in (None, number))
         if follow:
-            # a cluster run's state is read from the API: ask it every few seconds, not twenty times a second
-            poll = CLUSTER_POLL_SECONDS if record.backend == "kubernetes" else FOLLOW_POLL_SECONDS
-            return follow_logs(lambda: self.refresh(self.records.get(record.id)), self.clock, poll)
+            return follow_logs(lambda: self.refresh(self.records.get(record.id)), self.clock)
         return read_logs(record, attempt)
 
     def artifacts(self, reference: str) -> tuple[RunRecord, list[FileEntry]]:
