@@ -16,6 +16,7 @@ import socket
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from runner.agent.outcome import Ended, agent_exit_code, final_state, run_summary
@@ -33,7 +34,7 @@ from runner.agent.supervise import Signals, run_command
 from runner.agent.tee import Tee
 from runner.errors import RunnerError
 from runner.store import Store, open_store
-from runner.store.collect import collect_run
+from runner.store.collect import collect_run, next_attempt
 
 DRAIN_SECONDS = 2.0  # after the command ends, how long output still in the pipe may take to arrive
 NO_MANIFEST = "# the resolved manifest was not given to the runner agent (RUNNER_MANIFEST is not set)\n"
@@ -66,6 +67,8 @@ def main(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
 def run(
     settings: AgentSettings, command: list[str], store: Store | None, env: Mapping[str, str], signals: Signals
 ) -> int:
+    if settings.attempt_from_store and store is not None:
+        settings = replace(settings, attempt=next_attempt(store, settings.job, settings.run_id))
     manifest = read_manifest(settings.manifest)
     tee, logs_dir, temporary = open_log(settings.logs, settings.log_name)
     try:

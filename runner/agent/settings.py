@@ -3,7 +3,7 @@
 RUNNER_STORE     artifact store URL (required); "none" when a runner attached to the container collects
 RUNNER_JOB       job name: the first part of the run's store prefix (required)
 RUNNER_RUN_ID    run id: the second part (required)
-RUNNER_ATTEMPT   attempt number, 1-based (default 1): the log is logs/attempt-<N>.log
+RUNNER_ATTEMPT   attempt number, 1-based (default: one more than the attempt logs already in the store)
 RUNNER_OUTPUTS   directory the command writes its outputs to (default /outputs)
 RUNNER_LOGS      directory for the attempt log (default: a fresh temporary directory)
 RUNNER_MANIFEST  the resolved manifest, stored as job.yaml (optional)
@@ -45,6 +45,8 @@ class AgentSettings:
     manifest: Path | None = None
     grace: float = 10.0
     backend: str = "container"
+    # RUNNER_ATTEMPT unset (Kubernetes gives a Job's pods no attempt number): count the logs in the store
+    attempt_from_store: bool = False
 
     @property
     def log_name(self) -> str:
@@ -80,6 +82,7 @@ def parse_settings(env: Mapping[str, str]) -> AgentSettings:
         manifest=_path(env, "RUNNER_MANIFEST"),
         grace=_grace(env.get("RUNNER_GRACE", "")),
         backend=env.get("RUNNER_BACKEND", "").strip() or "container",
+        attempt_from_store=not env.get("RUNNER_ATTEMPT", "").strip(),
     )
 
 

@@ -84,9 +84,34 @@ def collect_run(
     collection.add(JOB_FILE, store.put_bytes(f"{prefix}/{JOB_FILE}", manifest_text.encode()))
     record = {**summary, "refused": [asdict(item) for item in collection.refused]}
     collection.add(RUN_FILE, store.put_bytes(f"{prefix}/{RUN_FILE}", _json(record)))
-    manifest = {"job": job, "run": run_id, "files": [asdict(entry) for entry in collection.files]}
+    written = {entry.path for entry in collection.files}
+    # a retried attempt in a new pod collects again: the logs of the attempts before it stay listed
+    earlier = [entry for entry in _earlier_logs(store, job, run_id) if entry.path not in written]
+    manifest = {
+        "job": job,
+        "run": run_id,
+        "files": [asdict(entry) for entry in [*earlier, *collection.files]],
+    }
     store.put_bytes(f"{prefix}/{MANIFEST_FILE}", _json(manifest))
     return collection
+
+
+def _earlier_logs(store: Store, job: str, run_id: str) -> list[FileEntry]:
+    try:
+        previous = read_manifest(store, job, run_id) or []
+    except StoreError:
+        return []  # a damaged earlier MANIFEST is replaced, not trusted
+    return [entry for entry in previous if entry.path.startswith("logs/")]
+
+
+def next_attempt(store: Store, job: str, run_id: str) -> int:
+    """One more than the highest attempt whose log is in the store (pods have no attempt number)."""
+    numbers = [0]
+    for item in store.list(f"{run_prefix(job, run_id)}/logs"):
+        name = item.key.rsplit("/", 1)[-1]
+        if name.startswith("attempt-") and name.endswith(".log") and name[8:-4].isdigit():
+            numbers.append(int(name[8:-4]))
+    return max(numbers) + 1
 
 
 def read_manifest(store: Store, job: str, run_id: str) -> list[FileEntry] | None:

@@ -41,3 +41,37 @@ def test_the_agent_collects_into_s3(bucket: str, tmp_path: Path) -> None:  # noq
     files = {entry.path: entry for entry in read_manifest(store, "podjob", "podjob-abc123") or []}
     assert {"outputs/model.bin", "logs/attempt-1.log", "run.json", "job.yaml"} <= set(files)
     assert store.get_bytes("podjob/podjob-abc123/logs/attempt-1.log") == b"trained\n"
+
+
+def test_a_retried_pod_is_the_next_attempt_and_earlier_logs_stay_listed(bucket: str, tmp_path: Path) -> None:  # noqa: F811
+    """Kubernetes gives a Job's pods no attempt number: the agent counts the attempt logs in the store."""
+    env = {
+        **os.environ,
+        "RUNNER_STORE": f"s3://{bucket}/runs",
+        "RUNNER_JOB": "retried",
+        "RUNNER_RUN_ID": "retried-abc123",
+        "RUNNER_OUTPUTS": str(tmp_path / "outputs"),
+    }
+    env.pop("RUNNER_ATTEMPT", None)
+    for expected in (1, 0):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "runner.agent",
+                "--",
+                "sh",
+                "-c",
+                f'echo "try $RUNNER_ATTEMPT"; exit {expected}',
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == expected, done.stderr
+    store = open_store(f"s3://{bucket}/runs")
+    files = {entry.path for entry in read_manifest(store, "retried", "retried-abc123") or []}
+    assert {"logs/attempt-1.log", "logs/attempt-2.log"} <= files
+    assert store.get_bytes("retried/retried-abc123/logs/attempt-2.log") == b"try 2\n"

@@ -34,7 +34,9 @@ REQUIRED = {"RUNNER_STORE": "file:///store", "RUNNER_JOB": "mnist", "RUNNER_RUN_
 
 def test_defaults() -> None:
     settings = parse_settings(REQUIRED)
-    assert settings == AgentSettings(store_url="file:///store", job="mnist", run_id="mnist-k3x9q2")
+    assert settings == AgentSettings(
+        store_url="file:///store", job="mnist", run_id="mnist-k3x9q2", attempt_from_store=True
+    )
     assert settings.attempt == 1
     assert settings.outputs == Path("/outputs")
     assert settings.logs is None
