@@ -178,3 +178,19 @@ def test_following_survives_dropped_watches_and_410_gone(
     assert follower.returncode == 0, err
     assert out == "after the 410\n"
     assert "Traceback" not in err
+
+
+def test_runs_submitted_elsewhere_are_found_by_their_labels(
+    runner: Runner, job: Callable[..., Path], kube: Any, cluster_env: str, tmp_path: Path
+) -> None:
+    run = submit(runner, job, cluster_env, "elsewhere")
+    other_home = {"RUNNER_HOME": str(tmp_path / "another-machine")}
+    assert runner("list", "-o", "name", env=other_home).stdout == ""
+    found = runner("list", "--cluster", "-o", "json", env=other_home)
+    assert found.code == 0, found.stderr
+    assert [(r["id"], r["backend"], r["state"]) for r in json.loads(found.stdout)] == [
+        (run, "kubernetes", "pending")
+    ]
+    cancelled = runner("cancel", run, env=other_home)
+    assert cancelled.code == 0, cancelled.stderr
+    assert kube.kubectl("get", "job", run).returncode != 0

@@ -281,6 +281,54 @@ class KubernetesBackend:
                 return {**changes, "message": "pending: scheduled, starting"}
         return changes
 
+    def adopt(self, records: RunRecords, namespace: str | None, settings: Settings) -> list[str]:
+        """Record every runner Job of the namespace that this machine does not know yet; their run ids.
+
+        Labels on the cluster are the truth: runs submitted from elsewhere (another laptop, CI) become
+        visible to list, status, logs and cancel here.
+        """
+        namespace = namespace or default_namespace(self.context)
+        batch, _ = self._apis()
+        try:
+            jobs = batch.list_namespaced_job(
+                namespace,
+                label_selector="app.kubernetes.io/managed-by=runner",
+                _request_timeout=REQUEST_TIMEOUT,
+            ).items
+        except Exception as error:
+            raise _api_error(error, f"listing the runner's Jobs in {namespace}") from None
+        adopted = []
+        for job in jobs:
+            labels = job.metadata.labels or {}
+            run_id = labels.get(RUN_LABEL)
+            if not run_id or records.find(run_id) is not None:
+                continue
+            container = job.spec.template.spec.containers[0]
+            env = {item.name: item.value for item in container.env or [] if item.value is not None}
+            records.create(
+                RunRecord(
+                    id=run_id,
+                    job=labels.get("runner.dev/job", run_id.rsplit("-", 1)[0]),
+                    backend=self.name,
+                    state=RunState.PENDING,
+                    created=job.metadata.creation_timestamp.timestamp(),
+                    workdir="",
+                    store_url=env.get("RUNNER_STORE", settings.store_url),
+                    manifest="",
+                    launch={
+                        "namespace": namespace,
+                        "context": self.context,
+                        "created": True,
+                        "image": container.image,
+                    },
+                    labels=dict(labels),
+                    max_attempts=(job.spec.backoff_limit or 0) + 1,
+                    message="found on the cluster",
+                )
+            )
+            adopted.append(run_id)
+        return adopted
+
     def log_chunks(
         self, record: RunRecord, *, follow: bool, current: Callable[[], RunRecord], poll: float = 5.0
     ) -> Iterator[tuple[int, bytes]]:

@@ -257,12 +257,14 @@ def stream_logs(
 @click.option("--job", help="Only runs of this job.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("-o", "--output", "fmt", type=OUTPUT_FORMATS, default="table", show_default=True)
-def list_runs(job: str | None, limit: int, fmt: str) -> None:
+@click.option("--cluster", is_flag=True, help="Also find runner Jobs on the cluster (by their labels).")
+@click.option("-n", "--namespace", help="With --cluster: the namespace (default: the kubeconfig context's).")
+def list_runs(job: str | None, limit: int, fmt: str, cluster: bool, namespace: str | None) -> None:
     """List runs, newest first."""
     from runner.cli.output import run_document, run_rows, structured, table
 
     runs = service()
-    records = runs.list_runs(job=job, limit=limit)
+    records = runs.list_runs(job=job, limit=limit, cluster=cluster, cluster_namespace=namespace)
     if fmt == "name":
         click.echo("".join(f"{record.id}\n" for record in records), nl=False)
     elif fmt in ("json", "yaml"):

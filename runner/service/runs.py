@@ -96,7 +96,20 @@ class RunService:
     def get(self, reference: str) -> RunRecord:
         return self.refresh(self.records.resolve(reference))
 
-    def list_runs(self, job: str | None = None, limit: int | None = None) -> list[RunRecord]:
+    def list_runs(
+        self,
+        job: str | None = None,
+        limit: int | None = None,
+        *,
+        cluster_namespace: str | None = None,
+        cluster: bool = False,
+    ) -> list[RunRecord]:
+        """Runs, newest first. With cluster=True the cluster's runner Jobs are adopted first: its labels
+        are the truth, the local records a cache."""
+        if cluster:
+            from runner.backends.kubernetes import KubernetesBackend
+
+            KubernetesBackend().adopt(self.records, cluster_namespace, self.settings)
         return [self.refresh(record) for record in self.records.list(job=job, limit=limit)]
 
     def cancel(self, reference: str, *, wait: bool = True, timeout: float | None = None) -> RunRecord:
