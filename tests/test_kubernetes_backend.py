@@ -194,3 +194,20 @@ def test_runs_submitted_elsewhere_are_found_by_their_labels(
     cancelled = runner("cancel", run, env=other_home)
     assert cancelled.code == 0, cancelled.stderr
     assert kube.kubectl("get", "job", run).returncode != 0
+
+
+def test_operators_see_runs_with_kubectl_and_a_suspend_is_noticed(
+    runner: Runner, job: Callable[..., Path], kube: Any, cluster_env: str
+) -> None:
+    run = submit(runner, job, cluster_env, "operated")
+    described = kube.kubectl("describe", "job", run)
+    assert described.returncode == 0, described.stderr
+    assert f"runner.dev/run={run}" in described.stdout
+    pod = kube.server.create_job_pod(run)["metadata"]["name"]
+    kube.server.set_pod_phase(pod, "Running")
+    kube.server.set_log(pod, "epoch 1 done\n")
+    logs = kube.kubectl("logs", f"job/{run}")
+    assert (logs.returncode, logs.stdout) == (0, "epoch 1 done\n")
+    patched = kube.kubectl("patch", "job", run, "--type=merge", "-p", '{"spec":{"suspend":true}}')
+    assert patched.returncode == 0, patched.stderr
+    assert status_of(run)["message"].startswith("suspended")
