@@ -12,14 +12,21 @@ from runner.store.collect import read_manifest
 from tests.store.conftest import aws_env, bucket, moto_endpoint, s3  # noqa: F401  (fixtures)
 
 
-def test_the_agent_collects_into_s3(bucket: str, tmp_path: Path) -> None:  # noqa: F811
+def pod_environment(bucket: str, job: str, outputs: Path) -> dict[str, str]:
+    """What a cluster pod gives the agent: the s3 store, the run, and no attempt number."""
     env = {
         **os.environ,
         "RUNNER_STORE": f"s3://{bucket}/runs",
-        "RUNNER_JOB": "podjob",
-        "RUNNER_RUN_ID": "podjob-abc123",
-        "RUNNER_OUTPUTS": str(tmp_path / "outputs"),
+        "RUNNER_JOB": job,
+        "RUNNER_RUN_ID": f"{job}-abc123",
+        "RUNNER_OUTPUTS": str(outputs),
     }
+    env.pop("RUNNER_ATTEMPT", None)
+    return env
+
+
+def test_the_agent_collects_into_s3(bucket: str, tmp_path: Path) -> None:  # noqa: F811
+    env = pod_environment(bucket, "podjob", tmp_path / "outputs")
     done = subprocess.run(
         [
             sys.executable,
@@ -45,14 +52,7 @@ def test_the_agent_collects_into_s3(bucket: str, tmp_path: Path) -> None:  # noq
 
 def test_a_retried_pod_is_the_next_attempt_and_earlier_logs_stay_listed(bucket: str, tmp_path: Path) -> None:  # noqa: F811
     """Kubernetes gives a Job's pods no attempt number: the agent counts the attempt logs in the store."""
-    env = {
-        **os.environ,
-        "RUNNER_STORE": f"s3://{bucket}/runs",
-        "RUNNER_JOB": "retried",
-        "RUNNER_RUN_ID": "retried-abc123",
-        "RUNNER_OUTPUTS": str(tmp_path / "outputs"),
-    }
-    env.pop("RUNNER_ATTEMPT", None)
+    env = pod_environment(bucket, "retried", tmp_path / "outputs")
     for expected in (1, 0):
         done = subprocess.run(
             [

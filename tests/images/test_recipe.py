@@ -7,7 +7,6 @@ with ``RUNNER_REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/images`` and 
 from __future__ import annotations
 
 import json
-import os
 import re
 from importlib import resources
 from pathlib import Path
@@ -28,30 +27,18 @@ from runner.images.recipe import (
 )
 from runner.spec import load_manifest
 from runner.spec.model import Image, JobManifest
+from tests import golden
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 GOLDEN = HERE / "golden"
-REGENERATE = os.environ.get("RUNNER_REGENERATE_GOLDEN") == "1"
 WHEEL = runner_wheel_path("0.1.0")
 
 INSTRUCTIONS = {"FROM", "ARG", "USER", "RUN", "COPY", "ENV", "WORKDIR", "ENTRYPOINT", "CMD"}
 
 
 def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if REGENERATE:
-        GOLDEN.mkdir(exist_ok=True)
-        path.write_text(text)
-        return
-    if not path.is_file():
-        pytest.fail(
-            f"golden file {path} is missing: write it with RUNNER_REGENERATE_GOLDEN=1, then review it"
-        )
-    assert text == path.read_text(), (
-        f"the rendering differs from {path}; if the change is intended, regenerate with "
-        "RUNNER_REGENERATE_GOLDEN=1 and review the diff"
-    )
+    golden.check_golden(GOLDEN, name, text)
 
 
 def instructions(dockerfile: str) -> list[tuple[str, str]]:
@@ -170,7 +157,7 @@ def test_no_golden_file_is_left_over() -> None:
 
 
 def test_missing_golden_file_fails_without_the_switch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(f"{__name__}.REGENERATE", False)
+    monkeypatch.delenv("RUNNER_REGENERATE_GOLDEN", raising=False)
     with pytest.raises(pytest.fail.Exception, match="RUNNER_REGENERATE_GOLDEN=1"):
         check_golden("no-such-case.Dockerfile", "FROM x\n")
     assert not (GOLDEN / "no-such-case.Dockerfile").exists()

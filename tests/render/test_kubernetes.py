@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ from runner.render import kubernetes as k8s
 from runner.render import render_job, resolved_yaml, to_yaml
 from runner.service.plan import plan_run
 from runner.spec import JobManifest, load_manifest
+from tests import golden
 from tests.render.kube import (
     ALL_VERSIONS,
     ENDS,
@@ -42,7 +42,6 @@ from tests.render.kube import (
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 GOLDEN = HERE / "golden"
-REGENERATE = os.environ.get("RUNNER_REGENERATE_GOLDEN") == "1"
 
 IMAGE = "127.0.0.1:5000/runner/{name}:3f2a9c1d0e4b5a69"
 STORE = "s3://runner-artifacts/store"
@@ -61,19 +60,7 @@ CASES: dict[str, tuple[Path, str, dict[str, Any]]] = {
 
 
 def check_golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if REGENERATE:
-        GOLDEN.mkdir(exist_ok=True)
-        path.write_text(text)
-        return
-    if not path.is_file():
-        pytest.fail(
-            f"golden file {path} is missing: write it with RUNNER_REGENERATE_GOLDEN=1, then review it"
-        )
-    assert text == path.read_text(), (
-        f"the rendering differs from {path}; if the change is intended, regenerate with "
-        "RUNNER_REGENERATE_GOLDEN=1 and review the diff"
-    )
+    golden.check_golden(GOLDEN, name, text)
 
 
 def load(path: Path) -> JobManifest:
@@ -167,7 +154,7 @@ def test_no_golden_file_is_left_over() -> None:
 
 
 def test_missing_golden_file_fails_without_the_switch(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(f"{__name__}.REGENERATE", False)
+    monkeypatch.delenv("RUNNER_REGENERATE_GOLDEN", raising=False)
     with pytest.raises(pytest.fail.Exception, match="RUNNER_REGENERATE_GOLDEN=1"):
         check_golden("no-such-case.yaml", "---\n")
     assert not (GOLDEN / "no-such-case.yaml").exists()
