@@ -12,11 +12,11 @@ from runner.store.collect import read_manifest
 from tests.store.conftest import aws_env, bucket, moto_endpoint, s3  # noqa: F401  (fixtures)
 
 
-def pod_environment(bucket: str, job: str, outputs: Path) -> dict[str, str]:
+def pod_environment(bucket_name: str, job: str, outputs: Path) -> dict[str, str]:
     """What a cluster pod gives the agent: the s3 store, the run, and no attempt number."""
     env = {
         **os.environ,
-        "RUNNER_STORE": f"s3://{bucket}/runs",
+        "RUNNER_STORE": f"s3://{bucket_name}/runs",
         "RUNNER_JOB": job,
         "RUNNER_RUN_ID": f"{job}-abc123",
         "RUNNER_OUTPUTS": str(outputs),
