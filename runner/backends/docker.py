@@ -25,11 +25,11 @@ from runner.backends.supervised import SupervisedBackend
 from runner.config import Settings
 from runner.errors import BackendError, SubmitError
 from runner.records import RunRecord, RunRecords
+from runner.spec.labels import RUN_LABEL
 
 if TYPE_CHECKING:
     import docker
 
-RUN_LABEL = "runner.dev/run"
 _LOG_DRAIN_SECONDS = 10.0
 
 

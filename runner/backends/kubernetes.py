@@ -18,11 +18,11 @@ from runner.backends.local import SystemClock
 from runner.config import Settings
 from runner.errors import BackendError, SubmitError
 from runner.records import RunRecord, RunRecords, RunState
+from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER, RUN_LABEL
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-RUN_LABEL = "runner.dev/run"
 API_RETRIES = 5
 REQUEST_TIMEOUT = (5, 30)  # seconds to connect, to read: no call waits forever
 CONFIG_HINT = "set KUBECONFIG (or ~/.kube/config) as for kubectl, or run inside a pod with a service account"
@@ -292,7 +292,7 @@ class KubernetesBackend:
         try:
             jobs = batch.list_namespaced_job(
                 namespace,
-                label_selector="app.kubernetes.io/managed-by=runner",
+                label_selector=f"{MANAGED_BY}={MANAGER}",
                 _request_timeout=REQUEST_TIMEOUT,
             ).items
         except Exception as error:
@@ -308,7 +308,7 @@ class KubernetesBackend:
             records.create(
                 RunRecord(
                     id=run_id,
-                    job=labels.get("runner.dev/job", run_id.rsplit("-", 1)[0]),
+                    job=labels.get(JOB_LABEL, run_id.rsplit("-", 1)[0]),
                     backend=self.name,
                     state=RunState.PENDING,
                     created=job.metadata.creation_timestamp.timestamp(),

@@ -28,6 +28,7 @@ from runner.errors import BackendError, RunnerError
 from runner.images.hashing import image_reference, image_tag
 from runner.images.recipe import BuildEntry, BuildRecipe, build_recipe
 from runner.images.wheel import runner_version, runner_wheel
+from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER
 from runner.spec.model import JobManifest
 
 if TYPE_CHECKING:
@@ -35,9 +36,6 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 
-MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
-MANAGED_BY = "runner"
-JOB_LABEL = "runner.dev/job"
 TAG_LABEL = "runner.dev/image-tag"
 TAIL_LINES = 15  # lines of the failing step's output in a BuildError
 ENGINE_HINT = "start one with scripts/engine.sh start (or point DOCKER_HOST at one)"
@@ -413,7 +411,7 @@ def _build(
 
     stream = ContextStream(recipe, context_dir, wheel)
     log = _BuildLog(progress)
-    labels = {MANAGED_BY_LABEL: MANAGED_BY, JOB_LABEL: recipe.job, TAG_LABEL: tag}
+    labels = {MANAGED_BY: MANAGER, JOB_LABEL: recipe.job, TAG_LABEL: tag}
     failure: BuildError | None = None
     try:
         events = client.api.build(

@@ -30,14 +30,12 @@ from urllib.parse import parse_qsl, urlsplit
 from runner.errors import UserError
 from runner.render.manifest import resolved_yaml
 from runner.spec import JobManifest
+from runner.spec.labels import run_labels
 from runner.spec.model import check_dns_label, check_dns_subdomain
 from runner.spec.quantities import format_cpu, format_memory
 
-# Labels and annotations. The first three are ARCHITECTURE.md's and runner.service.plan's.
-MANAGED_BY = "app.kubernetes.io/managed-by"
+# Labels and annotations besides the run's own (runner.spec.labels).
 NAME_LABEL = "app.kubernetes.io/name"
-JOB_LABEL = "runner.dev/job"
-RUN_LABEL = "runner.dev/run"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 MANIFEST_SHA256 = "runner.dev/manifest-sha256"
 INPUTS_ANNOTATION = "runner.dev/inputs"
@@ -230,15 +228,7 @@ def render_job(
 
 def job_labels(manifest: JobManifest, run_id: str) -> dict[str, str]:
     """The run's labels: the manifest's, then the runner's (which win on a clash), sorted by key."""
-    return _sorted(
-        {
-            **manifest.metadata.labels,
-            MANAGED_BY: "runner",
-            NAME_LABEL: APP_NAME,
-            JOB_LABEL: manifest.name,
-            RUN_LABEL: run_id,
-        }
-    )
+    return _sorted({**run_labels(manifest.metadata.labels, manifest.name, run_id), NAME_LABEL: APP_NAME})
 
 
 def pod_failure_policy() -> dict[str, Any]:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from runner.spec.labels import MANAGED_BY, MANAGER
+
 SUBMITTER = "runner"
 JOBS = "runner-jobs"
-LABELS = {"app.kubernetes.io/managed-by": "runner", "app.kubernetes.io/name": "runner"}
+LABELS = {MANAGED_BY: MANAGER, "app.kubernetes.io/name": "runner"}
 
 # What the runner does, verb by verb: submit (create ConfigMap + Job), watch status and pending reasons,
 # stream and fetch logs, cancel (delete with foreground propagation), schedules (CronJobs).

@@ -11,13 +11,10 @@ from runner.backends import RunPlan
 from runner.errors import UserError
 from runner.render import resolved_yaml
 from runner.spec import LoadedManifest
+from runner.spec.labels import run_labels
 from runner.spec.model import RUN_SUFFIX_LENGTH
 
 _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
-
-MANAGED_BY = "app.kubernetes.io/managed-by"
-JOB_LABEL = "runner.dev/job"
-RUN_LABEL = "runner.dev/run"
 
 
 def new_run_id(job: str) -> str:
@@ -66,10 +63,5 @@ def plan_run(loaded: LoadedManifest, overrides: dict[str, str], run_id: str | No
         manifest_text=resolved_yaml(manifest),
         context_dir=(loaded.base_dir / manifest.spec.image.context).resolve(),
         inputs=inputs,
-        labels={
-            **manifest.metadata.labels,
-            MANAGED_BY: "runner",
-            JOB_LABEL: manifest.name,
-            RUN_LABEL: run_id,
-        },
+        labels=run_labels(manifest.metadata.labels, manifest.name, run_id),
     )

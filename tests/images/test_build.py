@@ -34,9 +34,6 @@ import pytest
 from runner.errors import RunnerError
 from runner.images import wheel as wheel_module
 from runner.images.build import (
-    JOB_LABEL,
-    MANAGED_BY,
-    MANAGED_BY_LABEL,
     TAG_LABEL,
     BuildError,
     BuiltImage,
@@ -49,6 +46,7 @@ from runner.images.build import (
 )
 from runner.images.recipe import build_recipe
 from runner.images.wheel import package_files, runner_version, runner_wheel, source_digest, wheel_bytes
+from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER
 from runner.spec.model import JobManifest
 from tests.infra.engine import REGISTRY
 
@@ -492,7 +490,7 @@ def test_build_run_reuse_and_rebuild(engine: Engine, tmp_path: Path, monkeypatch
     assert any("COPY --chown=1000:1000 job/ /job/" in step for step in progress.steps)
     assert any("Successfully installed runner-" in line for line in progress.lines)
     image = engine.client.images.get(built.reference)
-    assert image.labels[MANAGED_BY_LABEL] == MANAGED_BY
+    assert image.labels[MANAGED_BY] == MANAGER
     assert image.labels[JOB_LABEL] == job.name and image.labels[TAG_LABEL] == built.tag
 
     ran = engine.run(built.reference, job.name, "hello-r1")
