@@ -13,7 +13,6 @@ from runner.store import open_store
 from runner.store.collect import run_prefix
 
 FOLLOW_POLL_SECONDS = 0.05
-_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from runner.errors import StoreError, UserError
-from runner.store.base import Digest, Store, StoredObject, check_key, hash_file
+from runner.store.base import Digest, Store, StoredObject, check_key
 from runner.store.file import FileStore
 from runner.store.s3 import NO_BOTO3_HINT, S3Store, have_boto3
 
@@ -17,7 +17,6 @@ __all__ = [
     "Store",
     "StoredObject",
     "check_key",
-    "hash_file",
     "open_store",
 ]
 

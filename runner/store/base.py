@@ -75,8 +75,3 @@ def hash_stream(source: BinaryIO, sink: BinaryIO | None = None) -> Digest:
         if sink is not None:
             sink.write(chunk)
     return Digest(size=size, sha256=digest.hexdigest())
-
-
-def hash_file(path: Path) -> Digest:
-    with path.open("rb") as handle:
-        return hash_stream(handle)
