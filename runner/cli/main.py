@@ -174,7 +174,8 @@ def submit(file: Path, backend: str | None, detach: bool, inputs: tuple[str, ...
         stream_logs(runs, record.id, prefix=True)
     except KeyboardInterrupt:
         click.echo(f"\ncancelling run {record.id} ...", err=True)
-    final = runs.cancel(record.id) if not runs.get(record.id).state.terminal else runs.get(record.id)
+    current = runs.get(record.id)  # ended, or left by Ctrl-C: then cancel it
+    final = current if current.state.terminal else runs.cancel(record.id)
     report_end(runs, final)
     from runner.service import exit_code_of
 
