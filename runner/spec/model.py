@@ -243,11 +243,45 @@ class Outputs(_Model):
         return check_container_path(value)
 
 
+class Retention(_Model):
+    """Which of a job's complete runs the store keeps: the newest keepLast runs, and/or the runs that
+    finished within keepDays. A run is deleted only when no given rule keeps it; the run `latest` points
+    at and runs still being written are never deleted."""
+
+    keep_last: int | None = Field(default=None, ge=1, strict=True, alias="keepLast")
+    keep_days: int | None = Field(default=None, ge=1, strict=True, alias="keepDays")
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> Retention:
+        if self.keep_last is None and self.keep_days is None:
+            raise ValueError("retention needs keepLast, keepDays or both")
+        return self
+
+    def to_env(self) -> str:
+        """The agent's RUNNER_RETENTION value: "keepLast=5,keepDays=30" (each part only when set)."""
+        parts = [
+            f"{name}={value}" for name, value in (("keepLast", self.keep_last), ("keepDays", self.keep_days))
+        ]
+        return ",".join(part for part in parts if not part.endswith("=None"))
+
+
 class Schedule(_Model):
     cron: str
     time_zone: str = Field(default="UTC", alias="timeZone")
     concurrency: Literal["Forbid", "Replace", "Allow"] = "Forbid"
     suspend: bool = Field(default=False, strict=True)
+    # How late a slot may still start (CronJob startingDeadlineSeconds). At least an hour by default, so a
+    # controller that was down for a while starts the missed run instead of silently dropping it.
+    starting_deadline: Seconds = Field(default=3600, alias="startingDeadline")
+
+    @field_validator("starting_deadline")
+    @classmethod
+    def _deadline(cls, value: int) -> int:
+        if value < 10:
+            raise ValueError(
+                "startingDeadline must be at least 10s (the CronJob controller checks every 10s)"
+            )
+        return value
 
     @field_validator("cron")
     @classmethod
@@ -307,6 +341,7 @@ class Spec(_Model):
     retries: int = Field(default=0, ge=0, le=20, strict=True)
     timeout: Seconds | None = None
     schedule: Schedule | None = None
+    retention: Retention | None = None
     kubernetes: KubernetesOptions = Field(default_factory=KubernetesOptions)
 
     @field_validator("command")

@@ -143,7 +143,7 @@ def test_unknown_key_with_four_space_indentation() -> None:
 def test_unknown_key_without_a_close_match_lists_the_fields() -> None:
     assert only_problem(spec("colour: red")) == (
         "job.yaml:6:3: spec.colour: unknown field; expected one of: image, command, env, resources, "
-        "inputs, outputs, retries, timeout, schedule, kubernetes"
+        "inputs, outputs, retries, timeout, schedule, retention, kubernetes"
     )
 
 
