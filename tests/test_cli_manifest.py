@@ -310,6 +310,7 @@ def test_render_the_example_as_yaml(run: Invoke, tmp_path: Path) -> None:
         "timeZone": "Asia/Seoul",
         "concurrency": "Forbid",
         "suspend": False,
+        "startingDeadline": "1h",
     }
     assert rendered["spec"]["image"]["base"] == "tensorflow/tensorflow:2.21.0-gpu"
     assert rendered["spec"]["env"] == {"TF_CPP_MIN_LOG_LEVEL": "1"}
@@ -339,6 +340,7 @@ def test_render_schedule_defaults(run: Invoke, tmp_path: Path) -> None:
         "timeZone": "UTC",
         "concurrency": "Forbid",
         "suspend": False,
+        "startingDeadline": "1h",
     }
 
 

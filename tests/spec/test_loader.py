@@ -281,14 +281,14 @@ def test_manifest_error_is_a_user_error_with_exit_code_2() -> None:
 def test_keys_with_odd_characters_are_quoted_in_paths() -> None:
     assert only_problem(HEAD + 'spec: {command: [a], "x\\ny": 1}\n') == (
         "job.yaml:4:22: spec['x\\ny']: unknown field; expected one of: image, command, env, resources, "
-        "inputs, outputs, retries, timeout, schedule, kubernetes"
+        "inputs, outputs, retries, timeout, schedule, retention, kubernetes"
     )
 
 
 def test_a_very_long_unknown_key_is_shortened() -> None:
     message = only_problem(spec("k" * 1000 + ": 1"))
     assert message == "job.yaml:6:3: spec['" + "k" * 57 + "...']: unknown field; expected one of: image, " + (
-        "command, env, resources, inputs, outputs, retries, timeout, schedule, kubernetes"
+        "command, env, resources, inputs, outputs, retries, timeout, schedule, retention, kubernetes"
     )
 
 

@@ -90,6 +90,7 @@ def test_resolved_example_has_canonical_quantities_and_every_default() -> None:
                 "timeZone": "Asia/Seoul",
                 "concurrency": "Forbid",
                 "suspend": False,
+                "startingDeadline": "1h",
             },
             "kubernetes": {"namespace": "ml", "queue": "team-a", "priorityClass": "batch-low"},
         },
@@ -98,7 +99,13 @@ def test_resolved_example_has_canonical_quantities_and_every_default() -> None:
 
 def test_schedule_defaults() -> None:
     schedule = parse(manifest_with("schedule: {cron: '@daily'}")).resolved()["spec"]["schedule"]
-    assert schedule == {"cron": "@daily", "timeZone": "UTC", "concurrency": "Forbid", "suspend": False}
+    assert schedule == {
+        "cron": "@daily",
+        "timeZone": "UTC",
+        "concurrency": "Forbid",
+        "suspend": False,
+        "startingDeadline": "1h",
+    }
 
 
 def test_empty_values_take_their_defaults() -> None:
