@@ -347,6 +347,15 @@ def artifacts(run: str, destination: Path | None, fmt: str) -> None:
     click.echo(table(["PATH", "SIZE", "SHA256"], rows), nl=False)
 
 
+def _add_schedule_commands() -> None:
+    from runner.cli.schedules import scheduler
+
+    cli.add_command(scheduler)
+
+
+_add_schedule_commands()
+
+
 def main() -> None:
     try:
         cli(prog_name="runner")

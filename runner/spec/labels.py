@@ -15,5 +15,6 @@ def run_labels(manifest_labels: Mapping[str, str], job: str, run_id: str) -> dic
     """The manifest's labels, then the runner's, which win on a clash."""
     return {**manifest_labels, MANAGED_BY: MANAGER, JOB_LABEL: job, RUN_LABEL: run_id}
 
+
 SCHEDULE_LABEL = "runner.dev/schedule"
-"""On a schedule's objects (CronJob, its Jobs and pods) and on every run a schedule started: the schedule's name."""
+"""The schedule's name, on a schedule's objects (CronJob, its Jobs and pods) and on every run it started."""
