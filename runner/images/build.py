@@ -171,6 +171,10 @@ def push_image(image: BuiltImage, *, progress: Progress, client: docker.DockerCl
             hint="build it with a registry (e.g. 127.0.0.1:5000) so that its name starts with the registry",
         )
     client = connect_engine() if client is None else client
+    present = _already_pushed(client, image, registry, repository.split("/", 1)[1], tag)
+    if present is not None:
+        progress(f"{image.reference} is already in {registry} ({present[:19]}...): nothing to push")
+        return present
     digest: str | None = None
     last: dict[str, str] = {}
     try:
@@ -215,6 +219,49 @@ def push_image(image: BuiltImage, *, progress: Progress, client: docker.DockerCl
             hint="push again; if it persists, check the registry's log",
         )
     return digest
+
+
+_MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+)
+REGISTRY_CHECK_TIMEOUT_S = 5
+
+
+def _already_pushed(
+    client: docker.DockerClient, image: BuiltImage, registry: str, name: str, tag: str
+) -> str | None:
+    """The registry's digest when it already holds this very image under the tag, else None.
+
+    Content-hash tags make pushes of an unchanged job no-ops, but `docker push` still costs the engine
+    a round of layer checks per call (~100 ms), which dominates submitting thousands of runs. One HEAD
+    of the tag's manifest answers the same question in a millisecond: when its digest is one the local
+    image was pushed or pulled as (RepoDigests), the registry has it. Anything unexpected (auth, TLS,
+    an older registry) answers None and the push goes ahead as before.
+    """
+    import urllib.error
+    import urllib.request
+
+    try:
+        known = set(client.images.get(image.reference).attrs.get("RepoDigests") or [])
+    except Exception:  # the push itself reports a missing image properly
+        return None
+    repository = image.reference.rsplit(":", 1)[0]
+    if not any(entry.startswith(f"{repository}@") for entry in known):
+        return None
+    request = urllib.request.Request(
+        f"http://{registry}/v2/{name}/manifests/{tag}",
+        method="HEAD",
+        headers={"Accept": ", ".join(_MANIFEST_TYPES)},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=REGISTRY_CHECK_TIMEOUT_S) as answer:
+            digest = answer.headers.get("Docker-Content-Digest")
+    except (OSError, urllib.error.URLError, ValueError):
+        return None
+    return digest if digest and f"{repository}@{digest}" in known else None
 
 
 # --- building -----------------------------------------------------------------------------------

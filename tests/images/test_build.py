@@ -650,7 +650,19 @@ def test_push_and_pull_back(engine: Engine, tmp_path: Path) -> None:
         assert f"{built.repository}@{digest}" in pulled.attrs["RepoDigests"]
         again, _ = engine.ensure(job, context, registry=REGISTRY)
         assert not again.built and again.image_id == built.image_id
-        assert push_image(again, progress=Progress(), client=engine.client) == digest
+        quiet = Progress()
+        assert push_image(again, progress=quiet, client=engine.client) == digest
+        assert quiet.lines == [
+            f"{built.reference} is already in {REGISTRY} ({digest[:19]}...): nothing to push"
+        ]
+    finally:
+        registry_delete(built.reference, digest)
+    # Gone from the registry (garbage-collected, a fresh registry): the check sees it and pushes again.
+    pushed_again = Progress()
+    try:
+        assert push_image(again, progress=pushed_again, client=engine.client) == digest
+        assert not any("nothing to push" in line for line in pushed_again.lines)
+        assert any("Pushed" in line or "already exists" in line for line in pushed_again.lines)
     finally:
         registry_delete(built.reference, digest)
 
