@@ -65,3 +65,14 @@ def test_command_arguments_parse(name: str, job_modules: Path) -> None:
     module = importlib.import_module(f"{name}.train")
     args = module.parse_args(manifest(name)["spec"]["command"][3:])
     assert args.formats == ["keras", "h5", "savedmodel", "onnx"]
+
+
+def test_the_nightly_regression_is_the_regression_job_on_a_schedule() -> None:
+    loader = pytest.importorskip("runner.spec.loader")
+    nightly = loader.load_manifest(JOBS_DIR / "regression" / "nightly.yaml").manifest
+    daily = loader.load_manifest(JOBS_DIR / "regression" / "job.yaml").manifest
+    assert nightly.name == "regression-nightly"
+    assert nightly.spec.command[:3] == daily.spec.command[:3]
+    assert nightly.spec.schedule is not None and nightly.spec.schedule.cron == "0 2 * * *"
+    assert nightly.spec.schedule.time_zone == "Asia/Seoul"
+    assert nightly.spec.retention is not None and nightly.spec.retention.keep_last == 7
