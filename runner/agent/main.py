@@ -6,6 +6,11 @@ It runs COMMAND (see supervise.py), tees its output to stdout and logs/attempt-<
 every kind of exit collects outputs, logs, run.json and job.yaml into the store (MANIFEST.json
 last) and exits with the command's code (128+N when killed by signal N). If collecting fails it
 says so on stderr and never exits 0: a run whose artifacts were lost must not look successful.
+
+Once collected, it keeps the job's store as the local supervisor does (runner.store.housekeeping):
+`<job>/latest` moves to a succeeded run, then RUNNER_RETENTION deletes the runs no rule keeps. Cluster
+and nightly runs have no runner attached to do it. Problems there are warnings: the exit code is the
+command's.
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from runner.agent.outcome import Ended, agent_exit_code, final_state, run_summary
+from runner.agent.outcome import Ended, State, agent_exit_code, final_state, run_summary
 from runner.agent.settings import (
     NO_STORE,
     USAGE,
@@ -35,6 +41,7 @@ from runner.agent.tee import Tee
 from runner.errors import RunnerError
 from runner.store import Store, open_store
 from runner.store.collect import collect_run, next_attempt
+from runner.store.housekeeping import after_collect
 
 DRAIN_SECONDS = 2.0  # after the command ends, how long output still in the pipe may take to arrive
 NO_MANIFEST = "# the resolved manifest was not given to the runner agent (RUNNER_MANIFEST is not set)\n"
@@ -42,6 +49,10 @@ NO_MANIFEST = "# the resolved manifest was not given to the runner agent (RUNNER
 
 def error(message: str) -> None:
     print(f"runner-agent: error: {message}", file=sys.stderr, flush=True)
+
+
+def warning(message: str) -> None:
+    print(f"runner-agent: warning: {message}", file=sys.stderr, flush=True)
 
 
 def main(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
@@ -69,6 +80,8 @@ def run(
 ) -> int:
     if settings.attempt_from_store and store is not None:
         settings = replace(settings, attempt=next_attempt(store, settings.job, settings.run_id))
+    if settings.retention_problem is not None and store is not None:
+        warning(settings.retention_problem)  # said now, and again after collection, where it is seen
     manifest = read_manifest(settings.manifest)
     tee, logs_dir, temporary = open_log(settings.logs, settings.log_name)
     try:
@@ -85,7 +98,36 @@ def run(
     collected = collect(settings, store, ended, manifest, logs_dir)
     if collected and temporary:
         shutil.rmtree(logs_dir, ignore_errors=True)
+    if collected:
+        keep_house(settings, store, ended)
     return agent_exit_code(ended.exit_code, collected=collected)
+
+
+def keep_house(settings: AgentSettings, store: Store, ended: Ended, now: float | None = None) -> None:
+    """Move `latest` and apply retention after a complete collection; report, never fail the run."""
+    done = after_collect(
+        store,
+        job=settings.job,
+        run_id=settings.run_id,
+        succeeded=final_state(ended) is State.SUCCEEDED,
+        finished=ended.finished,
+        policy=settings.retention,
+        now=time.time() if now is None else now,
+    )
+    if done.latest_moved:
+        print(f"runner-agent: {settings.job}/latest -> {settings.run_id}", file=sys.stderr, flush=True)
+    if done.deleted and settings.retention is not None:
+        plural = "s" if len(done.deleted) > 1 else ""
+        print(
+            f"runner-agent: retention {settings.retention.to_env()} deleted {len(done.deleted)} old "
+            f"run{plural} of {settings.job}: {', '.join(done.deleted)}",
+            file=sys.stderr,
+            flush=True,
+        )
+    for problem in done.problems:
+        warning(problem)
+    if settings.retention_problem is not None:
+        warning(settings.retention_problem)
 
 
 def read_manifest(path: Path | None) -> str:

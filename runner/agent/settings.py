@@ -9,8 +9,10 @@ RUNNER_LOGS      directory for the attempt log (default: a fresh temporary direc
 RUNNER_MANIFEST  the resolved manifest, stored as job.yaml (optional)
 RUNNER_GRACE     seconds between a forwarded signal and SIGKILL (default 10)
 RUNNER_BACKEND   recorded as run.json's backend (default "container")
+RUNNER_RETENTION the job's retention, keepLast=N,keepDays=D (optional; a bad value is reported, not fatal)
 
-Everything here is pure: values in, values or a SettingsError out.
+Everything here is pure: values in, values or a SettingsError out. A bad RUNNER_RETENTION is no
+SettingsError: the job still runs and is collected, only old runs are not deleted (retention_problem).
 """
 
 from __future__ import annotations
@@ -20,13 +22,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.errors import UnsafePathError
+from runner.errors import UnsafePathError, UserError
 from runner.store.collect import run_prefix
+from runner.store.retention import RetentionPolicy, parse_retention
 
 REQUIRED = ("RUNNER_STORE", "RUNNER_JOB", "RUNNER_RUN_ID")
 NO_STORE = "none"  # RUNNER_STORE=none: run, tee and forward signals; the attached runner collects
 # The agent's own settings: the command does not see them (it sees what the process backend gives a job).
-AGENT_ONLY = ("RUNNER_STORE", "RUNNER_LOGS", "RUNNER_MANIFEST", "RUNNER_GRACE", "RUNNER_BACKEND")
+AGENT_ONLY = (
+    "RUNNER_STORE",
+    "RUNNER_LOGS",
+    "RUNNER_MANIFEST",
+    "RUNNER_GRACE",
+    "RUNNER_BACKEND",
+    "RUNNER_RETENTION",
+)
 USAGE = "usage: python -m runner.agent -- COMMAND [ARGS...]"
 
 
@@ -47,6 +57,8 @@ class AgentSettings:
     backend: str = "container"
     # RUNNER_ATTEMPT unset (Kubernetes gives a Job's pods no attempt number): count the logs in the store
     attempt_from_store: bool = False
+    retention: RetentionPolicy | None = None
+    retention_problem: str | None = None  # why RUNNER_RETENTION was not understood
 
     @property
     def log_name(self) -> str:
@@ -72,6 +84,7 @@ def parse_settings(env: Mapping[str, str]) -> AgentSettings:
         run_prefix(job, run_id)
     except UnsafePathError as error:
         raise SettingsError(f"RUNNER_JOB/RUNNER_RUN_ID: {error.message}") from None
+    retention, retention_problem = _retention(env.get("RUNNER_RETENTION", ""))
     return AgentSettings(
         store_url=env["RUNNER_STORE"].strip(),
         job=job,
@@ -83,7 +96,17 @@ def parse_settings(env: Mapping[str, str]) -> AgentSettings:
         grace=_grace(env.get("RUNNER_GRACE", "")),
         backend=env.get("RUNNER_BACKEND", "").strip() or "container",
         attempt_from_store=not env.get("RUNNER_ATTEMPT", "").strip(),
+        retention=retention,
+        retention_problem=retention_problem,
     )
+
+
+def _retention(raw: str) -> tuple[RetentionPolicy | None, str | None]:
+    """The policy, or why RUNNER_RETENTION is not one."""
+    try:
+        return parse_retention(raw), None
+    except UserError as error:
+        return None, f"RUNNER_RETENTION: {error.message}; {error.hint}; old runs are not deleted"
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:

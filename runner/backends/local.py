@@ -20,8 +20,10 @@ from runner.backends import gpus as gpu_inventory
 from runner.backends.policy import Ending, after_attempt
 from runner.config import Settings
 from runner.records import RunRecord, RunRecords, RunState
-from runner.store import open_store
+from runner.store import Store, open_store
 from runner.store.collect import collect_run
+from runner.store.housekeeping import after_collect
+from runner.store.retention import RetentionPolicy, retention_from_mapping
 
 POLL_SECONDS = 0.2
 GPU_WAIT_SECONDS = 1.0
@@ -279,14 +281,19 @@ def summary(record: RunRecord, outcome: Outcome | None, **extra: Any) -> dict[st
 def collect_and_finish(
     record: RunRecord, outcome: Outcome, records: RunRecords, settings: Settings, clock: Clock
 ) -> RunRecord:
-    """Collect the run into its store (failed runs too), tidy its work directory, record the end."""
+    """Collect the run into its store (failed runs too), tidy its work directory, record the end.
+
+    Once collected, the job's `latest` moves to the run if it succeeded and the manifest's retention
+    deletes the runs no rule keeps (runner.store.housekeeping); problems there join the message.
+    """
     records.update(record.id, message="collecting artifacts")
     workdir = WorkDir(Path(record.workdir))
     finished = clock.time()
     message = outcome.message
     try:
+        store = open_store(record.store_url)
         collect_run(
-            open_store(record.store_url),
+            store,
             job=record.job,
             run_id=record.id,
             manifest_text=record.manifest,
@@ -296,6 +303,8 @@ def collect_and_finish(
         )
     except Exception as error:  # the run's own result stands; say that collecting failed
         message += f"; collecting artifacts failed: {error}"
+    else:
+        message += _keep_house(store, record, outcome, finished, clock)
     for leftover in (workdir.context, workdir.outputs):
         shutil.rmtree(leftover, ignore_errors=True)
     return records.update(
@@ -306,6 +315,39 @@ def collect_and_finish(
         finished=finished,
         message=message,
     )
+
+
+def _keep_house(store: Store, record: RunRecord, outcome: Outcome, finished: float, clock: Clock) -> str:
+    """Move `latest`, apply the manifest's retention; what went wrong, as a message suffix ("" if nothing)."""
+    try:
+        policy, problems = retention_of(record.manifest), []
+    except Exception as error:  # a manifest the runner itself resolved: not expected, never fatal
+        policy, problems = None, [f"retention skipped: {error}"]
+    done = after_collect(
+        store,
+        job=record.job,
+        run_id=record.id,
+        succeeded=outcome.state is RunState.SUCCEEDED,
+        finished=finished,
+        policy=policy,
+        now=clock.time(),
+    )
+    report = "; ".join(part for part in (*problems, done.describe()) if part)
+    return f"; {report}" if report else ""
+
+
+def retention_of(manifest: str) -> RetentionPolicy | None:
+    """spec.retention of a resolved manifest (the run record's YAML), without pydantic.
+
+    The supervisor never imports the spec models (see LocalLaunch); the manifest was validated at
+    submit, so reading its YAML is enough, and costs a few milliseconds once per run.
+    """
+    import yaml
+
+    document = yaml.safe_load(manifest)
+    spec = document.get("spec") if isinstance(document, dict) else None
+    retention = spec.get("retention") if isinstance(spec, dict) else None
+    return None if retention is None else retention_from_mapping(retention)
 
 
 def mark_lost(record: RunRecord, records: RunRecords, settings: Settings, clock: Clock) -> RunRecord:

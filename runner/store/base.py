@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -22,6 +23,9 @@ class Digest:
 class StoredObject:
     key: str
     size: int
+    # when the object was last written (seconds since the epoch), where the store says so; not part of
+    # an object's identity: retention orders runs by it when their run.json has no finished time
+    modified: float | None = field(default=None, compare=False)
 
 
 class Store(Protocol):
@@ -46,6 +50,14 @@ class Store(Protocol):
         ...
 
     def exists(self, key: str) -> bool: ...
+
+    def delete(self, keys: Sequence[str]) -> None:
+        """Delete these objects, in the order given as far as the store allows; missing ones are no error.
+
+        Callers that need an order across objects (retention deletes MANIFEST.json before the rest
+        of a run) make one call per step: a call returns only once its objects are gone.
+        """
+        ...
 
     def location(self, key: str) -> str:
         """A URL a person can use to find key."""

@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import stat
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -18,6 +19,7 @@ _TEMP_PREFIX = ".tmp-"
 _TEMP_NAME = re.compile(r"\.tmp-[0-9a-f]{32}\.part")
 # What opening a key that names no object raises: nothing there, a directory, or a file as a parent.
 _MISSING = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+_CREATE_TRIES = 3
 
 
 def is_temp_name(name: str) -> bool:
@@ -32,12 +34,7 @@ def write_atomically(path: Path, source: BinaryIO) -> Digest:
     removed whatever goes wrong, and the file gets the usual permissions (0666 less the umask).
     """
     temp = path.with_name(f"{_TEMP_PREFIX}{secrets.token_hex(16)}.part")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        descriptor = os.open(temp, flags, 0o666)
-    except OSError as error:
-        raise StoreError(f"cannot write {path}: {error.strerror}") from error
+    descriptor = _create(path, temp)
     try:
         with os.fdopen(descriptor, "wb") as sink:
             digest = hash_stream(source, sink)
@@ -52,6 +49,25 @@ def write_atomically(path: Path, source: BinaryIO) -> Digest:
         raise
     _fsync_directory(path.parent)  # the rename survives a crash before whatever is written next
     return digest
+
+
+def _create(path: Path, temp: Path) -> int:
+    """Make path's directory and open temp in it for writing.
+
+    A store's delete removes directories it empties, so one made here can vanish before the file is
+    created in it (another job's retention tidying up): then make it again, a few times.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for tries_left in reversed(range(_CREATE_TRIES)):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(temp, flags, 0o666)
+        except FileNotFoundError as error:
+            if not tries_left:
+                raise StoreError(f"cannot write {path}: {error.strerror}") from error
+        except OSError as error:
+            raise StoreError(f"cannot write {path}: {error.strerror}") from error
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -117,11 +133,45 @@ class FileStore:
                     continue
                 if stat.S_ISREG(info.st_mode):  # objects are files: not symlinks, FIFOs or sockets
                     key = path.relative_to(self.root).as_posix()
-                    found.append(StoredObject(key=key, size=info.st_size))
+                    found.append(StoredObject(key=key, size=info.st_size, modified=info.st_mtime))
         return sorted(found, key=lambda item: item.key)
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def delete(self, keys: Sequence[str]) -> None:
+        """Unlink each key's file, then remove the directories that left empty, up to the root.
+
+        Every key is checked as for a write first, so nothing outside the root is touched; a key
+        that names a directory is refused (objects are files).
+        """
+        paths = [self._path(key) for key in keys]
+        for key, path in zip(keys, paths, strict=True):
+            try:
+                path.unlink()
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # already gone: deleting is idempotent
+            except IsADirectoryError:
+                raise StoreError(
+                    f"cannot delete {self.location(key)}: it is a directory, not an object"
+                ) from None
+            except OSError as error:
+                raise StoreError(f"cannot delete {self.location(key)}: {error.strerror}") from error
+        deepest_first = sorted({path.parent for path in paths}, key=lambda item: -len(item.parts))
+        for directory in deepest_first:
+            _fsync_directory(self._remove_empty(directory))  # the unlinks survive a crash
+
+    def _remove_empty(self, directory: Path) -> Path:
+        """Remove directory and its parents below the root while they are empty; the first one kept."""
+        while directory != self.root and directory.is_relative_to(self.root):
+            try:
+                directory.rmdir()
+            except FileNotFoundError:
+                pass  # removed already (by this call or another): its parent may be empty now
+            except OSError:
+                return directory  # not empty: neither are its parents
+            directory = directory.parent
+        return directory
 
     def location(self, key: str) -> str:
         return (self.root / key).as_uri()

@@ -22,6 +22,9 @@ AbortIncompleteMultipartUpload still guards against a process killed outright).
 
 Reads verify the sha256 in the metadata, where there is one, before anything is returned or renamed
 into place: a mismatch is a StoreError "checksum mismatch".
+
+Deletes (retention) go through DeleteObjects, up to 1000 keys a request, and fail on the first key
+S3 reports it could not delete; listings are paginated, so a job with any number of runs is seen whole.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
@@ -55,6 +58,7 @@ MAX_ATTEMPTS = 5  # tries of each request, the first included ("standard" retrie
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 PAGE_SIZE = 1000  # S3's own maximum for ListObjectsV2
+DELETE_BATCH = 1000  # S3's own maximum for DeleteObjects
 SHA256_METADATA = "sha256"  # sent as the x-amz-meta-sha256 header
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -82,7 +86,8 @@ _REGION_CODES = frozenset(
 
 CREDENTIALS_HINT = (
     "check the credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN for "
-    "temporary ones) or AWS_PROFILE; they need s3:GetObject, s3:PutObject and s3:ListBucket on the bucket"
+    "temporary ones) or AWS_PROFILE; they need s3:GetObject, s3:PutObject and s3:ListBucket on the bucket, "
+    "and s3:DeleteObject when a job has a retention policy"
 )
 NO_BOTO3_HINT = (
     "install boto3 where the runner runs (and in job images that upload to s3://): pip install boto3"
@@ -375,7 +380,14 @@ class S3Store:
                         check_key(key)  # not one of ours: "a//b", "dir/" markers, "../x"
                     except UnsafePathError:
                         continue
-                    found.append(StoredObject(key=key, size=int(item["Size"])))
+                    modified = item.get("LastModified")
+                    found.append(
+                        StoredObject(
+                            key=key,
+                            size=int(item["Size"]),
+                            modified=modified.timestamp() if modified is not None else None,
+                        )
+                    )
         return sorted(found, key=lambda item: item.key)
 
     def exists(self, key: str) -> bool:
@@ -387,6 +399,32 @@ class S3Store:
         except NotFoundError:
             return False
         return True
+
+    # -- deletes ---------------------------------------------------------------------------------
+
+    def delete(self, keys: Sequence[str]) -> None:
+        """DeleteObjects, DELETE_BATCH keys a request, in order; a key S3 could not delete fails the call.
+
+        Deleting a missing key is no error for S3, as for the other stores.
+        """
+        names = [self._name(key) for key in keys]  # every key checked before anything is deleted
+        for start in range(0, len(names), DELETE_BATCH):
+            batch = names[start : start + DELETE_BATCH]
+            with self._errors("delete", self._relative(batch[0])):
+                response = self.client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": name} for name in batch], "Quiet": True},
+                )
+            failed = response.get("Errors", [])
+            if failed:
+                first = failed[0]
+                code = str(first.get("Code", "Error"))
+                key = self._relative(str(first.get("Key", "")))
+                more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+                raise StoreError(
+                    f"cannot delete {self.location(key)}{more}: {code}: {first.get('Message') or code}",
+                    hint=CREDENTIALS_HINT if code in _DENIED_CODES else None,
+                )
 
 
 class _SourceFailed(Exception):

@@ -9,7 +9,7 @@ import os
 import socket
 import threading
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -68,6 +68,9 @@ class RecordingStore:
 
     def exists(self, key: str) -> bool:
         return self.inner.exists(key)
+
+    def delete(self, keys: Sequence[str]) -> None:
+        self.inner.delete(keys)
 
     def location(self, key: str) -> str:
         return self.inner.location(key)
