@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -43,7 +44,14 @@ def resolve_source(source: str, base: Path) -> str:
     return source
 
 
-def plan_run(loaded: LoadedManifest, overrides: dict[str, str], run_id: str | None = None) -> RunPlan:
+def plan_run(
+    loaded: LoadedManifest,
+    overrides: dict[str, str],
+    run_id: str | None = None,
+    extra_labels: Mapping[str, str] | None = None,
+) -> RunPlan:
+    """The run of a loaded manifest. ``extra_labels`` are the runner's own (a schedule's name, say):
+    they join the job and run labels and, like them, win over the manifest's."""
     manifest = loaded.manifest
     names = [item.name for item in manifest.spec.inputs]
     unknown = sorted(set(overrides) - set(names))
@@ -63,5 +71,5 @@ def plan_run(loaded: LoadedManifest, overrides: dict[str, str], run_id: str | No
         manifest_text=resolved_yaml(manifest),
         context_dir=(loaded.base_dir / manifest.spec.image.context).resolve(),
         inputs=inputs,
-        labels=run_labels(manifest.metadata.labels, manifest.name, run_id),
+        labels={**run_labels(manifest.metadata.labels, manifest.name, run_id), **(extra_labels or {})},
     )

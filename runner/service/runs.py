@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,7 +13,7 @@ from runner.errors import NotFoundError, StoreError
 from runner.records import RunRecord, RunRecords, RunState
 from runner.service.logs import LogChunk, follow_logs, read_logs
 from runner.service.plan import parse_overrides, plan_run
-from runner.spec import load_manifest
+from runner.spec import LoadedManifest, load_manifest
 from runner.store import check_key, open_store
 from runner.store.collect import FileEntry, read_manifest, run_prefix
 
@@ -61,7 +61,21 @@ class RunService:
     ) -> RunRecord:
         """Validate, check the job can run where it goes, prepare it (build its image) and launch it."""
         loaded = load_manifest(path)
-        plan = plan_run(loaded, parse_overrides(inputs))
+        return self.submit_manifest(
+            loaded, backend_name, overrides=parse_overrides(inputs), progress=progress
+        )
+
+    def submit_manifest(
+        self,
+        loaded: LoadedManifest,
+        backend_name: str | None = None,
+        *,
+        overrides: dict[str, str] | None = None,
+        extra_labels: Mapping[str, str] | None = None,
+        progress: Callable[[str], None] = lambda message: None,
+    ) -> RunRecord:
+        """Submit an already loaded manifest (a schedule's stored snapshot, say), with extra run labels."""
+        plan = plan_run(loaded, overrides or {}, extra_labels=extra_labels)
         wanted = backend_name or self.settings.backend
         chosen = choose_backend(wanted)
         if wanted == "auto":

@@ -1,0 +1,252 @@
+"""Scheduled jobs on this machine: apply, list, pause, resume, trigger and delete schedules.
+
+A schedule is a manifest with ``spec.schedule``, applied once: its resolved manifest is kept as a
+snapshot in the run records' database, and every run of it (a due slot, or a trigger by hand) is an
+ordinary run planned from that snapshot, with relative paths resolved against the manifest's
+directory and the ``runner.dev/schedule`` label. Editing the file changes nothing until it is
+applied again. The scheduler loop (scheduler.py) starts the due slots; this module is what the
+``runner schedule`` commands call. Cluster schedules are CronJobs and are not kept here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from runner.backends import choose_backend, get_backend
+from runner.backends.local import Clock, SystemClock
+from runner.config import Settings
+from runner.errors import UserError
+from runner.records import RunRecord, RunState
+from runner.records.schedules import ScheduleRecord, ScheduleRecords, SlotRecord
+from runner.render import resolved_yaml
+from runner.service.plan import plan_run
+from runner.service.runs import RunService
+from runner.service.scheduling import instant, next_slot
+from runner.spec import LoadedManifest, load_manifest, parse_manifest
+from runner.spec.labels import SCHEDULE_LABEL
+
+LOCAL_BACKENDS = ("process", "docker")
+
+
+class Launcher(Protocol):
+    """How schedules start, find and stop their runs; RunLauncher does it through RunService."""
+
+    def launch(self, schedule: ScheduleRecord) -> RunRecord:
+        """Start a run of the schedule from its snapshot, labelled with the schedule's name."""
+        ...
+
+    def active_runs(self, schedule: str) -> list[RunRecord]:
+        """The schedule's runs that have not ended, as they stand now."""
+        ...
+
+    def cancel(self, run: RunRecord) -> None:
+        """Ask a run to stop, without waiting for it to end."""
+        ...
+
+    def find(self, run_id: str) -> RunRecord | None:
+        """A run as it stands now, or None if it is gone."""
+        ...
+
+
+class RunLauncher:
+    """The Launcher of real runs: RunService on the schedule's backend."""
+
+    def __init__(self, runs: RunService, progress: Callable[[str], None] = lambda message: None) -> None:
+        self.runs = runs
+        self.progress = progress
+
+    def launch(self, schedule: ScheduleRecord) -> RunRecord:
+        return self.runs.submit_manifest(
+            snapshot(schedule),
+            schedule.backend,
+            extra_labels={SCHEDULE_LABEL: schedule.name},
+            progress=self.progress,
+        )
+
+    def active_runs(self, schedule: str) -> list[RunRecord]:
+        labelled = [
+            run
+            for run in self.runs.records.list(active_only=True)
+            if run.labels.get(SCHEDULE_LABEL) == schedule
+        ]
+        return [run for run in map(self.runs.refresh, labelled) if not run.state.terminal]
+
+    def cancel(self, run: RunRecord) -> None:
+        self.runs.cancel(run.id, wait=False)
+
+    def find(self, run_id: str) -> RunRecord | None:
+        run = self.runs.records.find(run_id)
+        return None if run is None else self.runs.refresh(run)
+
+
+def snapshot(schedule: ScheduleRecord) -> LoadedManifest:
+    """The schedule's manifest as applied, loaded as if from its file (for relative paths)."""
+    manifest, text = parse_manifest(schedule.manifest_text, schedule.manifest_path)
+    path = Path(schedule.base_dir) / Path(schedule.manifest_path).name
+    return LoadedManifest(manifest=manifest, path=path, text=text)
+
+
+class ApplyResult(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class ScheduleView:
+    """One schedule as `runner schedule list` shows it."""
+
+    schedule: ScheduleRecord
+    next_run: datetime | None  # aware, in the schedule's zone; None while paused or suspended
+    last_run: RunRecord | None  # the latest run it started, as it stands now
+
+    @property
+    def name(self) -> str:
+        return self.schedule.name
+
+    @property
+    def paused(self) -> bool:
+        """Paused by `runner schedule pause` or suspended by the manifest."""
+        return not self.schedule.active
+
+    @property
+    def last_run_state(self) -> RunState | None:
+        return None if self.last_run is None else self.last_run.state
+
+
+class ScheduleService:
+    def __init__(
+        self, settings: Settings, clock: Clock | None = None, launcher: Launcher | None = None
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.runs = RunService(settings)
+        self.launcher: Launcher = launcher or RunLauncher(self.runs)
+        self._records: ScheduleRecords | None = None
+
+    @property
+    def records(self) -> ScheduleRecords:
+        if self._records is None:
+            self._records = ScheduleRecords(self.settings.database)
+        return self._records
+
+    def apply(self, path: Path, backend: str | None = None) -> tuple[ScheduleRecord, ApplyResult]:
+        """Create or update the schedule of the manifest at path, from a snapshot of it taken now.
+
+        Refuses a manifest without spec.schedule and the kubernetes backend (a CronJob's business).
+        A changed cron or time zone, or a lifted suspend, counts slots from now on.
+        """
+        loaded = load_manifest(path)
+        timing = loaded.manifest.spec.schedule
+        if timing is None:
+            raise UserError(
+                f"{path}: the manifest has no spec.schedule, so there is nothing to schedule",
+                hint='add one, e.g. `schedule: {cron: "0 2 * * *", timeZone: Europe/Berlin}` under spec; '
+                "`runner submit` runs a job once",
+            )
+        wanted = backend or self.settings.backend
+        if wanted == "kubernetes":
+            raise UserError(
+                "schedules on the kubernetes backend are CronJobs on the cluster, not kept on this machine"
+            )
+        chosen = choose_backend(wanted)
+        get_backend(chosen).check(plan_run(loaded, {}))  # inputs, context and GPUs: refuse now, not at 2am
+        now = self.clock.time()
+        name = loaded.manifest.name
+        fresh = ScheduleRecord(
+            name=name,
+            backend=chosen,
+            manifest_path=str(loaded.path),
+            manifest_text=resolved_yaml(loaded.manifest),
+            base_dir=str(loaded.base_dir),
+            cron=timing.cron,
+            time_zone=timing.time_zone,
+            concurrency=timing.concurrency,
+            starting_deadline=timing.starting_deadline,
+            suspend=timing.suspend,
+            paused=False,
+            created=now,
+            updated=now,
+            since=now,
+        )
+        with self.records.exclusive():
+            existing = self.records.find(name)
+            if existing is None:
+                return self.records.save(fresh), ApplyResult.CREATED
+            if (existing.backend, existing.manifest_path, existing.manifest_text) == (
+                fresh.backend,
+                fresh.manifest_path,
+                fresh.manifest_text,
+            ):
+                return existing, ApplyResult.UNCHANGED
+            retimed = (existing.cron, existing.time_zone) != (fresh.cron, fresh.time_zone)
+            unsuspended = existing.suspend and not fresh.suspend
+            updated = replace(
+                fresh,
+                paused=existing.paused,
+                created=existing.created,
+                since=now if retimed or unsuspended else existing.since,
+                last_slot=existing.last_slot,
+                last_run_id=existing.last_run_id,
+                last_outcome=existing.last_outcome,
+                last_message=existing.last_message,
+            )
+            return self.records.save(updated), ApplyResult.UPDATED
+
+    def list_schedules(self) -> list[ScheduleView]:
+        """Every schedule on this machine, by name."""
+        return [self._view(record) for record in self.records.all()]
+
+    def get(self, name: str) -> ScheduleView:
+        return self._view(self.records.get(name))
+
+    def history(self, name: str, limit: int | None = None) -> list[SlotRecord]:
+        """The schedule's handled slots and triggers, newest first."""
+        self.records.get(name)
+        return self.records.slots(name, limit)
+
+    def pause(self, name: str) -> ScheduleRecord:
+        """No slot runs until resume; runs under way go on."""
+        record = self.records.get(name)
+        if record.paused:
+            return record
+        return self.records.update(name, paused=True, updated=self.clock.time())
+
+    def resume(self, name: str) -> ScheduleRecord:
+        """Slots run again from now on; the ones that passed while paused do not."""
+        record = self.records.get(name)
+        if record.suspend:
+            raise UserError(
+                f"schedule {name!r} is suspended by its manifest (spec.schedule.suspend: true)",
+                hint=f"set suspend to false and apply {record.manifest_path} again",
+            )
+        if not record.paused:
+            return record
+        now = self.clock.time()
+        return self.records.update(name, paused=False, since=now, updated=now)
+
+    def trigger(self, name: str) -> RunRecord:
+        """Start a run now, as a slot would but whatever its concurrency; the cron slots are untouched."""
+        record = self.records.get(name)
+        run = self.launcher.launch(record)
+        self.records.record_trigger(name, self.clock.time(), run.id)
+        return run
+
+    def delete(self, name: str) -> ScheduleRecord:
+        """Forget the schedule and its slot history; its runs, finished or under way, stay."""
+        return self.records.delete(name)
+
+    def _view(self, record: ScheduleRecord) -> ScheduleView:
+        upcoming = next_slot(record, instant(self.clock.time()))
+        last = None if record.last_run_id is None else self.launcher.find(record.last_run_id)
+        return ScheduleView(
+            schedule=record,
+            next_run=None if upcoming is None else upcoming.astimezone(ZoneInfo(record.time_zone)),
+            last_run=last,
+        )
