@@ -4,10 +4,15 @@ Submitting builds and pushes the job image, records the run locally (a cache), t
 ConfigMap and Job. Names are the run id, so a retried or doubled submit finds its own Job instead of
 creating a second one. Status is read from the Job, its pods and their events, and said in the job's
 terms (runner.backends.kubestatus). Cancelling deletes the Job with foreground propagation.
+
+A schedule's runs (runner.backends.kubecron) are Jobs its CronJob creates: they carry the
+runner.dev/schedule label and no runner.dev/run label, and the Job's name is the run id. Every run's
+pods are therefore found by the label the job controller puts on them, batch.kubernetes.io/job-name.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -18,7 +23,8 @@ from runner.backends.local import SystemClock
 from runner.config import Settings
 from runner.errors import BackendError, SubmitError
 from runner.records import RunRecord, RunRecords, RunState
-from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER, RUN_LABEL
+from runner.render.kubernetes import JOB_NAME_LABEL
+from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER, RUN_LABEL, SCHEDULE_LABEL
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -44,13 +50,20 @@ def _retrying(configuration: Any) -> Any:
     return configuration
 
 
+def _kubeconfig() -> str | None:
+    """KUBECONFIG as it is now: the client reads it once, when first imported, and would miss a change."""
+    return os.environ.get("KUBECONFIG") or None
+
+
 def api_client(context: str | None = None) -> ApiClient:
     """A client configured like kubectl: KUBECONFIG and its current (or given) context, else in-cluster."""
     from kubernetes import client, config
 
     configuration = client.Configuration()
     try:
-        config.load_kube_config(context=context, client_configuration=configuration)
+        config.load_kube_config(
+            config_file=_kubeconfig(), context=context, client_configuration=configuration
+        )
     except (config.ConfigException, FileNotFoundError, TypeError) as outside:
         try:
             config.load_incluster_config(client_configuration=configuration)
@@ -64,21 +77,29 @@ def default_namespace(context: str | None = None) -> str:
     from kubernetes import config
 
     try:
-        contexts, current = config.list_kube_config_contexts()
+        contexts, current = config.list_kube_config_contexts(config_file=_kubeconfig())
     except (config.ConfigException, FileNotFoundError, TypeError):
         return "default"
     chosen = next((item for item in contexts if item["name"] == context), current) if context else current
     return str((chosen or {}).get("context", {}).get("namespace") or "default")
 
 
-def _api_error(error: Exception, doing: str) -> BackendError:
+def api_error(error: Exception, doing: str) -> BackendError:
+    """An API failure said as what the runner was doing; a 403 with the hint to the runner's Role."""
     status = getattr(error, "status", None)
     reason = getattr(error, "reason", None) or str(error)
     if status == 403:
         return BackendError(
-            f"{doing}: forbidden ({reason})", hint="`runner rbac -n NAMESPACE` prints what it needs"
+            f"{doing}: forbidden ({reason})",
+            hint="an admin grants what the runner needs: `runner rbac -n NAMESPACE | kubectl apply -f -`",
         )
     return BackendError(f"{doing}: the Kubernetes API answered {status or ''} {reason}".strip())
+
+
+def pod_selector(run_id: str) -> str:
+    """The label selector of a run's pods: the job controller labels each with its Job's name, which is
+    the run id of every run (submitted, or started by a schedule, which puts no runner.dev/run on them)."""
+    return f"{JOB_NAME_LABEL}={run_id}"
 
 
 class KubernetesBackend:
@@ -190,7 +211,7 @@ class KubernetesBackend:
             create(namespace, obj, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as error:
             if error.status != 409:
-                raise _api_error(error, f"creating {kind} {namespace}/{name}") from None
+                raise api_error(error, f"creating {kind} {namespace}/{name}") from None
             existing = read(name, namespace, _request_timeout=REQUEST_TIMEOUT)
             owner = (existing.metadata.labels or {}).get(RUN_LABEL)
             if owner != run_id:  # a name clash with something that is not this run
@@ -214,7 +235,7 @@ class KubernetesBackend:
                 )
             except ApiException as error:
                 if error.status != 404:
-                    raise _api_error(error, f"deleting run {record.id}") from None
+                    raise api_error(error, f"deleting run {record.id}") from None
         records.update(
             record.id,
             state=RunState.CANCELLED,
@@ -233,11 +254,16 @@ class KubernetesBackend:
             job = batch.read_namespaced_job(record.id, namespace, _request_timeout=REQUEST_TIMEOUT).to_dict()
         except ApiException as error:
             if error.status != 404:
-                raise _api_error(error, f"reading run {record.id}") from None
+                raise api_error(error, f"reading run {record.id}") from None
             if not record.launch.get("created"):
                 message = "lost: the submission stopped before its Job was created"
                 return records.update(record.id, state=RunState.LOST, message=message)
             message = "cancelled: its Job was deleted outside the runner (kubectl delete?)"
+            if record.labels.get(SCHEDULE_LABEL):
+                message = (
+                    "cancelled: its Job is gone (its schedule was deleted, or kubectl delete); the store "
+                    "has what the run collected"
+                )
             return records.update(
                 record.id, state=RunState.CANCELLED, finished=SystemClock().time(), message=message
             )
@@ -262,7 +288,7 @@ class KubernetesBackend:
         if (job.get("spec") or {}).get("suspend"):
             return {**changes, "message": "suspended (kubectl patch or a queue holds it)"}
         pods = core.list_namespaced_pod(
-            namespace, label_selector=f"{RUN_LABEL}={record.id}", _request_timeout=REQUEST_TIMEOUT
+            namespace, label_selector=pod_selector(record.id), _request_timeout=REQUEST_TIMEOUT
         ).items
         launch = record.launch
         for pod in pods:
@@ -285,7 +311,9 @@ class KubernetesBackend:
         """Record every runner Job of the namespace that this machine does not know yet; their run ids.
 
         Labels on the cluster are the truth: runs submitted from elsewhere (another laptop, CI) become
-        visible to list, status, logs and cancel here.
+        visible to list, status, logs and cancel here, and so do the runs of schedules (Jobs a CronJob
+        or a trigger created), whose run id is their Job's name and whose record carries the schedule's
+        label.
         """
         namespace = namespace or default_namespace(self.context)
         batch, _ = self._apis()
@@ -296,13 +324,15 @@ class KubernetesBackend:
                 _request_timeout=REQUEST_TIMEOUT,
             ).items
         except Exception as error:
-            raise _api_error(error, f"listing the runner's Jobs in {namespace}") from None
+            raise api_error(error, f"listing the runner's Jobs in {namespace}") from None
         adopted = []
         for job in jobs:
-            labels = job.metadata.labels or {}
-            run_id = labels.get(RUN_LABEL)
+            labels = dict(job.metadata.labels or {})
+            run_id = adopted_run_id(job.metadata.name, labels)
             if not run_id or records.find(run_id) is not None:
                 continue
+            schedule = labels.get(SCHEDULE_LABEL)
+            labels[RUN_LABEL] = run_id
             container = job.spec.template.spec.containers[0]
             env = {item.name: item.value for item in container.env or [] if item.value is not None}
             records.create(
@@ -321,9 +351,9 @@ class KubernetesBackend:
                         "created": True,
                         "image": container.image,
                     },
-                    labels=dict(labels),
+                    labels=labels,
                     max_attempts=(job.spec.backoff_limit or 0) + 1,
-                    message="found on the cluster",
+                    message=f"started by schedule {schedule}" if schedule else "found on the cluster",
                 )
             )
             adopted.append(run_id)
@@ -342,7 +372,7 @@ class KubernetesBackend:
         done: list[str] = []
         while True:
             listing = core.list_namespaced_pod(
-                namespace, label_selector=f"{RUN_LABEL}={record.id}", _request_timeout=REQUEST_TIMEOUT
+                namespace, label_selector=pod_selector(record.id), _request_timeout=REQUEST_TIMEOUT
             )
             pods = listing.items
             pods.sort(key=lambda pod: (pod.metadata.creation_timestamp, pod.metadata.name))
@@ -377,7 +407,7 @@ class KubernetesBackend:
             for _event in watcher.stream(
                 core.list_namespaced_pod,
                 namespace,
-                label_selector=f"{RUN_LABEL}={run_id}",
+                label_selector=pod_selector(run_id),
                 resource_version=version,
                 timeout_seconds=max(int(timeout), 1),
                 _request_timeout=(REQUEST_TIMEOUT[0], timeout + REQUEST_TIMEOUT[0]),
@@ -385,7 +415,7 @@ class KubernetesBackend:
                 return
         except ApiException as error:
             if error.status != 410:
-                raise _api_error(error, f"watching the pods of run {run_id}") from None
+                raise api_error(error, f"watching the pods of run {run_id}") from None
         except urllib3.exceptions.HTTPError:
             return  # the watch timed out on our side or was dropped: the caller lists again
         finally:
@@ -409,9 +439,17 @@ class KubernetesBackend:
         except ApiException as error:
             if error.status in (400, 404):  # not started yet, or gone with its Job
                 return
-            raise _api_error(error, f"reading the log of pod {name}") from None
+            raise api_error(error, f"reading the log of pod {name}") from None
         if len(full) > seen:
             yield full[seen:]
+
+
+def adopted_run_id(job_name: str, labels: dict[str, str]) -> str | None:
+    """The run a runner Job is: its runner.dev/run label, or for a schedule's Job (no run label, which
+    the CronJob cannot know) the Job's name; None for anything else carrying the runner's labels."""
+    if labels.get(RUN_LABEL):
+        return labels[RUN_LABEL]
+    return job_name if labels.get(SCHEDULE_LABEL) else None
 
 
 def _camel(data: Any) -> Any:

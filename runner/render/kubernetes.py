@@ -1,9 +1,15 @@
-"""The Kubernetes objects of one run: a ConfigMap holding the resolved manifest and a batch/v1 Job. Pure.
+"""The Kubernetes objects of a run or of a schedule: a ConfigMap holding the resolved manifest, and a
+batch/v1 Job (one run) or a batch/v1 CronJob (a schedule, whose Jobs are its runs). Pure.
 
-``render_job`` returns plain dicts in the order to apply them (the ConfigMap first: the Job's pod
-mounts it); ``runner.render.kubeyaml.to_yaml`` turns them into what ``kubectl apply -f -`` takes.
-Nothing here talks to a cluster. The conventions are ARCHITECTURE.md's "Kubernetes conventions";
+``render_job`` and ``render_cronjob`` return plain dicts in the order to apply them (the ConfigMap
+first: the pods mount it); ``runner.render.kubeyaml.to_yaml`` turns them into what ``kubectl apply -f -``
+takes. Nothing here talks to a cluster. The conventions are ARCHITECTURE.md's "Kubernetes conventions";
 each decision below says why where it is made.
+
+A schedule's run has no id before the CronJob controller creates its Job, named
+``<schedule>-<scheduled unix minutes>``: that name is the run id. So a schedule's objects carry no
+runner.dev/run label, and the agent reads RUNNER_RUN_ID from its pod's batch.kubernetes.io/job-name
+label (the downward API) instead of a value.
 
 What the job's pod looks like::
 
@@ -24,13 +30,14 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from runner.errors import UserError
 from runner.render.manifest import resolved_yaml
 from runner.spec import JobManifest
-from runner.spec.labels import run_labels
+from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER, RUN_LABEL, SCHEDULE_LABEL, run_labels
 from runner.spec.model import check_dns_label, check_dns_subdomain
 from runner.spec.quantities import format_cpu, format_memory
 
@@ -57,6 +64,20 @@ BACKEND = "kubernetes"
 # GPU node pools carry.
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+
+# What the job controller labels each pod of a Job with (Kubernetes 1.27 and later): the Job's name,
+# which is the run id of a schedule's run.
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+# A CronJob's Jobs are named "<cronjob>-<scheduled unix minutes>": the API caps CronJob names at 52.
+MAX_CRONJOB_NAME = 52
+# How many finished Jobs (with their pods, for kubectl logs and describe) a CronJob keeps, each kind.
+# The store keeps every run's logs and outputs; this is only what an operator sees with kubectl.
+# Three failures, not Kubernetes' default of one: a nightly job that fails several nights running is
+# debugged by comparing them. ttlSecondsAfterFinished removes them after TTL_SECONDS anyway.
+SUCCESSFUL_JOBS_HISTORY = 3
+FAILED_JOBS_HISTORY = 3
+# The length of the manifest digest in a schedule's ConfigMap name: <schedule>-<digest>, at most 63.
+CONFIG_MAP_DIGEST = 10
 
 # Lifetimes.
 TTL_SECONDS = 3 * 86400  # a finished Job (and its pods, their logs) is kept 3 days for kubectl
@@ -102,6 +123,19 @@ _NO_MOUNTS_INSIDE = ("/proc", "/sys", MANIFEST_DIR)
 _CREDENTIAL_PARAMETER = re.compile(r"secret|token|passw|signature|credential|access.?key", re.IGNORECASE)
 
 
+@dataclass(frozen=True)
+class _Common:
+    """What a run's and a schedule's objects share, checked once: the manifest as stored, its digest,
+    the objects' annotations, the namespace, and where the outputs and inputs are mounted."""
+
+    manifest_text: str
+    digest: str
+    annotations: dict[str, str]
+    namespace: str | None
+    outputs: str
+    input_paths: list[str]
+
+
 def render_job(
     manifest: JobManifest,
     *,
@@ -133,12 +167,169 @@ def render_job(
     Raises UserError for what cannot run on a cluster: local input paths, a store pods cannot reach,
     credentials in URLs or in the manifest's env, mounts over the container's system directories.
     """
+    _check_name(run_id, "run id", "a run id is <job>-<suffix>, like mnist-k3x9q2")
+    common = _common(
+        manifest,
+        image=image,
+        store_url=store_url,
+        namespace=namespace,
+        store_secret=store_secret,
+        manifest_text=manifest_text,
+        inputs=inputs,
+        grace=grace,
+        ttl_seconds=ttl_seconds,
+    )
+    labels = job_labels(manifest, run_id)
+    config_map = _config_map(run_id, labels, common)
+    pod = _pod_spec(
+        manifest,
+        config_map=run_id,
+        run_id=run_id,
+        image=image,
+        store_url=store_url,
+        store_secret=store_secret,
+        outputs=common.outputs,
+        input_paths=common.input_paths,
+        grace=grace,
+    )
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(run_id, common.namespace, _with_queue(manifest, labels), common.annotations),
+        "spec": _job_spec(manifest, labels, pod, common.digest, ttl_seconds),
+    }
+    return [config_map, job]
+
+
+def render_cronjob(
+    manifest: JobManifest,
+    *,
+    image: str,
+    store_url: str,
+    namespace: str | None = None,
+    store_secret: str | None = None,
+    manifest_text: str | None = None,
+    inputs: Mapping[str, str] | None = None,
+    grace: float = DEFAULT_GRACE,
+    ttl_seconds: int = TTL_SECONDS,
+) -> list[dict[str, Any]]:
+    """The objects of manifest's schedule (spec.schedule) on a cluster: a ConfigMap, then a CronJob.
+
+    The CronJob is named after the job (the schedule's name); each Job it creates is one run, an
+    ordinary one: the same pod as render_job's, labelled runner.dev/schedule, whose run id is the Job's
+    name. The ConfigMap holds the resolved manifest for all of them; its name carries the manifest's
+    digest (<job>-<10 hex digits>), so a run never reads a manifest other than the one its Job was
+    templated with, and it cannot clash with a run's ConfigMap (named <job>-<6 characters>). The
+    arguments are render_job's, without a run id.
+
+    Raises UserError for a manifest without a schedule, and for what render_job refuses.
+    """
+    schedule = manifest.spec.schedule
+    if schedule is None:
+        raise UserError(
+            f"job {manifest.name!r} has no schedule",
+            hint="add spec.schedule, e.g. schedule: {cron: '0 2 * * *', timeZone: Europe/Berlin}",
+        )
+    name = manifest.name
+    # Validated manifests have names of at most MAX_NAME_LENGTH (52, a test keeps it so); one built
+    # around the validation is refused here rather than by the API server.
+    _check_name(name, "job name", f"a schedule's name is its job's: at most {MAX_CRONJOB_NAME} characters")
+    if len(name) > MAX_CRONJOB_NAME:
+        raise UserError(
+            f"job name {name!r} is longer than the {MAX_CRONJOB_NAME} characters a CronJob's name may have",
+            hint="shorten metadata.name",
+        )
+    common = _common(
+        manifest,
+        image=image,
+        store_url=store_url,
+        namespace=namespace,
+        store_secret=store_secret,
+        manifest_text=manifest_text,
+        inputs=inputs,
+        grace=grace,
+        ttl_seconds=ttl_seconds,
+    )
+    labels = schedule_labels(manifest)
+    config_map = _config_map(schedule_config_map_name(name, common.digest), labels, common)
+    pod = _pod_spec(
+        manifest,
+        config_map=config_map["metadata"]["name"],
+        run_id=None,
+        image=image,
+        store_url=store_url,
+        store_secret=store_secret,
+        outputs=common.outputs,
+        input_paths=common.input_paths,
+        grace=grace,
+    )
+    cronjob = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": _metadata(name, common.namespace, labels, common.annotations),
+        "spec": {
+            "schedule": schedule.cron,
+            "timeZone": schedule.time_zone,
+            "concurrencyPolicy": schedule.concurrency,
+            "suspend": schedule.suspend,
+            # A slot missed by up to this long (the controller was down, Forbid waited on a long run)
+            # still starts; one missed by more is skipped, and the CronJob records it.
+            "startingDeadlineSeconds": schedule.starting_deadline,
+            "successfulJobsHistoryLimit": SUCCESSFUL_JOBS_HISTORY,
+            "failedJobsHistoryLimit": FAILED_JOBS_HISTORY,
+            "jobTemplate": {
+                "metadata": {
+                    "labels": _sorted(_with_queue(manifest, labels)),
+                    "annotations": _sorted(common.annotations),
+                },
+                "spec": _job_spec(manifest, labels, pod, common.digest, ttl_seconds),
+            },
+        },
+    }
+    return [config_map, cronjob]
+
+
+def job_labels(manifest: JobManifest, run_id: str) -> dict[str, str]:
+    """The run's labels: the manifest's, then the runner's (which win on a clash), sorted by key."""
+    return _sorted({**run_labels(manifest.metadata.labels, manifest.name, run_id), NAME_LABEL: APP_NAME})
+
+
+def schedule_labels(manifest: JobManifest) -> dict[str, str]:
+    """A schedule's labels, on its CronJob, ConfigMap, Jobs and pods: the manifest's, then the runner's
+    with runner.dev/schedule instead of runner.dev/run (no run exists yet), sorted by key."""
+    labels = {
+        **manifest.metadata.labels,
+        MANAGED_BY: MANAGER,
+        JOB_LABEL: manifest.name,
+        SCHEDULE_LABEL: manifest.name,
+        NAME_LABEL: APP_NAME,
+    }
+    labels.pop(RUN_LABEL, None)
+    return _sorted(labels)
+
+
+def schedule_config_map_name(name: str, digest: str) -> str:
+    """The ConfigMap of a schedule whose resolved manifest has this sha256 digest (hex)."""
+    return f"{name}-{digest[:CONFIG_MAP_DIGEST]}"
+
+
+def _common(
+    manifest: JobManifest,
+    *,
+    image: str,
+    store_url: str,
+    namespace: str | None,
+    store_secret: str | None,
+    manifest_text: str | None,
+    inputs: Mapping[str, str] | None,
+    grace: float,
+    ttl_seconds: int,
+) -> _Common:
     if manifest_text is None:
         manifest_text = resolved_yaml(manifest)
     spec = manifest.spec
     namespace = namespace if namespace is not None else spec.kubernetes.namespace
     _check_arguments(
-        run_id=run_id,
         image=image,
         store_url=store_url,
         namespace=namespace,
@@ -155,8 +346,6 @@ def render_job(
         {"spec.outputs.path": outputs}
         | {f"input {item.name!r}": path for item, path in zip(spec.inputs, input_paths, strict=True)}
     )
-
-    labels = job_labels(manifest, run_id)
     digest = hashlib.sha256(manifest_text.encode("utf-8")).hexdigest()
     annotations = dict(manifest.metadata.annotations)
     annotations[MANIFEST_SHA256] = digest
@@ -171,28 +360,33 @@ def render_job(
             "metadata.annotations and the inputs' sources exceed the 256KiB Kubernetes allows on an object",
             hint="keep annotations short",
         )
-    config_map = {
+    return _Common(manifest_text, digest, annotations, namespace, outputs, input_paths)
+
+
+def _config_map(name: str, labels: Mapping[str, str], common: _Common) -> dict[str, Any]:
+    return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _metadata(run_id, namespace, labels, {MANIFEST_SHA256: digest}),
-        # The manifest of a run never changes; immutable ConfigMaps also spare the kubelet a watch.
+        "metadata": _metadata(name, common.namespace, labels, {MANIFEST_SHA256: common.digest}),
+        # The manifest of a run never changes (a schedule's ConfigMap is named by its digest);
+        # immutable ConfigMaps also spare the kubelet a watch.
         "immutable": True,
-        "data": {MANIFEST_FILE: manifest_text},
+        "data": {MANIFEST_FILE: common.manifest_text},
     }
-    job_metadata_labels = dict(labels)
-    if spec.kubernetes.queue is not None:
-        # Only on the Job, never on its pods: Kueue's pod integration would gate labelled pods too.
-        job_metadata_labels[QUEUE_LABEL] = spec.kubernetes.queue
-    pod = _pod_spec(
-        manifest,
-        run_id=run_id,
-        image=image,
-        store_url=store_url,
-        store_secret=store_secret,
-        outputs=outputs,
-        input_paths=input_paths,
-        grace=grace,
-    )
+
+
+def _with_queue(manifest: JobManifest, labels: Mapping[str, str]) -> dict[str, str]:
+    """A Job's own labels: with the Kueue queue label when spec.kubernetes.queue is set. Only on Jobs,
+    never on their pods: Kueue's pod integration would gate labelled pods too."""
+    queue = manifest.spec.kubernetes.queue
+    return dict(labels) if queue is None else {**labels, QUEUE_LABEL: queue}
+
+
+def _job_spec(
+    manifest: JobManifest, labels: Mapping[str, str], pod: dict[str, Any], digest: str, ttl_seconds: int
+) -> dict[str, Any]:
+    """A Job's spec, for a run's Job and a CronJob's jobTemplate alike."""
+    spec = manifest.spec
     job_spec: dict[str, Any] = {
         # Kueue admits a queued Job by unsuspending it. Its webhook suspends labelled Jobs anyway;
         # creating them suspended means a Job never starts before admission, even where the
@@ -217,18 +411,7 @@ def render_job(
         },
         "spec": pod,
     }
-    job = {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": _metadata(run_id, namespace, job_metadata_labels, annotations),
-        "spec": job_spec,
-    }
-    return [config_map, job]
-
-
-def job_labels(manifest: JobManifest, run_id: str) -> dict[str, str]:
-    """The run's labels: the manifest's, then the runner's (which win on a clash), sorted by key."""
-    return _sorted({**run_labels(manifest.metadata.labels, manifest.name, run_id), NAME_LABEL: APP_NAME})
+    return job_spec
 
 
 def pod_failure_policy() -> dict[str, Any]:
@@ -302,7 +485,8 @@ def owned_by(obj: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str, Any]:
 def _pod_spec(
     manifest: JobManifest,
     *,
-    run_id: str,
+    config_map: str,
+    run_id: str | None,
     image: str,
     store_url: str,
     store_secret: str | None,
@@ -345,7 +529,7 @@ def _pod_spec(
         {"name": "outputs", "mountPath": outputs},
     ]
     volumes: list[dict[str, Any]] = [
-        {"name": "manifest", "configMap": {"name": run_id}},
+        {"name": "manifest", "configMap": {"name": config_map}},
         {"name": "outputs", "emptyDir": {}},
     ]
     if TMP not in (outputs, *input_paths):
@@ -395,7 +579,7 @@ def _pod_spec(
 def _environment(
     manifest: JobManifest,
     *,
-    run_id: str,
+    run_id: str | None,
     store_url: str,
     store_secret: str | None,
     outputs: str,
@@ -423,7 +607,7 @@ def _environment(
             env.append({"name": name, "valueFrom": {"secretKeyRef": reference}})
     # The agent's settings (runner.agent.settings). RUNNER_ATTEMPT is left out: Kubernetes gives a
     # Job's pods no attempt number.
-    agent = {
+    agent: dict[str, str | None] = {
         "RUNNER_STORE": store_url,
         "RUNNER_JOB": manifest.name,
         "RUNNER_RUN_ID": run_id,
@@ -432,8 +616,20 @@ def _environment(
         "RUNNER_GRACE": f"{grace:g}",
         "RUNNER_BACKEND": BACKEND,
     }
-    env += [{"name": name, "value": _literal(value)} for name, value in agent.items()]
+    if spec.retention is not None:
+        # Which of the job's runs the store keeps: the agent prunes once its own run is complete.
+        agent["RUNNER_RETENTION"] = spec.retention.to_env()
+    for variable, setting in agent.items():
+        if setting is not None:
+            env.append({"name": variable, "value": _literal(setting)})
+        else:  # RUNNER_RUN_ID of a schedule's run: its Job's name, known once the CronJob creates it
+            env.append({"name": variable, "valueFrom": {"fieldRef": {"fieldPath": run_id_field_path()}}})
     return env
+
+
+def run_id_field_path() -> str:
+    """The downward API's path to a pod's Job name (the job controller's label), a schedule run's id."""
+    return f"metadata.labels['{JOB_NAME_LABEL}']"
 
 
 def _resources(manifest: JobManifest) -> dict[str, dict[str, Any]]:
@@ -482,7 +678,6 @@ def _sorted(mapping: Mapping[str, str]) -> dict[str, str]:
 
 def _check_arguments(
     *,
-    run_id: str,
     image: str,
     store_url: str,
     namespace: str | None,
@@ -491,7 +686,6 @@ def _check_arguments(
     grace: float,
     ttl_seconds: int,
 ) -> None:
-    _check_name(run_id, "run id", "a run id is <job>-<suffix>, like mnist-k3x9q2")
     _check_image(image)
     _check_store(store_url)
     if store_secret is not None:

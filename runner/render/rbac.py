@@ -15,7 +15,10 @@ JOBS = "runner-jobs"
 LABELS = {MANAGED_BY: MANAGER, "app.kubernetes.io/name": "runner"}
 
 # What the runner does, verb by verb: submit (create ConfigMap + Job), watch status and pending reasons,
-# stream and fetch logs, cancel (delete with foreground propagation), schedules (CronJobs).
+# stream and fetch logs, cancel (delete with foreground propagation), schedules (runner.backends.kubecron):
+# create or replace a CronJob, patch it to pause and resume, create a Job from it to trigger a run (as
+# `kubectl create job --from=cronjob/NAME`: get cronjobs, create jobs), list its Jobs, delete it; and its
+# ConfigMaps: create, get, patch (the CronJob becomes their owner), list and delete those no run needs.
 SUBMITTER_RULES: list[dict[str, Any]] = [
     {
         "apiGroups": ["batch"],
@@ -27,7 +30,7 @@ SUBMITTER_RULES: list[dict[str, Any]] = [
         "resources": ["cronjobs"],
         "verbs": ["create", "get", "list", "watch", "delete", "patch", "update"],
     },
-    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "delete"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "list", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]},

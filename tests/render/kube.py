@@ -97,10 +97,18 @@ def metadata_problems(metadata: Mapping[str, Any], *, named: bool = True) -> lis
 
 
 def object_problems(obj: Mapping[str, Any]) -> list[str]:
-    """Names and labels of a ConfigMap or a Job and its pod template."""
+    """Names and labels of a ConfigMap, a Job or a CronJob (at most 52 characters) and their templates."""
     problems = metadata_problems(obj["metadata"])
-    if obj["kind"] == "Job":
-        template = obj["spec"]["template"]
+    job_spec = None
+    if obj["kind"] == "CronJob":
+        if len(obj["metadata"]["name"]) > 52:
+            problems.append(f"CronJob name {obj['metadata']['name']!r} is longer than 52")
+        problems += metadata_problems(obj["spec"]["jobTemplate"]["metadata"], named=False)
+        job_spec = obj["spec"]["jobTemplate"]["spec"]
+    elif obj["kind"] == "Job":
+        job_spec = obj["spec"]
+    if job_spec is not None:
+        template = job_spec["template"]
         problems += metadata_problems(template["metadata"], named=False)
         pod = template["spec"]
         for volume in pod["volumes"]:

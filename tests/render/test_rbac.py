@@ -20,6 +20,9 @@ def test_no_wildcards_and_exactly_the_needed_verbs() -> None:
     }
     assert verbs[("batch", "jobs")] == {"create", "get", "list", "watch", "delete", "patch"}
     assert verbs[("", "pods/log")] == {"get"}
+    # schedules: replace and patch (pause) CronJobs; own, list and prune their ConfigMaps
+    assert verbs[("batch", "cronjobs")] == {"create", "get", "list", "watch", "delete", "patch", "update"}
+    assert verbs[("", "configmaps")] == {"create", "get", "list", "patch", "delete"}
     assert ("", "secrets") not in verbs, "the runner never reads secrets; pods reference them"
     assert all(o["metadata"]["namespace"] == "ml" for o in objects)
 
