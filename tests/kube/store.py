@@ -161,6 +161,10 @@ class Store:
         """Watching from a resourceVersion below this answers 410 Gone."""
         self._logs: dict[tuple[str, str, str], _Logs] = {}
         self._collecting = False
+        self.listeners: list[Callable[[WatchEvent], None]] = []
+        """Called under the lock with every committed change, in order, whatever the history keeps: how an
+        in-process controller (the cluster simulator) follows everything without a watch. A listener must
+        not block or write; it should only queue the event."""
         for namespace in SYSTEM_NAMESPACES:
             self.create(resources.lookup("namespaces"), "", {"metadata": {"name": namespace}})
 
@@ -220,9 +224,10 @@ class Store:
             self._objects[key] = obj
         if len(self._history) >= self._history_limit:
             self.compacted_rv = self._history.popleft().rv
-        self._history.append(
-            WatchEvent(self._rv, kind, rt, meta.get("namespace", ""), copy.deepcopy(obj), old)
-        )
+        event = WatchEvent(self._rv, kind, rt, meta.get("namespace", ""), copy.deepcopy(obj), old)
+        self._history.append(event)
+        for listener in self.listeners:
+            listener(event)
         self.changed.notify_all()
         return copy.deepcopy(obj)
 

@@ -2,7 +2,7 @@
 
 The kubelet (tests/sim/kubelet.py) owns pod status; a runtime only runs containers and reports through a
 `PodSink`. Two runtimes exist: real Docker containers for end-to-end tests (tests/sim/docker_runtime.py)
-and simulated durations for scale runs (tests/sim/kubelet.py's scale runtime).
+and simulated durations for scale runs (tests/sim/scale.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ class PodSink(Protocol):
         """The container ended; oom_killed when the kernel killed it for memory (exit code 137)."""
 
     def failed_to_start(self, reason: str, message: str) -> None:
-        """The container never ran: ErrImagePull, CreateContainerConfigError, ... (kubelet waiting reasons)."""
+        """The container never ran: ErrImagePull, CreateContainerConfigError, ... (kubelet waiting
+        reasons)."""
 
 
 class PodRuntime(Protocol):
