@@ -348,8 +348,9 @@ def artifacts(run: str, destination: Path | None, fmt: str) -> None:
 
 
 def _add_schedule_commands() -> None:
-    from runner.cli.schedules import scheduler
+    from runner.cli.schedules import schedule, scheduler
 
+    cli.add_command(schedule)
     cli.add_command(scheduler)
 
 

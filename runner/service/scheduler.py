@@ -96,11 +96,16 @@ class Scheduler:
                 self.report(result)
         return TickResult(True, self.holder, tuple(results), self._wake_at())
 
-    def run_forever(self, stop: Callable[[], bool]) -> None:
-        """Tick until stop() says so, sleeping on the clock in between; gives the lease up on the way out."""
+    def run_forever(
+        self, stop: Callable[[], bool], on_tick: Callable[[TickResult], None] = lambda result: None
+    ) -> None:
+        """Tick until stop() says so, sleeping on the clock in between; gives the lease up on the way out.
+        on_tick sees every tick's result (the CLI says when this scheduler becomes active or stands by)."""
         try:
             while not stop():
-                wake_at = self.tick().wake_at
+                result = self.tick()
+                on_tick(result)
+                wake_at = result.wake_at
                 while not stop() and (remaining := wake_at - self.clock.time()) > 0:
                     self.clock.sleep(min(remaining, STOP_CHECK_SECONDS))
         finally:

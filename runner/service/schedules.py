@@ -30,6 +30,7 @@ from runner.service.runs import RunService
 from runner.service.scheduling import instant, next_slot
 from runner.spec import LoadedManifest, load_manifest, parse_manifest
 from runner.spec.labels import SCHEDULE_LABEL
+from runner.spec.model import Schedule
 
 LOCAL_BACKENDS = ("process", "docker")
 
@@ -83,6 +84,18 @@ class RunLauncher:
     def find(self, run_id: str) -> RunRecord | None:
         run = self.runs.records.find(run_id)
         return None if run is None else self.runs.refresh(run)
+
+
+def schedule_of(loaded: LoadedManifest) -> Schedule:
+    """The manifest's spec.schedule; a UserError saying how to add one when it has none."""
+    timing = loaded.manifest.spec.schedule
+    if timing is None:
+        raise UserError(
+            f"{loaded.path}: the manifest has no spec.schedule, so there is nothing to schedule",
+            hint='add one, e.g. `schedule: {cron: "0 2 * * *", timeZone: Europe/Berlin}` under spec; '
+            "`runner submit` runs a job once",
+        )
+    return timing
 
 
 def snapshot(schedule: ScheduleRecord) -> LoadedManifest:
@@ -143,13 +156,7 @@ class ScheduleService:
         A changed cron or time zone, or a lifted suspend, counts slots from now on.
         """
         loaded = load_manifest(path)
-        timing = loaded.manifest.spec.schedule
-        if timing is None:
-            raise UserError(
-                f"{path}: the manifest has no spec.schedule, so there is nothing to schedule",
-                hint='add one, e.g. `schedule: {cron: "0 2 * * *", timeZone: Europe/Berlin}` under spec; '
-                "`runner submit` runs a job once",
-            )
+        timing = schedule_of(loaded)
         wanted = backend or self.settings.backend
         if wanted == "kubernetes":
             raise UserError(
