@@ -63,10 +63,12 @@ def _explain(reason: str, request: Request) -> str:
         )
         return f"no node has {memory}"
     if "didn't match Pod's node affinity/selector" in reason:
-        wanted = (
-            f"nvidia.com/gpu.product={request.gpu_type}" if request.gpu_type else "the pod's node selector"
+        # The runner's only node selection is the GPU type (runner.render.gpus), so say it that way.
+        return (
+            f"no node has {request.gpu_type} GPUs"
+            if request.gpu_type
+            else "no node matches the pod's node selector"
         )
-        return f"no node matches {wanted}"
     if "untolerated taint" in reason:
         return f"nodes have taints the job does not tolerate ({reason})"
     if "unschedulable" in reason:

@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from runner.errors import UserError
+from runner.render.gpus import gpu_placement
 from runner.render.manifest import resolved_yaml
 from runner.spec import JobManifest
 from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER, RUN_LABEL, SCHEDULE_LABEL, run_labels
@@ -63,7 +64,6 @@ BACKEND = "kubernetes"
 # GPUs: the NVIDIA device plugin's resource, GPU feature discovery's product label, and the taint
 # GPU node pools carry.
 GPU_RESOURCE = "nvidia.com/gpu"
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 
 # What the job controller labels each pod of a Job with (Kubernetes 1.27 and later): the Job's name,
 # which is the run id of a schedule's run.
@@ -514,7 +514,7 @@ def _pod_spec(
     # inject RUNNER_* variables.
     pod["enableServiceLinks"] = False
     if spec.resources.gpu_type is not None:
-        pod["nodeSelector"] = {GPU_PRODUCT_LABEL: spec.resources.gpu_type}
+        pod.update(gpu_placement(spec.resources.gpu_type))
     if gpus:
         pod["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
     pod["securityContext"] = {

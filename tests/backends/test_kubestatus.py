@@ -35,7 +35,7 @@ H100_X2 = Request(gpus=2, gpu_type="H100", cpu_millis=4000, memory_bytes=16 * 2*
         (
             "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.",
             H100_X2,
-            "waiting: no node matches nvidia.com/gpu.product=H100",
+            "waiting: no node has H100 GPUs",
         ),
         (
             "0/4 nodes are available: 4 Insufficient memory.",

@@ -11,6 +11,7 @@ no pod here has a priority that could preempt another). runner.backends.kubestat
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -53,6 +54,7 @@ class Shape:
     requests: tuple[tuple[str, int], ...]
     node_selector: tuple[tuple[str, str], ...]
     tolerations: tuple[tuple[tuple[str, str], ...], ...]
+    node_affinity: str = ""  # the required node affinity's terms as canonical JSON ("" for none)
 
     @classmethod
     def of(cls, spec: Mapping[str, Any]) -> Shape:
@@ -62,14 +64,47 @@ class Shape:
                 for t in spec.get("tolerations") or []
             )
         )
+        required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+            "requiredDuringSchedulingIgnoredDuringExecution"
+        ) or {}
+        terms = required.get("nodeSelectorTerms") or []
         return cls(
             tuple(sorted(pod_requests(spec).items())),
             tuple(sorted((spec.get("nodeSelector") or {}).items())),
             tolerations,
+            json.dumps(terms, sort_keys=True) if terms else "",
+        )
+
+    def affinity_matches(self, labels: Mapping[str, str]) -> bool:
+        """NodeAffinity's required terms: any term may match; a term needs all of its expressions."""
+        if not self.node_affinity:
+            return True
+        terms = json.loads(self.node_affinity)
+        return any(
+            all(expression_matches(e, labels) for e in term.get("matchExpressions") or []) for term in terms
         )
 
     def tolerates(self, taint: Mapping[str, Any]) -> bool:
         return any(tolerates(dict(t), taint) for t in self.tolerations)
+
+
+def expression_matches(expression: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """One node selector requirement (In, NotIn, Exists, DoesNotExist, Gt, Lt) against node labels."""
+    key, operator = expression["key"], expression["operator"]
+    values = list(expression.get("values") or [])
+    present = key in labels
+    if operator == "In":
+        return present and labels[key] in values
+    if operator == "NotIn":
+        return not present or labels[key] not in values
+    if operator == "Exists":
+        return present
+    if operator == "DoesNotExist":
+        return not present
+    if operator in ("Gt", "Lt") and present and labels[key].isdigit():
+        bound = int(values[0])
+        return int(labels[key]) > bound if operator == "Gt" else int(labels[key]) < bound
+    return False
 
 
 def tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
@@ -118,7 +153,9 @@ class NodeState:
                 return [
                     f"node(s) had untolerated taint {{{taint['key']}: {taint.get('value') or ''}}}"
                 ], False
-        if any(self.labels.get(key) != value for key, value in shape.node_selector):
+        if any(self.labels.get(key) != value for key, value in shape.node_selector) or not (
+            shape.affinity_matches(self.labels)
+        ):
             return ["node(s) didn't match Pod's node affinity/selector"], False
         missing = []
         for resource, amount in shape.requests:

@@ -4,6 +4,7 @@ runner makes of that wording."""
 from __future__ import annotations
 
 from runner.backends.kubestatus import Request, pending_reason
+from runner.render.gpus import gpu_placement
 from tests.sim.api import condition
 from tests.sim.builders import gpu_job
 from tests.sim.conftest import Cluster
@@ -78,7 +79,7 @@ def test_gpu_type_goes_by_the_product_label(cluster: Cluster) -> None:
         "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.."
     )
     assert pending_reason(message, Request(gpus=1, gpu_type="NVIDIA-B200")) == (
-        "waiting: no node matches nvidia.com/gpu.product=NVIDIA-B200"
+        "waiting: no node has NVIDIA-B200 GPUs"
     )
 
 
@@ -143,3 +144,15 @@ def test_no_nodes_at_all(cluster: Cluster) -> None:
     assert scheduled(cluster, "alone")["message"] == "no nodes available to schedule pods"
     cluster.sim.add_nodes(1)
     assert scheduled(cluster, "alone")["status"] == "True"
+
+
+def test_a_model_name_reaches_nodes_labelled_with_its_full_product_name(cluster: Cluster) -> None:
+    """The runner renders gpuType H100 as a required node affinity on the H100 products (runner.render.gpus)."""
+    cluster.sim.add_nodes(1, gpu_product=A100, prefix="a100")
+    cluster.sim.add_nodes(1, gpu_product="NVIDIA-H100-PCIe", prefix="h100")
+    job = gpu_job("any-h100")
+    pod_spec = job["spec"]["template"]["spec"]
+    pod_spec.update(gpu_placement("H100"))
+    cluster.server.create(job)
+    cluster.sim.settle()
+    assert cluster.sim.pods_of("any-h100")[0]["spec"]["nodeName"] == "h100-2"
