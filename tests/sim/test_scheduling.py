@@ -147,7 +147,7 @@ def test_no_nodes_at_all(cluster: Cluster) -> None:
 
 
 def test_a_model_name_reaches_nodes_labelled_with_its_full_product_name(cluster: Cluster) -> None:
-    """The runner renders gpuType H100 as a required node affinity on the H100 products (runner.render.gpus)."""
+    """The runner renders gpuType H100 as a required node affinity on the H100 products (render/gpus.py)."""
     cluster.sim.add_nodes(1, gpu_product=A100, prefix="a100")
     cluster.sim.add_nodes(1, gpu_product="NVIDIA-H100-PCIe", prefix="h100")
     job = gpu_job("any-h100")
