@@ -82,8 +82,8 @@ def test_mnist_trains_on_the_simulated_cluster_and_its_model_comes_back(
     kube: Kube,
     containers_cluster: Simulator,
     store_secret: str,
-    s3: Any,  # noqa: F811
     *,
+    s3: Any,  # noqa: F811
     example_wheelhouse: Path,
 ) -> None:
     jobs = tmp_path / "jobs"
