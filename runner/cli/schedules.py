@@ -121,7 +121,12 @@ def pause(names: tuple[str, ...], cluster: bool, namespace: str | None) -> None:
 @cluster_option
 @namespace_option
 def resume(names: tuple[str, ...], cluster: bool, namespace: str | None) -> None:
-    """Start runs again from the next slot (slots that passed while paused do not run)."""
+    """Start runs again from the next slot (slots that passed while paused do not run).
+
+    \b
+    On a cluster Kubernetes decides: the latest slot missed while paused still starts at once if it
+    is within the schedule's startingDeadline (1h by default).
+    """
     from runner.cli.scheduling import set_paused
 
     set_paused(names, cluster, namespace, paused=False)

@@ -3,6 +3,7 @@ CronJobs (ClusterSchedules), shown the same way. Imported only when a schedule c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import click
 
 from runner.cli.output import age, structured, table, timestamp
 from runner.config import Settings, load_settings
+from runner.errors import RunnerError
 from runner.service.cluster_schedules import ClusterSchedules
 from runner.service.schedules import ApplyResult, ScheduleService, ScheduleView
 
@@ -153,21 +155,47 @@ def _zone(name: str) -> Any:
 # --- pause, resume, trigger, delete, history ------------------------------------------------------------
 
 
+def for_each(names: tuple[str, ...], act: Callable[[str], str]) -> None:
+    """act on every name and print what it says, as kubectl does with several names: one that fails
+    (not found, refused) is reported and the others are still handled; the exit code is the worst."""
+    failed: list[RunnerError] = []
+    for name in names:
+        try:
+            click.echo(act(name))
+        except RunnerError as error:
+            failed.append(error)
+    if not failed:
+        return
+    if len(failed) == 1:
+        raise failed[0]  # the error boundary reports it (with a traceback under --debug)
+    from runner.cli.main import format_error
+
+    for each in failed:
+        click.echo(format_error(each), err=True)
+    raise click.exceptions.Exit(max(each.exit_code for each in failed))
+
+
 def set_paused(names: tuple[str, ...], cluster: bool, namespace: str | None, *, paused: bool) -> None:
     verb = "paused" if paused else "resumed"
     if cluster:
         service = cluster_schedules()
-        for name in names:
+
+        def on_cluster(name: str) -> str:
             service.set_paused(name, namespace, paused=paused)
-            click.echo(f"cronjob.batch/{name} {verb}")
+            return f"cronjob.batch/{name} {verb}"
+
+        for_each(names, on_cluster)
         return
     local = local_schedules()
-    for name in names:
+
+    def here(name: str) -> str:
         if paused:
             local.pause(name)
         else:
             local.resume(name)
-        click.echo(f"schedule/{name} {verb}")
+        return f"schedule/{name} {verb}"
+
+    for_each(names, here)
 
 
 def trigger_schedule(name: str, cluster: bool, namespace: str | None) -> None:
@@ -185,14 +213,20 @@ def trigger_schedule(name: str, cluster: bool, namespace: str | None) -> None:
 def delete_schedules(names: tuple[str, ...], cluster: bool, namespace: str | None) -> None:
     if cluster:
         service = cluster_schedules()
-        for name in names:
+
+        def on_cluster(name: str) -> str:
             service.delete(name, namespace)
-            click.echo(f"cronjob.batch/{name} deleted")
+            return f"cronjob.batch/{name} deleted"
+
+        for_each(names, on_cluster)
         return
     local = local_schedules()
-    for name in names:
+
+    def here(name: str) -> str:
         local.delete(name)
-        click.echo(f"schedule/{name} deleted")
+        return f"schedule/{name} deleted"
+
+    for_each(names, here)
 
 
 def show_history(name: str, limit: int, fmt: str) -> None:
