@@ -554,19 +554,26 @@ def test_the_runners_role_allows_every_call_schedules_make(
     [
         ("0 2 * * *", "Asia/Seoul", NOW, datetime(2025, 6, 2, 17, 0, tzinfo=UTC)),
         ("0 2 * * *", "UTC", datetime(2025, 6, 2, 2, 0, tzinfo=UTC), datetime(2025, 6, 3, 2, 0, tzinfo=UTC)),
-        # spring forward in Berlin (2025-03-30, 02:00 -> 03:00): 02:30 does not exist and fires at 03:00
+        # As a CronJob fires (robfig/cron v3, the wall clock): on the spring-forward night in Berlin
+        # (2025-03-30, 02:00 -> 03:00) 02:30 does not exist and is skipped: next is 02:30 CEST on the 31st
         (
             "30 2 * * *",
             "Europe/Berlin",
             datetime(2025, 3, 29, 23, 0, tzinfo=UTC),
-            datetime(2025, 3, 30, 1, 0, tzinfo=UTC),
+            datetime(2025, 3, 31, 0, 30, tzinfo=UTC),
         ),
-        # fall back (2025-10-26, 03:00 -> 02:00): 02:30 comes twice and fires the first time
+        # fall back (2025-10-26, 03:00 -> 02:00): 02:30 comes twice, and a CronJob fires at both
         (
             "30 2 * * *",
             "Europe/Berlin",
             datetime(2025, 10, 25, 23, 0, tzinfo=UTC),
             datetime(2025, 10, 26, 0, 30, tzinfo=UTC),
+        ),
+        (
+            "30 2 * * *",
+            "Europe/Berlin",
+            datetime(2025, 10, 26, 0, 30, tzinfo=UTC),
+            datetime(2025, 10, 26, 1, 30, tzinfo=UTC),
         ),
         # inside the fold's second pass, the next quarter hour is after the fold, not back in it
         (

@@ -124,7 +124,7 @@ def next_fire(cron: str, time_zone: str, after: datetime) -> datetime | None:
     None for a schedule that never fires again, or one the API server took and runner.spec does not."""
     try:
         schedule = parse_cron(cron)
-        return next_fire_in_zone(schedule, after, time_zone)
+        return next_fire_in_zone(schedule, after, time_zone, rule="kubernetes")
     except (ValueError, zoneinfo.ZoneInfoNotFoundError):
         return None
 

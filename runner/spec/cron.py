@@ -22,6 +22,10 @@ cron's rule, so that neither a nightly job nor an hourly one surprises anyone:
   in the minute field) fires whenever the clock reads a matching time: a skipped minute is skipped,
   a repeated one fires again. Across a one-hour change an hourly job so stays sixty minutes apart;
   across Lord Howe Island's half-hour change it is thirty or ninety minutes apart.
+
+Kubernetes' CronJob controller (robfig/cron v3) follows the clock for every schedule: a nightly 02:30
+is skipped on the night the clock jumps over it and runs twice on the night it shows 02:30 twice.
+``rule="kubernetes"`` gives that behaviour, for saying when a CronJob fires next.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
 
 __all__ = [
     "CronSchedule",
@@ -318,22 +323,28 @@ def follows_the_clock(schedule: CronSchedule) -> bool:
     return len(schedule.hours) == 24 or len(schedule.minutes) == 60
 
 
-def next_fire(schedule: CronSchedule, after: datetime, zone: str) -> datetime | None:
+Rule = Literal["cron", "kubernetes"]
+
+
+def next_fire(schedule: CronSchedule, after: datetime, zone: str, rule: Rule = "cron") -> datetime | None:
     """The first instant strictly after ``after`` (aware) at which the schedule fires in ``zone``.
 
-    Returns an aware UTC datetime, or None if the schedule never fires again.
+    Returns an aware UTC datetime, or None if the schedule never fires again. ``rule`` picks the
+    daylight-saving behaviour: this runner's scheduler (cron) or a Kubernetes CronJob's.
     """
     tz = zoneinfo.ZoneInfo(zone)
     start = _utc(after)
     try:
-        if follows_the_clock(schedule):
+        if rule == "kubernetes" or follows_the_clock(schedule):
             return _next_on_the_clock(schedule, start, tz)
         return _next_at_fixed_times(schedule, start, tz)
     except OverflowError:
         return None
 
 
-def last_fire_at_or_before(schedule: CronSchedule, at: datetime, zone: str) -> datetime | None:
+def last_fire_at_or_before(
+    schedule: CronSchedule, at: datetime, zone: str, rule: Rule = "cron"
+) -> datetime | None:
     """The last instant at or before ``at`` (aware) at which the schedule fires in ``zone``.
 
     Returns an aware UTC datetime, or None if the schedule never fired before ``at``.
@@ -341,7 +352,7 @@ def last_fire_at_or_before(schedule: CronSchedule, at: datetime, zone: str) -> d
     tz = zoneinfo.ZoneInfo(zone)
     end = _utc(at)
     try:
-        if follows_the_clock(schedule):
+        if rule == "kubernetes" or follows_the_clock(schedule):
             return _last_on_the_clock(schedule, end, tz)
         return _last_at_fixed_times(schedule, end, tz)
     except OverflowError:

@@ -116,7 +116,7 @@ class CronJobController:
 
         if not spec.get("suspend"):
             active = self._run_due(cronjob, status, active, now, zone)
-            following = next_fire(parse_cron(spec["schedule"]), now, zone)
+            following = next_fire(parse_cron(spec["schedule"]), now, zone, rule="kubernetes")
             if following is not None:
                 self._wake(uid, key, following)
         known = {ref.get("name"): ref for ref in status.get("active") or []}
@@ -137,7 +137,7 @@ class CronJobController:
         deadline = spec.get("startingDeadlineSeconds")
         if deadline is not None:
             earliest = max(earliest, now - timedelta(seconds=int(deadline)))
-        slot = last_fire_at_or_before(schedule, now, zone)
+        slot = last_fire_at_or_before(schedule, now, zone, rule="kubernetes")
         if slot is None or slot <= earliest:
             return active
         policy = spec.get("concurrencyPolicy", "Allow")

@@ -272,11 +272,6 @@ def test_unknown_or_unschedulable_is_refused_with_the_hint(
     assert empty.stdout == "" and "--backend kubernetes" in empty.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the simulator's CronJob controller follows runner.spec.cron (Vixie cron: a skipped 02:30 fires "
-    "at 03:00), while Kubernetes (robfig/cron v3) skips it; see the test's docstring",
-)
 def test_a_nightly_schedule_across_the_spring_forward_night_in_berlin(
     runner: Runner, on_cluster: Cluster, nightly: Path
 ) -> None:
@@ -308,11 +303,6 @@ def test_a_nightly_schedule_across_the_spring_forward_night_in_berlin(
     assert all(slot.astimezone(BERLIN).strftime("%H:%M") == "02:30" for slot in slots)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the simulator's CronJob controller follows runner.spec.cron (Vixie cron: a repeated 02:30 fires "
-    "once), while Kubernetes (robfig/cron v3) fires at both; see the test's docstring",
-)
 def test_a_nightly_schedule_across_the_fall_back_night_in_berlin(
     runner: Runner, on_cluster: Cluster, nightly: Path
 ) -> None:

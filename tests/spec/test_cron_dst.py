@@ -264,3 +264,25 @@ def test_last_and_next_fire_agree(
     assert last <= at < following
     assert next_fire(schedule, last, zone) == following  # nothing fires in between
     assert last_fire_at_or_before(schedule, following - timedelta(seconds=1), zone) == last
+
+
+def test_the_kubernetes_rule_skips_a_jumped_time_and_repeats_a_doubled_one() -> None:
+    """A CronJob (robfig/cron v3) walks the wall clock: no 02:30 on the spring-forward night, two on the
+    fall-back night; the runner's own rule gives one on each."""
+    from runner.spec.cron import last_fire_at_or_before, next_fire, parse_cron
+
+    nightly = parse_cron("30 2 * * *")
+    spring = datetime(2026, 3, 28, 23, 0, tzinfo=UTC)  # the evening before Berlin jumps 02:00 -> 03:00
+    assert next_fire(nightly, spring, "Europe/Berlin", rule="kubernetes") == datetime(
+        2026, 3, 30, 0, 30, tzinfo=UTC
+    )
+    assert next_fire(nightly, spring, "Europe/Berlin") == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+    first = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 CEST; the clock shows 02:30 again at 01:30 UTC
+    assert next_fire(nightly, first, "Europe/Berlin", rule="kubernetes") == datetime(
+        2026, 10, 25, 1, 30, tzinfo=UTC
+    )
+    assert next_fire(nightly, first, "Europe/Berlin") == datetime(2026, 10, 26, 1, 30, tzinfo=UTC)
+    late = datetime(2026, 10, 25, 1, 45, tzinfo=UTC)
+    assert last_fire_at_or_before(nightly, late, "Europe/Berlin", rule="kubernetes") == datetime(
+        2026, 10, 25, 1, 30, tzinfo=UTC
+    )
