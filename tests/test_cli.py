@@ -80,3 +80,16 @@ def test_a_closed_pipe_ends_quietly(job: Callable[..., Path]) -> None:
     )
     assert done.stdout.endswith("] 1\n")
     assert "Traceback" not in done.stderr
+
+
+def test_cancel_handles_every_run_when_one_is_unknown(
+    runner: Runner, job: Callable[..., Path], home: Path
+) -> None:
+    first = runner("submit", "--detach", str(job("sleepy-a", command=["sleep", "60"])))
+    second = runner("submit", "--detach", str(job("sleepy-b", command=["sleep", "60"])))
+    a, b = first.stdout.strip(), second.stdout.strip()
+    result = runner("cancel", a, "no-such-run", b)
+    assert result.code == 1, result.output
+    assert f"run {a} cancelled" in result.stdout and f"run {b} cancelled" in result.stdout
+    assert "error: no run or job named 'no-such-run'" in result.stderr
+    assert "Traceback" not in result.output

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runner import __version__
+from runner.cli.errors import for_each, format_error
 from runner.errors import ManifestError, RunnerError
 
 if TYPE_CHECKING:
@@ -22,13 +23,6 @@ if TYPE_CHECKING:
 
 OUTPUT_FORMATS = click.Choice(["table", "wide", "json", "yaml", "name"])
 DATA_FORMATS = click.Choice(["json", "yaml"])
-
-
-def format_error(error: RunnerError) -> str:
-    lines = error.problems if isinstance(error, ManifestError) else [f"error: {error.message}"]
-    if error.hint:
-        lines = [*lines, f"hint: {error.hint}"]
-    return "\n".join(lines)
 
 
 class RunnerGroup(click.Group):
@@ -311,13 +305,15 @@ def logs(run: str, follow: bool, attempt: int | None, prefix: bool) -> None:
 def cancel(runs_to_cancel: tuple[str, ...], no_wait: bool) -> None:
     """Stop runs: SIGTERM, a grace period, then SIGKILL. They are collected as cancelled."""
     runs = service()
-    for reference in runs_to_cancel:
+
+    def stop(reference: str) -> str:
         before = runs.get(reference)
         if before.state.terminal:
-            click.echo(f"run {before.id} already {before.state.value}")
-            continue
+            return f"run {before.id} already {before.state.value}"
         after = runs.cancel(reference, wait=not no_wait)
-        click.echo(f"run {after.id} {after.state.value if after.state.terminal else 'cancelling'}")
+        return f"run {after.id} {after.state.value if after.state.terminal else 'cancelling'}"
+
+    for_each(runs_to_cancel, stop)
 
 
 @cli.command()

@@ -3,16 +3,15 @@ CronJobs (ClusterSchedules), shown the same way. Imported only when a schedule c
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
+from runner.cli.errors import for_each
 from runner.cli.output import age, structured, table, timestamp
 from runner.config import Settings, load_settings
-from runner.errors import RunnerError
 from runner.service.cluster_schedules import ClusterSchedules
 from runner.service.schedules import ApplyResult, ScheduleService, ScheduleView
 
@@ -153,26 +152,6 @@ def _zone(name: str) -> Any:
 
 
 # --- pause, resume, trigger, delete, history ------------------------------------------------------------
-
-
-def for_each(names: tuple[str, ...], act: Callable[[str], str]) -> None:
-    """act on every name and print what it says, as kubectl does with several names: one that fails
-    (not found, refused) is reported and the others are still handled; the exit code is the worst."""
-    failed: list[RunnerError] = []
-    for name in names:
-        try:
-            click.echo(act(name))
-        except RunnerError as error:
-            failed.append(error)
-    if not failed:
-        return
-    if len(failed) == 1:
-        raise failed[0]  # the error boundary reports it (with a traceback under --debug)
-    from runner.cli.main import format_error
-
-    for each in failed:
-        click.echo(format_error(each), err=True)
-    raise click.exceptions.Exit(max(each.exit_code for each in failed))
 
 
 def set_paused(names: tuple[str, ...], cluster: bool, namespace: str | None, *, paused: bool) -> None:
