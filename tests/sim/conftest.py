@@ -16,8 +16,20 @@ from tests.kube.apiserver import FakeKubeServer
 from tests.kube.fixtures import Kube, kube
 from tests.sim.cluster import Simulator, simulated
 from tests.sim.scale import ScaleRuntime
+from tests.store.conftest import aws_env, bucket, moto_endpoint, s3
 
-__all__ = ["Cluster", "cluster", "kube"]
+__all__ = [
+    "REGISTRY",
+    "SECRET",
+    "Cluster",
+    "aws_env",
+    "bucket",
+    "cluster",
+    "kube",
+    "moto_endpoint",
+    "s3",
+    "store_secret",
+]
 
 
 @dataclass
@@ -40,3 +52,31 @@ def cluster(kube: Kube) -> Iterator[Cluster]:
     with simulated(kube.server) as sim:
         assert isinstance(sim.runtime, ScaleRuntime)
         yield Cluster(kube, sim, sim.runtime)
+
+
+SECRET = "runner-store"
+REGISTRY = "127.0.0.1:5000"
+
+
+@pytest.fixture
+def store_secret(kube: Kube, bucket: str, aws_env: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The cluster side of the s3:// store (moto's server): a Secret with its credentials, named by
+    RUNNER_STORE_SECRET, and the settings a cluster run needs. Returns the bucket."""
+    kube.server.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": SECRET},
+            "stringData": {
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_ENDPOINT_URL": aws_env,
+                "AWS_DEFAULT_REGION": "us-east-1",
+            },
+        },
+        kube.namespace,
+    )
+    monkeypatch.setenv("RUNNER_STORE", f"s3://{bucket}/runs")
+    monkeypatch.setenv("RUNNER_STORE_SECRET", SECRET)
+    monkeypatch.setenv("RUNNER_REGISTRY", REGISTRY)
+    return bucket

@@ -22,44 +22,17 @@ import pytest
 import yaml
 
 from tests.conftest import Result, status_of
-from tests.kube.fixtures import Kube
 from tests.sim.api import is_true
 from tests.sim.clock import EPOCH
-from tests.sim.conftest import Cluster
-from tests.store.conftest import aws_env, bucket, moto_endpoint, s3  # noqa: F401  (fixtures)
+from tests.sim.conftest import REGISTRY, Cluster
 
 Runner = Callable[..., Result]
 MakeJob = Callable[..., Path]
-SECRET = "runner-store"
-REGISTRY = "127.0.0.1:5000"
 BERLIN = ZoneInfo("Europe/Berlin")
 SCHEDULED = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 MANAGED = "app.kubernetes.io/managed-by=runner"
 
 pytestmark = pytest.mark.usefixtures("home")
-
-
-@pytest.fixture
-def store_secret(kube: Kube, bucket: str, aws_env: str, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
-    """The cluster side of the s3:// store (as in test_mission.py): a Secret with its credentials."""
-    kube.server.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": SECRET},
-            "stringData": {
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_ENDPOINT_URL": aws_env,
-                "AWS_DEFAULT_REGION": "us-east-1",
-            },
-        },
-        kube.namespace,
-    )
-    monkeypatch.setenv("RUNNER_STORE", f"s3://{bucket}/runs")
-    monkeypatch.setenv("RUNNER_STORE_SECRET", SECRET)
-    monkeypatch.setenv("RUNNER_REGISTRY", REGISTRY)
-    return bucket
 
 
 @pytest.fixture

@@ -28,34 +28,8 @@ from tests.sim.clock import RealClock
 from tests.sim.cluster import Simulator, simulated
 from tests.sim.conftest import Cluster
 from tests.sim.docker_runtime import DockerRuntime
-from tests.store.conftest import aws_env, bucket, moto_endpoint, s3  # noqa: F401  (fixtures)
 
 Runner = Callable[..., Result]
-SECRET = "runner-store"
-REGISTRY = "127.0.0.1:5000"
-
-
-@pytest.fixture
-def store_secret(kube: Kube, bucket: str, aws_env: str, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
-    """The cluster side of the s3:// store: a Secret with its credentials, named by RUNNER_STORE_SECRET."""
-    kube.server.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": SECRET},
-            "stringData": {
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_ENDPOINT_URL": aws_env,
-                "AWS_DEFAULT_REGION": "us-east-1",
-            },
-        },
-        kube.namespace,
-    )
-    monkeypatch.setenv("RUNNER_STORE", f"s3://{bucket}/runs")
-    monkeypatch.setenv("RUNNER_STORE_SECRET", SECRET)
-    monkeypatch.setenv("RUNNER_REGISTRY", REGISTRY)
-    return bucket
 
 
 @pytest.fixture
@@ -83,7 +57,7 @@ def test_mnist_trains_on_the_simulated_cluster_and_its_model_comes_back(
     containers_cluster: Simulator,
     store_secret: str,
     *,
-    s3: Any,  # noqa: F811
+    s3: Any,
     example_wheelhouse: Path,
 ) -> None:
     jobs = tmp_path / "jobs"
