@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from runner.errors import NotFoundError, UserError
+from runner.records.database import connect, immediate
 
 
 class RunState(StrEnum):
@@ -73,26 +73,14 @@ CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state);
 
 class RunRecords:
     def __init__(self, database: Path) -> None:
-        database.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(database, timeout=30, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.executescript(_SCHEMA)
+        self._db = connect(database, _SCHEMA)
 
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
+    def exclusive(self) -> AbstractContextManager[None]:
         """A write transaction taken up front: decisions made inside see no concurrent writer."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        return immediate(self._db)
 
     def create(self, record: RunRecord) -> None:
         values = _to_row(record)

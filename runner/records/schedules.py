@@ -17,8 +17,7 @@ Times are seconds since the epoch (UTC), as in ``runs``.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 
 from runner.errors import NotFoundError
 from runner.records import RunRecords
+from runner.records.database import connect, immediate
 
 SCHEDULER_LEASE = "scheduler"
 
@@ -113,25 +113,14 @@ CREATE TABLE IF NOT EXISTS leases (
 class ScheduleRecords:
     def __init__(self, database: Path) -> None:
         RunRecords(database).close()  # whichever opens the database first, it has every table
-        self._db = sqlite3.connect(database, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.executescript(_SCHEMA)
+        self._db = connect(database, _SCHEMA, check_same_thread=False)
 
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def exclusive(self) -> Iterator[None]:
+    def exclusive(self) -> AbstractContextManager[None]:
         """A write transaction taken up front: what is read inside cannot change before it commits."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        return immediate(self._db)
 
     # ------------------------------------------------------------------ schedules
 
