@@ -1,14 +1,19 @@
-"""Artifact stores: one protocol, file:// (a directory) and s3:// (a bucket and prefix)."""
+"""Artifact stores: one protocol, file:// (a directory) and s3:// (a bucket and prefix).
+
+s3:// has two clients that read and write the same objects: S3Store on boto3 where boto3 is
+installed (the runner on a workstation), and S3LiteStore on the standard library where it is not
+(the agent inside job images, which get the runner wheel without its dependencies).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from runner.errors import StoreError, UserError
+from runner.errors import UserError
 from runner.store.base import Digest, Store, StoredObject, check_key
 from runner.store.file import FileStore
-from runner.store.s3 import NO_BOTO3_HINT, S3Store, have_boto3
+from runner.store.s3 import S3Store, have_boto3
 
 __all__ = [
     "Digest",
@@ -49,7 +54,7 @@ def open_store(url: str) -> Store:
     )
 
 
-def _s3_store(url: str) -> S3Store:
+def _s3_store(url: str) -> Store:
     """s3://bucket/prefix, read as the AWS CLI reads it: no percent-decoding, '?' and '#' are key text."""
     bucket, _, prefix = url.split("://", 1)[1].partition("/")
     if not bucket:
@@ -58,11 +63,10 @@ def _s3_store(url: str) -> S3Store:
             hint="use s3://bucket/prefix, e.g. s3://ml/runner",
         )
     try:
-        store = S3Store(bucket, prefix)
+        if have_boto3():
+            return S3Store(bucket, prefix)
+        from runner.store.s3lite import S3LiteStore  # here: http.client and ssl only when needed
+
+        return S3LiteStore(bucket, prefix)
     except UserError as error:
         raise UserError(f"store URL {url!r}: {error.message}", hint=error.hint) from None
-    if not have_boto3():  # said now, not at the first upload after the job has run
-        raise StoreError(
-            f"store URL {url!r}: s3:// stores need boto3, which is not installed", hint=NO_BOTO3_HINT
-        )
-    return store

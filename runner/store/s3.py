@@ -25,6 +25,9 @@ into place: a mismatch is a StoreError "checksum mismatch".
 
 Deletes (retention) go through DeleteObjects, up to 1000 keys a request, and fail on the first key
 S3 reports it could not delete; listings are paginated, so a job with any number of runs is seen whole.
+
+Where boto3 is missing (job images), open_store uses runner.store.s3lite instead; what the two share
+(the metadata, the verification, the configuration, the errors and their hints) is in s3common.
 """
 
 from __future__ import annotations
@@ -33,92 +36,54 @@ import contextlib
 import hashlib
 import importlib.util
 import io
-import os
-import re
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
-from runner.errors import NotFoundError, RunnerError, StoreError, UnsafePathError, UserError
+from runner.errors import NotFoundError, RunnerError, StoreError, UnsafePathError
 from runner.store.base import CHUNK, Digest, StoredObject, check_key, hash_stream
 from runner.store.file import write_atomically
+from runner.store.s3common import (
+    CONNECT_TIMEOUT,
+    CREDENTIALS_HINT,
+    DEFAULT_REGION,
+    DELETE_BATCH,
+    DENIED_CODES,
+    PAGE_SIZE,
+    READ_TIMEOUT,
+    SHA256_METADATA,
+    Expected,
+    Hints,
+    Location,
+    VerifyingReader,
+    attempts_from_environment,
+    endpoint_from_environment,
+    region_from_environment,
+    source_position,
+)
 
 if TYPE_CHECKING:
-    from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
 
 MiB = 1024 * 1024
 MULTIPART_THRESHOLD = 8 * MiB
 MULTIPART_CHUNK = 8 * MiB
 MAX_CONCURRENCY = 4  # parts in flight at once for one object
-MAX_ATTEMPTS = 5  # tries of each request, the first included ("standard" retries: throttling, 5xx, I/O)
-CONNECT_TIMEOUT = 10.0
-READ_TIMEOUT = 60.0
-PAGE_SIZE = 1000  # S3's own maximum for ListObjectsV2
-DELETE_BATCH = 1000  # S3's own maximum for DeleteObjects
-SHA256_METADATA = "sha256"  # sent as the x-amz-meta-sha256 header
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]")
-
-_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
-_DENIED_CODES = frozenset(
-    {
-        "AccessDenied",
-        "403",
-        "Forbidden",
-        "AllAccessDisabled",
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "InvalidToken",
-        "TokenRefreshRequired",
-        "AccountProblem",
-    }
-)
-_DIGEST_CODES = frozenset({"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "InvalidChecksum"})
-_REGION_CODES = frozenset(
-    {"PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException", "301"}
-)
-
-CREDENTIALS_HINT = (
-    "check the credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN for "
-    "temporary ones) or AWS_PROFILE; they need s3:GetObject, s3:PutObject and s3:ListBucket on the bucket, "
-    "and s3:DeleteObject when a job has a retention policy"
-)
 NO_BOTO3_HINT = (
-    "install boto3 where the runner runs (and in job images that upload to s3://): pip install boto3"
+    "install boto3 where the runner runs (pip install boto3), or open the store with open_store, "
+    "which uses the standard-library client (runner.store.s3lite) where boto3 is missing"
 )
 
 
 def have_boto3() -> bool:
-    """Whether boto3 can be imported, without importing it."""
-    return importlib.util.find_spec("boto3") is not None
-
-
-def endpoint_from_environment() -> str | None:
-    """The S3-compatible endpoint the AWS CLI would use: AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL."""
-    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
-
-
-def region_from_environment() -> str | None:
-    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    return None
-
-
-def _attempts_from_environment() -> int:
-    value = os.environ.get("AWS_MAX_ATTEMPTS", "").strip()
-    return int(value) if value.isdigit() and int(value) > 0 else MAX_ATTEMPTS
+    """Whether boto3 and botocore can both be imported (--no-deps installs may lack one); imports neither."""
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in ("boto3", "botocore"))
+    except (ImportError, ValueError):  # a broken install, or a module without a spec
+        return False
 
 
 class S3Store:
@@ -145,25 +110,13 @@ class S3Store:
         max_concurrency: int = MAX_CONCURRENCY,
         page_size: int = PAGE_SIZE,
     ) -> None:
-        if not _BUCKET.fullmatch(bucket):
-            raise UserError(
-                f"{bucket!r} is not an S3 bucket name",
-                hint="bucket names use lowercase letters, digits, '.' and '-': s3://my-bucket/prefix",
-            )
-        prefix = prefix.strip("/")
-        if prefix:
-            try:
-                check_key(prefix)
-            except UnsafePathError as error:
-                raise UserError(
-                    f"the prefix {prefix!r} of s3://{bucket}: {error.message}",
-                    hint="use a prefix such as team/runner",
-                ) from None
-        self.bucket = bucket
-        self.prefix = prefix
-        self.url = f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
+        self._location = Location.of(bucket, prefix)
+        self.bucket = self._location.bucket
+        self.prefix = self._location.prefix
+        self.url = self._location.url
         self.endpoint_url = endpoint_url or endpoint_from_environment()
-        self.max_attempts = max_attempts if max_attempts is not None else _attempts_from_environment()
+        self._hints = Hints(self.url, self.bucket, self.endpoint_url)
+        self.max_attempts = max_attempts if max_attempts is not None else attempts_from_environment()
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.multipart_threshold = multipart_threshold
@@ -191,7 +144,7 @@ class S3Store:
             raise StoreError(f"cannot use {self.url}: boto3 is not installed", hint=NO_BOTO3_HINT) from error
         region = region_from_environment()
         if region is None and self.endpoint_url is not None:
-            region = "us-east-1"  # what S3-compatible servers expect in signatures unless told otherwise
+            region = DEFAULT_REGION
         config = Config(
             region_name=region,
             # total_max_attempts counts the first try, as AWS_MAX_ATTEMPTS does; botocore's
@@ -227,31 +180,9 @@ class S3Store:
             code = str(info.get("Code", ""))
             message = str(info.get("Message", "") or code)
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in _MISSING_CODES and key is not None:
-                return NotFoundError(f"{where} does not exist")
-            if code == "NoSuchBucket":
-                return StoreError(
-                    f"cannot {action} {where}: the bucket {self.bucket!r} does not exist"
-                    f"{self._at_endpoint()}",
-                    hint=self._bucket_hint(),
-                )
-            if code in _DENIED_CODES or status == 403:
-                return StoreError(
-                    f"cannot {action} {where}: access denied ({message})", hint=CREDENTIALS_HINT
-                )
-            if code in _DIGEST_CODES:
-                return StoreError(
-                    f"cannot {action} {where}: checksum mismatch, S3 refused the bytes it got ({message})",
-                    hint="the data was damaged on the way; try again",
-                )
-            if code in _REGION_CODES or status == 301:
-                return StoreError(
-                    f"cannot {action} {where}: the bucket is in another region ({message})",
-                    hint="set AWS_REGION to the bucket's region",
-                )
-            if code == "InvalidBucketName":
-                return StoreError(f"cannot {action} {where}: {message}", hint=self._bucket_hint())
-            return StoreError(f"cannot {action} {where}: {code}: {message}")
+            return self._hints.error(
+                code, message, status, action=action, where=where, about_key=key is not None
+            )
         if isinstance(error, boto.NoCredentialsError | boto.PartialCredentialsError):
             return StoreError(f"cannot {action} {where}: no AWS credentials found", hint=CREDENTIALS_HINT)
         if isinstance(error, boto.FlexibleChecksumError):
@@ -260,37 +191,19 @@ class S3Store:
                 hint="the data was damaged on the way or in the store; try again",
             )
         if isinstance(error, boto.ConnectionError | boto.HTTPClientError):  # unreachable, timed out, cut off
-            return StoreError(f"cannot {action} {where}: {error}", hint=self._endpoint_hint())
+            return StoreError(f"cannot {action} {where}: {error}", hint=self._hints.endpoint_hint())
         if isinstance(error, boto.BotoCoreError):
             return StoreError(f"cannot {action} {where}: {error}")
         return None
-
-    def _at_endpoint(self) -> str:
-        return f" at {self.endpoint_url}" if self.endpoint_url else ""
-
-    def _bucket_hint(self) -> str:
-        hint = f"check the bucket name in the store URL ({self.url}); create the bucket first"
-        if self.endpoint_url:
-            return f"{hint}, and that AWS_ENDPOINT_URL ({self.endpoint_url}) is the server that holds it"
-        return f"{hint}, and that AWS_REGION is its region"
-
-    def _endpoint_hint(self) -> str:
-        if self.endpoint_url:
-            return (
-                f"check that the S3 server at {self.endpoint_url} is up and reachable "
-                "(AWS_ENDPOINT_URL or AWS_ENDPOINT_URL_S3 names it)"
-            )
-        return "check the network, and AWS_REGION; for an S3-compatible server set AWS_ENDPOINT_URL"
 
     # -- keys ------------------------------------------------------------------------------------
 
     def _name(self, key: str) -> str:
         """The object name of key: the store's prefix, then key."""
-        check_key(key)
-        return f"{self.prefix}/{key}" if self.prefix else key
+        return self._location.name(key)
 
     def _relative(self, name: str) -> str:
-        return name[len(self.prefix) + 1 :] if self.prefix else name
+        return self._location.relative(name)
 
     def location(self, key: str) -> str:
         return f"{self.url}/{key}"
@@ -299,7 +212,7 @@ class S3Store:
 
     def put_stream(self, key: str, source: BinaryIO) -> Digest:
         name = self._name(key)
-        start = _position(source)
+        start = source_position(source)
         if start is not None:
             expected = hash_stream(source)
             source.seek(start)
@@ -351,7 +264,7 @@ class S3Store:
             response = self.client.get_object(Bucket=self.bucket, Key=name)
             with contextlib.closing(response["Body"]) as body:
                 data: bytes = body.read()
-        expected = _Expected(response.get("ContentLength"), response.get("Metadata", {}), self.location(key))
+        expected = Expected(response.get("ContentLength"), response.get("Metadata", {}), self.location(key))
         expected.verify(len(data), hashlib.sha256(data).hexdigest())
         return data
 
@@ -360,10 +273,10 @@ class S3Store:
         with self._errors("read", key):
             response = self.client.get_object(Bucket=self.bucket, Key=name)
             with contextlib.closing(response["Body"]) as body:
-                expected = _Expected(
+                expected = Expected(
                     response.get("ContentLength"), response.get("Metadata", {}), self.location(key)
                 )
-                reader = _VerifyingReader(body, expected)
+                reader = VerifyingReader(body, expected)
                 return write_atomically(destination, cast(BinaryIO, reader))
 
     def list(self, prefix: str) -> list[StoredObject]:
@@ -423,7 +336,7 @@ class S3Store:
                 more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
                 raise StoreError(
                     f"cannot delete {self.location(key)}{more}: {code}: {first.get('Message') or code}",
-                    hint=CREDENTIALS_HINT if code in _DENIED_CODES else None,
+                    hint=CREDENTIALS_HINT if code in DENIED_CODES else None,
                 )
 
 
@@ -470,59 +383,3 @@ class _HashingReader:
 
     def digest(self) -> Digest:
         return Digest(size=self._size, sha256=self._hash.hexdigest())
-
-
-@dataclass(frozen=True)
-class _Expected:
-    """What an object's response promises: its length, and its sha256 when a runner store wrote it."""
-
-    length: int | None
-    metadata: Mapping[str, str]
-    where: str
-
-    def verify(self, size: int, sha256: str) -> None:
-        """Raise StoreError unless what was read matches the length and the sha256 metadata."""
-        if self.length is not None and size != self.length:
-            raise StoreError(
-                f"cannot read {self.where}: got {size} bytes of {self.length}",
-                hint="the connection broke off; try again",
-            )
-        expected = self.metadata.get(SHA256_METADATA)
-        if expected is None:
-            return  # not written by a runner store: nothing to compare with
-        expected = expected.strip().lower()
-        if sha256 != expected:
-            shown = expected if _SHA256.fullmatch(expected) else repr(expected)
-            raise StoreError(
-                f"checksum mismatch: {self.where} has sha256 {sha256}, but its metadata says {shown}",
-                hint="the object was changed or damaged after it was written; write it again",
-            )
-
-
-class _VerifyingReader:
-    """Reads an object's body and, at its end, verifies what it read before saying so."""
-
-    def __init__(self, body: StreamingBody, expected: _Expected) -> None:
-        self._body = body
-        self._expected = expected
-        self._hash = hashlib.sha256()
-        self._size = 0
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._body.read(size if size >= 0 else None)
-        if chunk:
-            self._hash.update(chunk)
-            self._size += len(chunk)
-            return chunk
-        self._expected.verify(self._size, self._hash.hexdigest())
-        return b""
-
-
-def _position(source: BinaryIO) -> int | None:
-    """Where a seekable source stands now, or None when it cannot be rewound."""
-    try:
-        if not source.seekable():
-            return None
-        return source.tell()
-    except (AttributeError, OSError, ValueError):
-        return None

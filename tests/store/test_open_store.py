@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,18 @@ def test_empty_url_is_refused(url: str) -> None:
     with pytest.raises(UserError, match="the store URL is empty") as info:
         open_store(url)
     assert info.value.hint is not None
+
+
+def test_s3_urls_open_the_standard_library_client_where_boto3_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Job images get the runner without its dependencies: the agent's s3:// store must still open."""
+    from runner.store.s3lite import S3LiteStore
+
+    monkeypatch.setitem(sys.modules, "botocore", None)  # installed without botocore: boto3 cannot work
+    store = open_store("s3://ml-artifacts/team/a/")
+    assert isinstance(store, S3LiteStore)
+    assert (store.bucket, store.prefix, store.url) == ("ml-artifacts", "team/a", "s3://ml-artifacts/team/a")
+    with pytest.raises(UserError, match="is not an S3 bucket name") as info:
+        open_store("s3://bad bucket/x")
+    assert str(info.value).startswith("store URL 's3://bad bucket/x': ")

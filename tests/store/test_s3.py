@@ -618,12 +618,14 @@ def test_no_credentials_is_a_store_error_about_credentials(
     assert info.value.hint == CREDENTIALS_HINT
 
 
-def test_without_boto3_s3_urls_are_refused_up_front(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The agent opens its store before the job runs: a job image without boto3 fails then, not after."""
+def test_without_boto3_the_boto3_client_says_so_and_s3_urls_use_the_standard_library_client(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Job images carry no boto3: the agent's s3:// store is then the standard-library client."""
+    from runner.store.s3lite import S3LiteStore
+
     monkeypatch.setitem(sys.modules, "boto3", None)  # import boto3 raises ImportError
-    with pytest.raises(StoreError, match="s3:// stores need boto3, which is not installed") as info:
-        open_store("s3://bkt/runs")
-    assert info.value.hint is not None
-    assert "pip install boto3" in info.value.hint
-    with pytest.raises(StoreError, match="boto3 is not installed"):
+    assert isinstance(open_store("s3://bkt/runs"), S3LiteStore)
+    with pytest.raises(StoreError, match="boto3 is not installed") as info:
         S3Store("bkt", "runs").put_bytes("j/r/a", b"x")
+    assert info.value.hint is not None and "pip install boto3" in info.value.hint
