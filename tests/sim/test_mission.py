@@ -71,12 +71,16 @@ def test_mnist_trains_on_the_simulated_cluster_and_its_model_comes_back(
 
     # The training log streamed to the terminal, prefixed with the run id, while the pod ran.
     assert re.search(rf"^\[{run}\] .*[Ee]poch 5/5", result.stdout, re.MULTILINE), result.stdout[-3000:]
-    assert re.search(r"test accuracy", result.stdout, re.IGNORECASE), result.stdout[-3000:]
+    assert re.search(rf"^\[{run}\] ==> test: +accuracy=0\.\d+", result.stdout, re.MULTILINE), result.stdout[
+        -3000:
+    ]
 
     # Scheduled onto a GPU node: the toleration and the product selector did their work.
     (pod,) = containers_cluster.pods_of(run)
     assert pod["spec"]["nodeName"].startswith("gpu-node-")
-    assert pod["spec"]["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+    node = kube.server.get("nodes", pod["spec"]["nodeName"])
+    assert node["metadata"]["labels"]["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3"
+    assert "affinity" in pod["spec"]  # gpuType H100: a required affinity on the H100 products
     assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
 
     # kubectl shows the run as a complete Job.
