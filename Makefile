@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit engine bench clean
+.PHONY: install demo test lint typecheck unit engine bench bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ bench: install
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/containers.py
 	$(BIN)/python bench/kube.py
+	$(BIN)/python bench/scale.py --jobs 2000
+
+# The full cluster-scale run of issue 5: 100 nodes x 8 GPUs, 10,000 jobs (about 20 minutes on 2 cores).
+bench-scale: install
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

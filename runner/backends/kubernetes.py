@@ -8,17 +8,26 @@ terms (runner.backends.kubestatus). Cancelling deletes the Job with foreground p
 A schedule's runs (runner.backends.kubecron) are Jobs its CronJob creates: they carry the
 runner.dev/schedule label and no runner.dev/run label, and the Job's name is the run id. Every run's
 pods are therefore found by the label the job controller puts on them, batch.kubernetes.io/job-name.
+
+At scale (10,000 runs) `runner list` refreshes its live runs together (refresh_many): their Jobs and
+pods come in a few LISTs (named in a set-based selector, or the namespace's runner objects page by
+page) instead of a GET and a LIST per run, each of which costs the API server a scan of every object.
+Reads take the API's raw JSON (runner.backends.kubereading decides from it), and one API client is
+kept per kubeconfig and context for the process, so a thousand submissions share their connections.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.backends.base import RunPlan
-from runner.backends.kubestatus import Request, container_problem, job_outcome, pending_reason, pod_disruption
+from runner.backends.kubereading import job_changes, missing_job, parse_time, pod_changes, unchanged
 from runner.backends.local import SystemClock
 from runner.config import Settings
 from runner.errors import BackendError, SubmitError
@@ -30,6 +39,8 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
 API_RETRIES = 5
+PAGE_SIZE = 500  # objects per LIST page (limit/continue), as kubectl's --chunk-size
+SELECT_AT_MOST = 100  # live runs named in one set-based label selector; more: list the namespace
 REQUEST_TIMEOUT = (5, 30)  # seconds to connect, to read: no call waits forever
 CONFIG_HINT = "set KUBECONFIG (or ~/.kube/config) as for kubectl, or run inside a pod with a service account"
 
@@ -72,6 +83,46 @@ def api_client(context: str | None = None) -> ApiClient:
     return client.ApiClient(_retrying(configuration))
 
 
+_CLIENTS: dict[tuple[str | None, str, tuple[int, ...]], ApiClient] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def shared_client(context: str | None = None) -> ApiClient:
+    """api_client, made once per kubeconfig (path and modification time) and context for the process:
+    its connection pool is then reused by every call (it is thread-safe), where a fresh client per call
+    paid a kubeconfig parse and a new connection each time."""
+    config = _kubeconfig() or str(Path("~/.kube/config").expanduser())
+    stamps = []
+    for part in config.split(os.pathsep):  # KUBECONFIG may list several files
+        try:
+            stamps.append(Path(part).stat().st_mtime_ns)
+        except OSError:
+            stamps.append(-1)
+    key = (context, config, tuple(stamps))
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            _CLIENTS[key] = api_client(context)
+        return _CLIENTS[key]
+
+
+def read_json(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A client call's answer as the API's JSON (no model deserialization)."""
+    response = call(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+    return json.loads(response.data)
+
+
+def list_pages(call: Callable[..., Any], namespace: str, selector: str) -> Iterator[dict[str, Any]]:
+    """Every object a namespaced LIST selects, PAGE_SIZE at a time (limit and continue), as raw JSON."""
+    token: str | None = None
+    while True:
+        extra = {"_continue": token} if token else {}
+        page = read_json(call, namespace, label_selector=selector, limit=PAGE_SIZE, **extra)
+        yield from page.get("items") or []
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return
+
+
 def default_namespace(context: str | None = None) -> str:
     """The namespace of the kubeconfig's current (or given) context, as kubectl uses it."""
     from kubernetes import config
@@ -111,7 +162,7 @@ class KubernetesBackend:
     def _apis(self) -> tuple[Any, Any]:
         from kubernetes import client
 
-        api = api_client(self.context)
+        api = shared_client(self.context)
         return client.BatchV1Api(api), client.CoreV1Api(api)
 
     def check(self, plan: RunPlan) -> None:
@@ -251,61 +302,110 @@ class KubernetesBackend:
         namespace = record.launch["namespace"]
         batch, core = self._apis()
         try:
-            job = batch.read_namespaced_job(record.id, namespace, _request_timeout=REQUEST_TIMEOUT).to_dict()
+            job = read_json(batch.read_namespaced_job, record.id, namespace)
         except ApiException as error:
             if error.status != 404:
                 raise api_error(error, f"reading run {record.id}") from None
-            if not record.launch.get("created"):
-                message = "lost: the submission stopped before its Job was created"
-                return records.update(record.id, state=RunState.LOST, message=message)
-            message = "cancelled: its Job was deleted outside the runner (kubectl delete?)"
-            if record.labels.get(SCHEDULE_LABEL):
-                message = (
-                    "cancelled: its Job is gone (its schedule was deleted, or kubectl delete); the store "
-                    "has what the run collected"
-                )
-            return records.update(
-                record.id, state=RunState.CANCELLED, finished=SystemClock().time(), message=message
-            )
-        return records.update(record.id, **self._reading(record, job, core, namespace))
+            return records.update(record.id, **missing_job(record, SystemClock().time()))
+        changes, needs_pods = job_changes(record, job)
+        if needs_pods:
+            pods = read_json(core.list_namespaced_pod, namespace, label_selector=pod_selector(record.id))
+            changes = pod_changes(record, pods.get("items") or [], changes)
+        return records.update(record.id, **changes)
 
-    def _reading(self, record: RunRecord, job: dict[str, Any], core: Any, namespace: str) -> dict[str, Any]:
-        status = job.get("status") or {}
-        outcome = job_outcome(_camel(status))
-        attempts = (
-            int(status.get("failed") or 0)
-            + int(status.get("succeeded") or 0)
-            + int(status.get("active") or 0)
-        )
-        changes: dict[str, Any] = {"attempts": max(attempts, record.attempts)}
-        if status.get("start_time") and record.started is None:
-            changes["started"] = status["start_time"].timestamp()
-        if outcome is not None:
-            state, message = outcome
-            finished = status.get("completion_time") or status.get("failed_time")
-            changes.update(state=state, message=message, finished=finished.timestamp() if finished else None)
-            return changes
-        if (job.get("spec") or {}).get("suspend"):
-            return {**changes, "message": "suspended (kubectl patch or a queue holds it)"}
-        pods = core.list_namespaced_pod(
-            namespace, label_selector=pod_selector(record.id), _request_timeout=REQUEST_TIMEOUT
-        ).items
-        launch = record.launch
-        for pod in pods:
-            pod_status = _camel(pod.status.to_dict())
-            problem = container_problem(pod_status.get("containerStatuses") or [], launch.get("memory"))
-            disrupted = pod_disruption(pod_status)
-            if problem or disrupted:
-                return {**changes, "message": problem or disrupted}
-            if pod_status.get("phase") == "Running":
-                return {**changes, "state": RunState.RUNNING, "message": f"running on {pod.spec.node_name}"}
-            if pod_status.get("phase") == "Pending":
-                for condition in pod_status.get("conditions") or []:
-                    if condition.get("type") == "PodScheduled" and condition.get("reason") == "Unschedulable":
-                        request = Request(gpus=int(launch.get("gpus") or 0), gpu_type=launch.get("gpuType"))
-                        return {**changes, "message": pending_reason(condition.get("message", ""), request)}
-                return {**changes, "message": "pending: scheduled, starting"}
-        return changes
+    def refresh_many(
+        self, runs: Sequence[RunRecord], records: RunRecords, settings: Settings
+    ) -> dict[str, RunRecord]:
+        """Refresh many runs at once, by run id: per namespace, their Jobs in one LIST (a set-based
+        selector naming them, or every runner Job of the namespace page by page when they are many),
+        then the pods of those still going the same way. A few requests however many runs; each run
+        reads as refresh() would read it. Records that did not change are not written."""
+        live = [record for record in runs if not record.state.terminal]
+        by_namespace: dict[str, list[RunRecord]] = {}
+        for record in live:
+            by_namespace.setdefault(record.launch["namespace"], []).append(record)
+        fresh: dict[str, RunRecord] = {}
+        for namespace, group in by_namespace.items():
+            if len(group) == 1:
+                fresh[group[0].id] = self.refresh(group[0], records, settings)
+            else:
+                fresh.update(self._refresh_namespace(namespace, group, records))
+        return fresh
+
+    def _refresh_namespace(
+        self, namespace: str, group: list[RunRecord], records: RunRecords
+    ) -> dict[str, RunRecord]:
+        from kubernetes.client.exceptions import ApiException
+
+        batch, core = self._apis()
+        try:
+            jobs = self._jobs_of(batch, namespace, group)
+            changes: dict[str, dict[str, Any]] = {}
+            waiting: list[RunRecord] = []
+            now = SystemClock().time()
+            for record in group:
+                job = jobs.get(record.id)
+                if job is None:
+                    changes[record.id] = missing_job(record, now)
+                    continue
+                changes[record.id], needs_pods = job_changes(record, job)
+                if needs_pods:
+                    waiting.append(record)
+            pods = self._pods_of(core, namespace, [record.id for record in waiting])
+        except ApiException as error:
+            raise api_error(error, f"reading the runs of namespace {namespace}") from None
+        for record in waiting:
+            changes[record.id] = pod_changes(record, pods.get(record.id, []), changes[record.id])
+        fresh: dict[str, RunRecord] = {}
+        with records.exclusive():  # one transaction, not one per run
+            for record in group:
+                if unchanged(record, changes[record.id]):
+                    fresh[record.id] = record
+                else:
+                    fresh[record.id] = records.update(record.id, **changes[record.id])
+        return fresh
+
+    def _jobs_of(self, batch: Any, namespace: str, group: list[RunRecord]) -> dict[str, dict[str, Any]]:
+        """The Jobs of the group's runs by name: named in one selector (a schedule's run, which has no
+        runner.dev/run label, by a GET) when they are few, else every runner Job of the namespace."""
+        from kubernetes.client.exceptions import ApiException
+
+        if len(group) > SELECT_AT_MOST:
+            items = list_pages(batch.list_namespaced_job, namespace, f"{MANAGED_BY}={MANAGER}")
+            return {job["metadata"]["name"]: job for job in items}
+        named = sorted(record.id for record in group if not record.labels.get(SCHEDULE_LABEL))
+        jobs: dict[str, dict[str, Any]] = {}
+        if named:
+            selector = f"{RUN_LABEL} in ({','.join(named)})"
+            jobs = {
+                job["metadata"]["name"]: job
+                for job in list_pages(batch.list_namespaced_job, namespace, selector)
+            }
+        for record in group:
+            if record.id in named:
+                continue
+            try:
+                jobs[record.id] = read_json(batch.read_namespaced_job, record.id, namespace)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+        return jobs
+
+    def _pods_of(self, core: Any, namespace: str, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The pods of these runs, by run id, in the API's order (named in one selector when few)."""
+        if not run_ids:
+            return {}
+        if len(run_ids) > SELECT_AT_MOST:
+            selector = f"{MANAGED_BY}={MANAGER}"
+        else:
+            selector = f"{JOB_NAME_LABEL} in ({','.join(sorted(run_ids))})"
+        wanted = set(run_ids)
+        pods: dict[str, list[dict[str, Any]]] = {}
+        for pod in list_pages(core.list_namespaced_pod, namespace, selector):
+            owner = (pod["metadata"].get("labels") or {}).get(JOB_NAME_LABEL)
+            if owner in wanted:
+                pods.setdefault(owner, []).append(pod)
+        return pods
 
     def adopt(self, records: RunRecords, namespace: str | None, settings: Settings) -> list[str]:
         """Record every runner Job of the namespace that this machine does not know yet; their run ids.
@@ -318,46 +418,55 @@ class KubernetesBackend:
         namespace = namespace or default_namespace(self.context)
         batch, _ = self._apis()
         try:
-            jobs = batch.list_namespaced_job(
-                namespace,
-                label_selector=f"{MANAGED_BY}={MANAGER}",
-                _request_timeout=REQUEST_TIMEOUT,
-            ).items
+            jobs = list(list_pages(batch.list_namespaced_job, namespace, f"{MANAGED_BY}={MANAGER}"))
         except Exception as error:
             raise api_error(error, f"listing the runner's Jobs in {namespace}") from None
         adopted = []
-        for job in jobs:
-            labels = dict(job.metadata.labels or {})
-            run_id = adopted_run_id(job.metadata.name, labels)
-            if not run_id or records.find(run_id) is not None:
-                continue
-            schedule = labels.get(SCHEDULE_LABEL)
-            labels[RUN_LABEL] = run_id
-            container = job.spec.template.spec.containers[0]
-            env = {item.name: item.value for item in container.env or [] if item.value is not None}
-            records.create(
-                RunRecord(
-                    id=run_id,
-                    job=labels.get(JOB_LABEL, run_id.rsplit("-", 1)[0]),
-                    backend=self.name,
-                    state=RunState.PENDING,
-                    created=job.metadata.creation_timestamp.timestamp(),
-                    workdir="",
-                    store_url=env.get("RUNNER_STORE", settings.store_url),
-                    manifest="",
-                    launch={
-                        "namespace": namespace,
-                        "context": self.context,
-                        "created": True,
-                        "image": container.image,
-                    },
-                    labels=labels,
-                    max_attempts=(job.spec.backoff_limit or 0) + 1,
-                    message=f"started by schedule {schedule}" if schedule else "found on the cluster",
-                )
-            )
-            adopted.append(run_id)
+        with records.exclusive():  # one transaction for thousands of adoptions
+            for job in jobs:
+                record = self._adoptable(job, records, namespace, settings)
+                if record is not None:
+                    records.create(record)
+                    adopted.append(record.id)
         return adopted
+
+    def _adoptable(
+        self, job: dict[str, Any], records: RunRecords, namespace: str, settings: Settings
+    ) -> RunRecord | None:
+        """The record of a runner Job this machine does not know yet (raw JSON), or None."""
+        meta = job["metadata"]
+        labels = dict(meta.get("labels") or {})
+        run_id = adopted_run_id(meta["name"], labels)
+        if not run_id or records.find(run_id) is not None:
+            return None
+        schedule = labels.get(SCHEDULE_LABEL)
+        labels[RUN_LABEL] = run_id
+        spec = job.get("spec") or {}
+        container = spec["template"]["spec"]["containers"][0]
+        env = {
+            item["name"]: item["value"]
+            for item in container.get("env") or []
+            if item.get("value") is not None
+        }
+        return RunRecord(
+            id=run_id,
+            job=labels.get(JOB_LABEL, run_id.rsplit("-", 1)[0]),
+            backend=self.name,
+            state=RunState.PENDING,
+            created=parse_time(meta.get("creationTimestamp")) or SystemClock().time(),
+            workdir="",
+            store_url=env.get("RUNNER_STORE", settings.store_url),
+            manifest="",
+            launch={
+                "namespace": namespace,
+                "context": self.context,
+                "created": True,
+                "image": container.get("image"),
+            },
+            labels=labels,
+            max_attempts=int(spec.get("backoffLimit") or 0) + 1,
+            message=f"started by schedule {schedule}" if schedule else "found on the cluster",
+        )
 
     def log_chunks(
         self, record: RunRecord, *, follow: bool, current: Callable[[], RunRecord], poll: float = 5.0
@@ -450,17 +559,3 @@ def adopted_run_id(job_name: str, labels: dict[str, str]) -> str | None:
     if labels.get(RUN_LABEL):
         return labels[RUN_LABEL]
     return job_name if labels.get(SCHEDULE_LABEL) else None
-
-
-def _camel(data: Any) -> Any:
-    """The client's snake_case dicts in the API's camelCase, as kubestatus reads them."""
-    if isinstance(data, dict):
-        return {_camel_key(key): _camel(value) for key, value in data.items()}
-    if isinstance(data, list):
-        return [_camel(item) for item in data]
-    return data
-
-
-def _camel_key(key: str) -> str:
-    head, *rest = key.split("_")
-    return head + "".join(part.title() for part in rest)

@@ -124,7 +124,19 @@ class RunService:
             from runner.backends.kubernetes import KubernetesBackend
 
             KubernetesBackend().adopt(self.records, cluster_namespace, self.settings)
-        return [self.refresh(record) for record in self.records.list(job=job, limit=limit)]
+        return self.refresh_all(self.records.list(job=job, limit=limit))
+
+    def refresh_all(self, listed: list[RunRecord]) -> list[RunRecord]:
+        """Each run brought up to date, in the same order. The cluster's live runs are refreshed together
+        (a few LISTs for all of them, not two requests per run: at 10,000 runs that is the difference
+        between a second and minutes); local runs one by one, as they cost no request."""
+        clustered = [r for r in listed if r.backend == "kubernetes" and not r.state.terminal]
+        fresh: dict[str, RunRecord] = {}
+        if clustered:
+            from runner.backends.kubernetes import KubernetesBackend
+
+            fresh = KubernetesBackend().refresh_many(clustered, self.records, self.settings)
+        return [fresh.get(record.id) or self.refresh(record) for record in listed]
 
     def cancel(self, reference: str, *, wait: bool = True, timeout: float | None = None) -> RunRecord:
         record = self.get(reference)
