@@ -16,6 +16,7 @@ import os
 import re
 import stat
 import tarfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -90,8 +91,18 @@ def engine_address() -> str:
     return os.environ.get("DOCKER_HOST") or DEFAULT_ENGINE
 
 
+_clients: dict[tuple[str, int], docker.DockerClient] = {}
+_clients_lock = threading.Lock()
+
+
 def connect_engine(timeout: int = CLIENT_TIMEOUT_S) -> docker.DockerClient:
-    """A client of the engine DOCKER_HOST (or the default socket) names; EngineError when none answers."""
+    """A client of the engine DOCKER_HOST (or the default socket) names; EngineError when none answers.
+
+    One client per engine and timeout for the life of the process: making one asks the engine for its
+    version and pings it (~10 ms each time), which dominated submitting many runs from one process (the
+    scheduler, a service). A cached client whose engine went away fails its next call with the usual
+    connection error, which callers already report.
+    """
     try:
         import docker
     except ImportError:
@@ -99,14 +110,20 @@ def connect_engine(timeout: int = CLIENT_TIMEOUT_S) -> docker.DockerClient:
             "the docker SDK for Python is not installed", hint="pip install 'docker>=7.1' next to the runner"
         ) from None
 
-    try:
-        client = docker.from_env(timeout=timeout)
-        client.ping()
-    except docker.errors.DockerException as error:
-        raise EngineError(
-            f"no Docker engine answers at {engine_address()}: {_short(str(error))}", hint=ENGINE_HINT
-        ) from None
-    return client
+    key = (engine_address(), timeout)
+    with _clients_lock:
+        cached = _clients.get(key)
+        if cached is not None:
+            return cached
+        try:
+            client = docker.from_env(timeout=timeout)
+            client.ping()
+        except docker.errors.DockerException as error:
+            raise EngineError(
+                f"no Docker engine answers at {engine_address()}: {_short(str(error))}", hint=ENGINE_HINT
+            ) from None
+        _clients[key] = client
+        return client
 
 
 def image_name(job: str, registry: str | None) -> str:
