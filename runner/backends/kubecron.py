@@ -23,7 +23,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runner.backends.base import RunPlan
-from runner.backends.kubernetes import REQUEST_TIMEOUT, api_client, api_error, default_namespace
+from runner.backends.kubernetes import (
+    REQUEST_TIMEOUT,
+    api_client,
+    api_error,
+    default_namespace,
+    render_arguments,
+)
 from runner.backends.kubeschedule import (
     ScheduleView,
     manual_job,
@@ -82,21 +88,8 @@ class CronJobs:
         """The ConfigMap and CronJob that apply sends (`--dry-run` prints them)."""
         from runner.render.kubernetes import render_cronjob
 
-        if plan.image is None:
-            raise BackendError(
-                "a schedule is applied only from a prepared plan (its image is pushed first)",
-                hint="prepare it with KubernetesBackend.prepare",
-            )
-        return render_cronjob(
-            plan.manifest,
-            image=plan.image,
-            store_url=settings.store_url,
-            namespace=namespace,
-            store_secret=settings.store_secret,
-            manifest_text=plan.manifest_text,
-            inputs=plan.inputs,
-            grace=settings.grace_seconds,
-        )
+        arguments = render_arguments(plan, settings, namespace, what="a schedule is applied from")
+        return render_cronjob(plan.manifest, **arguments)
 
     def apply(self, plan: RunPlan, settings: Settings, namespace: str | None = None) -> Applied:
         """Create or replace the schedule of plan's manifest (its image built and pushed) in namespace,

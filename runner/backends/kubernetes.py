@@ -195,21 +195,8 @@ class KubernetesBackend:
     def objects(self, plan: RunPlan, settings: Settings, namespace: str) -> list[dict[str, Any]]:
         from runner.render.kubernetes import render_job
 
-        if plan.image is None:
-            raise BackendError(
-                "the kubernetes backend launches only a prepared plan (its image is pushed first)"
-            )
-        return render_job(
-            plan.manifest,
-            run_id=plan.run_id,
-            image=plan.image,
-            store_url=settings.store_url,
-            namespace=namespace,
-            store_secret=settings.store_secret,
-            manifest_text=plan.manifest_text,
-            inputs=plan.inputs,
-            grace=settings.grace_seconds,
-        )
+        arguments = render_arguments(plan, settings, namespace, what="the kubernetes backend launches")
+        return render_job(plan.manifest, run_id=plan.run_id, **arguments)
 
     def launch(self, plan: RunPlan, records: RunRecords, settings: Settings) -> RunRecord:
         namespace = plan.manifest.spec.kubernetes.namespace or default_namespace(self.context)
@@ -551,6 +538,24 @@ class KubernetesBackend:
             raise api_error(error, f"reading the log of pod {name}") from None
         if len(full) > seen:
             yield full[seen:]
+
+
+def render_arguments(plan: RunPlan, settings: Settings, namespace: str, *, what: str) -> dict[str, Any]:
+    """What rendering a run's or a schedule's objects takes from a prepared plan and the settings."""
+    if plan.image is None:
+        raise BackendError(
+            f"{what} only a prepared plan (its image is pushed first)",
+            hint="prepare it with KubernetesBackend.prepare",
+        )
+    return {
+        "image": plan.image,
+        "store_url": settings.store_url,
+        "namespace": namespace,
+        "store_secret": settings.store_secret,
+        "manifest_text": plan.manifest_text,
+        "inputs": plan.inputs,
+        "grace": settings.grace_seconds,
+    }
 
 
 def adopted_run_id(job_name: str, labels: dict[str, str]) -> str | None:
