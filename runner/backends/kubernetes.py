@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 API_RETRIES = 5
 PAGE_SIZE = 500  # objects per LIST page (limit/continue), as kubectl's --chunk-size
 SELECT_AT_MOST = 100  # live runs named in one set-based label selector; more: list the namespace
+RESUME_PAUSE = 1.0  # seconds between resumed log follows that brought nothing new
 REQUEST_TIMEOUT = (5, 30)  # seconds to connect, to read: no call waits forever
 CONFIG_HINT = "set KUBECONFIG (or ~/.kube/config) as for kubectl, or run inside a pod with a service account"
 
@@ -518,17 +520,21 @@ class KubernetesBackend:
             watcher.stop()
 
     def _pod_log(self, core: Any, namespace: str, name: str, follow: bool) -> Iterator[bytes]:
+        """A pod's log: followed while its container runs, then fetched whole to pass on what the follow
+        missed. A follow that is cut (an API server restart, a proxy timeout) or ends while the pod still
+        runs is resumed; as the log API cannot start at an offset, a resumed follow skips what was seen."""
         from kubernetes.client.exceptions import ApiException
 
         seen = 0
         try:
-            if follow:
-                response = core.read_namespaced_pod_log(
-                    name, namespace, container="job", follow=True, _preload_content=False
-                )
-                for chunk in response.stream(64 * 1024):
+            while follow:
+                before = seen
+                for chunk in self._follow_once(core, namespace, name, skip=seen):
                     seen += len(chunk)
                     yield chunk
+                follow = self._pod_running(core, namespace, name)
+                if follow and seen == before:
+                    time.sleep(RESUME_PAUSE)  # ended without news while the pod runs: do not spin
             full = core.read_namespaced_pod_log(
                 name, namespace, container="job", _preload_content=False, _request_timeout=REQUEST_TIMEOUT
             ).data
@@ -538,6 +544,39 @@ class KubernetesBackend:
             raise api_error(error, f"reading the log of pod {name}") from None
         if len(full) > seen:
             yield full[seen:]
+
+    @staticmethod
+    def _follow_once(core: Any, namespace: str, name: str, *, skip: int) -> Iterator[bytes]:
+        """One follow of the pod's log from its start, without its first `skip` bytes; ends quietly when
+        the stream ends or is cut."""
+        import urllib3
+
+        response = core.read_namespaced_pod_log(
+            name, namespace, container="job", follow=True, _preload_content=False
+        )
+        try:
+            for chunk in response.stream(64 * 1024):
+                if skip >= len(chunk):
+                    skip -= len(chunk)
+                    continue
+                yield chunk[skip:]
+                skip = 0
+        except urllib3.exceptions.HTTPError:
+            return  # cut mid-stream: the caller resumes or reconciles
+        finally:
+            response.release_conn()
+
+    @staticmethod
+    def _pod_running(core: Any, namespace: str, name: str) -> bool:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            pod = core.read_namespaced_pod(name, namespace, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise api_error(error, f"reading pod {name}") from None
+        return (pod.status.phase or "Pending") not in ("Succeeded", "Failed")
 
 
 def render_arguments(plan: RunPlan, settings: Settings, namespace: str, *, what: str) -> dict[str, Any]:

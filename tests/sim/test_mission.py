@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, Result, status_of, submitted_run
+from tests.conftest import REPO, Result, runner_command, status_of, submitted_run, wait_for
 from tests.jobs.formats import check_artifacts
 from tests.kube.fixtures import Kube
 from tests.sim.api import is_true
@@ -197,3 +198,54 @@ def test_a_node_lost_mid_run_retries_without_spending_a_retry(
     assert status["state"] == "succeeded", status
     job_object = cluster.server.get("jobs", run)
     assert job_object["spec"]["backoffLimit"] == 0  # retries: 0, yet the run survived the lost node
+
+
+def test_submit_follows_its_run_through_a_slow_api_and_dropped_watches(
+    job: Callable[..., Path],
+    cluster: Cluster,
+    store_secret: str,
+    python_base_image: str,
+) -> None:
+    """Chaos on the cluster while `runner submit` follows a run: every request answered 200 ms late,
+    then every watch cut while the pod runs. The log still arrives whole and the exit code is the job's."""
+    cluster.sim.add_nodes(1, gpus=8)
+    path = job(
+        "steady",
+        image={"base": python_base_image},
+        command=["sh", "-c", "train"],
+        resources={"gpu": 1, "gpuType": "H100"},
+    )
+    cluster.runtime.duration = lambda pod: 600.0
+    follower = subprocess.Popen(
+        runner_command("submit", "--backend", "kubernetes", str(path)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        run = wait_for(lambda: _job_named(cluster, "steady"), 300, "the Job")
+        cluster.sim.slow_api(0.2)
+        cluster.sim.advance(5)
+        wait_for(lambda: cluster.server.open_streams > 0, 60, "the log follower's stream")
+        cluster.sim.drop_watches(abrupt=True)
+        cluster.sim.advance(600)
+        out, err = follower.communicate(timeout=300)
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+        cluster.sim.slow_api(0)
+    assert follower.returncode == 0, err[-3000:]
+    run_id = run["metadata"]["name"]
+    assert out.count("running on gpu-node-1 for 600s") == 1  # resumed follows skip what was shown
+    assert "exiting with code 0" in out, out[-2000:]
+    assert f"run {run_id} succeeded" in out + err
+
+
+def _job_named(cluster: Cluster, job: str) -> dict[str, Any] | None:
+    """The Job of the only run of job (its name is the run id, unknown until it exists)."""
+    found = [
+        item
+        for item in cluster.server.list_objects("jobs", cluster.namespace)
+        if (item["metadata"].get("labels") or {}).get("runner.dev/job") == job
+    ]
+    return found[0] if found else None
