@@ -191,3 +191,22 @@ def test_adoption_pages_through_the_namespaces_jobs_once(
     assert (record.state, record.launch["image"], record.max_attempts) == (RunState.PENDING, IMAGE, 1)
     assert record.labels["runner.dev/run"] == ids[0] and record.created > 0
     assert KubernetesBackend().adopt(elsewhere, "runner-test", settings) == []  # known runs stay as they are
+
+
+def test_finished_jobs_are_adopted_finished_so_listing_them_reads_no_pods(
+    cluster: Cluster,  # noqa: F811
+    tmp_path: Path,
+    records: RunRecords,
+    settings: Settings,
+) -> None:
+    cluster.sim.add_nodes(1, gpus=8)
+    ids = launch(tmp_path, records, settings, 3)
+    cluster.sim.advance(61)
+    elsewhere = RunRecords(tmp_path / "elsewhere.db")
+    since = len(cluster.server.requests)
+    KubernetesBackend().adopt(elsewhere, "runner-test", settings)
+    adopted = [elsewhere.get(run) for run in ids]
+    assert {(r.state, r.message, r.attempts) for r in adopted} == {(RunState.SUCCEEDED, "succeeded", 1)}
+    assert all(r.finished is not None and r.started is not None for r in adopted)
+    assert KubernetesBackend().refresh_many(adopted, elsewhere, settings) == {}  # nothing left to read
+    assert lists(cluster, since, "pods") == []

@@ -437,7 +437,7 @@ class KubernetesBackend:
             for item in container.get("env") or []
             if item.get("value") is not None
         }
-        return RunRecord(
+        found = RunRecord(
             id=run_id,
             job=labels.get(JOB_LABEL, run_id.rsplit("-", 1)[0]),
             backend=self.name,
@@ -456,6 +456,10 @@ class KubernetesBackend:
             max_attempts=int(spec.get("backoffLimit") or 0) + 1,
             message=f"started by schedule {schedule}" if schedule else "found on the cluster",
         )
+        # The listing holds each Job's status: a finished run is adopted finished, so listing thousands
+        # of adopted runs reads pods only for those still going.
+        changes, _ = job_changes(found, job)
+        return replace(found, **changes)
 
     def log_chunks(
         self, record: RunRecord, *, follow: bool, current: Callable[[], RunRecord], poll: float = 5.0
