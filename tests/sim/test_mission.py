@@ -111,6 +111,23 @@ def test_mnist_trains_on_the_simulated_cluster_and_its_model_comes_back(
     check_artifacts(downloaded / "outputs", ["keras", "h5", "savedmodel", "onnx"])
 
 
+@pytest.fixture
+def h100_job(job: Callable[..., Path], python_base_image: str, store_secret: str) -> Callable[..., Path]:
+    """A small job on the python stand-in asking for H100 GPUs, with the cluster's store settings."""
+
+    def make(name: str, gpus: int = 1, **spec: Any) -> Path:
+        resources = {"gpu": gpus, "gpuType": "H100"}
+        return job(
+            name,
+            image={"base": python_base_image},
+            command=["sh", "-c", "train"],
+            resources=resources,
+            **spec,
+        )
+
+    return make
+
+
 def submit_detached(runner: Runner, path: Path) -> str:
     result = runner("submit", "--backend", "kubernetes", "--detach", str(path), timeout=600)
     assert result.code == 0, result.output[-3000:]
@@ -118,19 +135,10 @@ def submit_detached(runner: Runner, path: Path) -> str:
 
 
 def test_a_job_larger_than_any_node_waits_with_the_reason_and_can_be_cancelled(
-    runner: Runner,
-    job: Callable[..., Path],
-    cluster: Cluster,
-    store_secret: str,
-    python_base_image: str,
+    runner: Runner, h100_job: Callable[..., Path], cluster: Cluster
 ) -> None:
     cluster.sim.add_nodes(3, gpus=8)
-    path = job(
-        "too-big",
-        image={"base": python_base_image},
-        command=["sh", "-c", "echo never"],
-        resources={"gpu": 16, "gpuType": "H100"},
-    )
+    path = h100_job("too-big", gpus=16)
     run = submit_detached(runner, path)
     cluster.sim.settle()
 
@@ -156,20 +164,10 @@ def test_a_job_larger_than_any_node_waits_with_the_reason_and_can_be_cancelled(
 
 
 def test_a_node_lost_mid_run_retries_without_spending_a_retry(
-    runner: Runner,
-    job: Callable[..., Path],
-    cluster: Cluster,
-    store_secret: str,
-    python_base_image: str,
+    runner: Runner, h100_job: Callable[..., Path], cluster: Cluster
 ) -> None:
     cluster.sim.add_nodes(2, gpus=8)
-    path = job(
-        "survivor",
-        image={"base": python_base_image},
-        command=["sh", "-c", "train"],
-        resources={"gpu": 1, "gpuType": "H100"},
-        retries=0,
-    )
+    path = h100_job("survivor", retries=0)
     cluster.runtime.duration = lambda pod: 3600.0  # an hour of training, in fake time
     run = submit_detached(runner, path)
     cluster.sim.advance(5)
@@ -201,20 +199,12 @@ def test_a_node_lost_mid_run_retries_without_spending_a_retry(
 
 
 def test_submit_follows_its_run_through_a_slow_api_and_dropped_watches(
-    job: Callable[..., Path],
-    cluster: Cluster,
-    store_secret: str,
-    python_base_image: str,
+    h100_job: Callable[..., Path], cluster: Cluster
 ) -> None:
     """Chaos on the cluster while `runner submit` follows a run: every request answered 200 ms late,
     then every watch cut while the pod runs. The log still arrives whole and the exit code is the job's."""
     cluster.sim.add_nodes(1, gpus=8)
-    path = job(
-        "steady",
-        image={"base": python_base_image},
-        command=["sh", "-c", "train"],
-        resources={"gpu": 1, "gpuType": "H100"},
-    )
+    path = h100_job("steady")
     cluster.runtime.duration = lambda pod: 600.0
     follower = subprocess.Popen(
         runner_command("submit", "--backend", "kubernetes", str(path)),
