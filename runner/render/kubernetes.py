@@ -126,7 +126,8 @@ _CREDENTIAL_PARAMETER = re.compile(r"secret|token|passw|signature|credential|acc
 @dataclass(frozen=True)
 class _Common:
     """What a run's and a schedule's objects share, checked once: the manifest as stored, its digest,
-    the objects' annotations, the namespace, and where the outputs and inputs are mounted."""
+    the objects' annotations, the namespace, where the outputs and inputs are mounted, and the
+    arguments their pods are rendered from."""
 
     manifest_text: str
     digest: str
@@ -134,6 +135,11 @@ class _Common:
     namespace: str | None
     outputs: str
     input_paths: list[str]
+    image: str
+    store_url: str
+    store_secret: str | None
+    grace: float
+    ttl_seconds: int
 
 
 def render_job(
@@ -181,22 +187,12 @@ def render_job(
     )
     labels = job_labels(manifest, run_id)
     config_map = _config_map(run_id, labels, common)
-    pod = _pod_spec(
-        manifest,
-        config_map=run_id,
-        run_id=run_id,
-        image=image,
-        store_url=store_url,
-        store_secret=store_secret,
-        outputs=common.outputs,
-        input_paths=common.input_paths,
-        grace=grace,
-    )
+    pod = _pod_spec(manifest, common, config_map=run_id, run_id=run_id)
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": _metadata(run_id, common.namespace, _with_queue(manifest, labels), common.annotations),
-        "spec": _job_spec(manifest, labels, pod, common.digest, ttl_seconds),
+        "spec": _job_spec(manifest, labels, pod, common),
     }
     return [config_map, job]
 
@@ -252,17 +248,7 @@ def render_cronjob(
     )
     labels = schedule_labels(manifest)
     config_map = _config_map(schedule_config_map_name(name, common.digest), labels, common)
-    pod = _pod_spec(
-        manifest,
-        config_map=config_map["metadata"]["name"],
-        run_id=None,
-        image=image,
-        store_url=store_url,
-        store_secret=store_secret,
-        outputs=common.outputs,
-        input_paths=common.input_paths,
-        grace=grace,
-    )
+    pod = _pod_spec(manifest, common, config_map=config_map["metadata"]["name"], run_id=None)
     cronjob = {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -282,7 +268,7 @@ def render_cronjob(
                     "labels": _sorted(_with_queue(manifest, labels)),
                     "annotations": _sorted(common.annotations),
                 },
-                "spec": _job_spec(manifest, labels, pod, common.digest, ttl_seconds),
+                "spec": _job_spec(manifest, labels, pod, common),
             },
         },
     }
@@ -360,7 +346,19 @@ def _common(
             "metadata.annotations and the inputs' sources exceed the 256KiB Kubernetes allows on an object",
             hint="keep annotations short",
         )
-    return _Common(manifest_text, digest, annotations, namespace, outputs, input_paths)
+    return _Common(
+        manifest_text,
+        digest,
+        annotations,
+        namespace,
+        outputs,
+        input_paths,
+        image,
+        store_url,
+        store_secret,
+        grace,
+        ttl_seconds,
+    )
 
 
 def _config_map(name: str, labels: Mapping[str, str], common: _Common) -> dict[str, Any]:
@@ -383,7 +381,7 @@ def _with_queue(manifest: JobManifest, labels: Mapping[str, str]) -> dict[str, s
 
 
 def _job_spec(
-    manifest: JobManifest, labels: Mapping[str, str], pod: dict[str, Any], digest: str, ttl_seconds: int
+    manifest: JobManifest, labels: Mapping[str, str], pod: dict[str, Any], common: _Common
 ) -> dict[str, Any]:
     """A Job's spec, for a run's Job and a CronJob's jobTemplate alike."""
     spec = manifest.spec
@@ -400,13 +398,17 @@ def _job_spec(
         # The whole run, retries and their backoff included, as spec.timeout means everywhere.
         # Kubernetes restarts this clock when a suspended (queued) Job is resumed.
         job_spec["activeDeadlineSeconds"] = spec.timeout
-    job_spec["ttlSecondsAfterFinished"] = ttl_seconds
+    job_spec["ttlSecondsAfterFinished"] = common.ttl_seconds
     job_spec["podFailurePolicy"] = pod_failure_policy()
     job_spec["template"] = {
         "metadata": {
             "labels": _sorted(labels),
             "annotations": _sorted(
-                {**manifest.metadata.annotations, MANIFEST_SHA256: digest, DEFAULT_CONTAINER: CONTAINER}
+                {
+                    **manifest.metadata.annotations,
+                    MANIFEST_SHA256: common.digest,
+                    DEFAULT_CONTAINER: CONTAINER,
+                }
             ),
         },
         "spec": pod,
@@ -483,25 +485,17 @@ def owned_by(obj: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _pod_spec(
-    manifest: JobManifest,
-    *,
-    config_map: str,
-    run_id: str | None,
-    image: str,
-    store_url: str,
-    store_secret: str | None,
-    outputs: str,
-    input_paths: list[str],
-    grace: float,
+    manifest: JobManifest, common: _Common, *, config_map: str, run_id: str | None
 ) -> dict[str, Any]:
     spec = manifest.spec
+    outputs, input_paths = common.outputs, common.input_paths
     options = spec.kubernetes
     gpus = spec.resources.gpu
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
         # On SIGTERM (cancel, deadline, eviction) the agent gives the command RUNNER_GRACE seconds,
         # kills it, then collects outputs and logs into the store: the kubelet must wait for both.
-        "terminationGracePeriodSeconds": math.ceil(grace) + UPLOAD_SECONDS,
+        "terminationGracePeriodSeconds": math.ceil(common.grace) + UPLOAD_SECONDS,
     }
     if options.service_account is not None:
         pod["serviceAccountName"] = options.service_account
@@ -540,21 +534,13 @@ def _pod_spec(
         volumes.append({"name": f"input-{index}", "emptyDir": {}})
     container: dict[str, Any] = {
         "name": CONTAINER,
-        "image": image,
+        "image": common.image,
         "imagePullPolicy": "IfNotPresent",  # job images are tagged by content hash
         # The agent explicitly, then the manifest's command (the image's CMD is the same command).
         "command": list(AGENT),
         "args": [_literal(argument) for argument in spec.command],
         "workingDir": WORKDIR,
-        "env": _environment(
-            manifest,
-            run_id=run_id,
-            store_url=store_url,
-            store_secret=store_secret,
-            outputs=outputs,
-            input_paths=input_paths,
-            grace=grace,
-        ),
+        "env": _environment(manifest, common, run_id),
     }
     resources = _resources(manifest)
     if resources:
@@ -576,21 +562,13 @@ def _pod_spec(
     return pod
 
 
-def _environment(
-    manifest: JobManifest,
-    *,
-    run_id: str | None,
-    store_url: str,
-    store_secret: str | None,
-    outputs: str,
-    input_paths: list[str],
-    grace: float,
-) -> list[dict[str, Any]]:
+def _environment(manifest: JobManifest, common: _Common, run_id: str | None) -> list[dict[str, Any]]:
     spec = manifest.spec
+    store_secret = common.store_secret
     env: list[dict[str, Any]] = [{"name": name, "value": _literal(value)} for name, value in spec.env.items()]
     env += [
         {"name": item.env_name, "value": _literal(path)}
-        for item, path in zip(spec.inputs, input_paths, strict=True)
+        for item, path in zip(spec.inputs, common.input_paths, strict=True)
     ]
     if not spec.resources.gpu:
         # No GPUs asked for, none seen, as under the process backend: CUDA hides them, and the
@@ -608,12 +586,12 @@ def _environment(
     # The agent's settings (runner.agent.settings). RUNNER_ATTEMPT is left out: Kubernetes gives a
     # Job's pods no attempt number.
     agent: dict[str, str | None] = {
-        "RUNNER_STORE": store_url,
+        "RUNNER_STORE": common.store_url,
         "RUNNER_JOB": manifest.name,
         "RUNNER_RUN_ID": run_id,
-        "RUNNER_OUTPUTS": outputs,
+        "RUNNER_OUTPUTS": common.outputs,
         "RUNNER_MANIFEST": MANIFEST_PATH,
-        "RUNNER_GRACE": f"{grace:g}",
+        "RUNNER_GRACE": f"{common.grace:g}",
         "RUNNER_BACKEND": BACKEND,
     }
     if spec.retention is not None:
