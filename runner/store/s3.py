@@ -36,14 +36,13 @@ import contextlib
 import hashlib
 import importlib.util
 import io
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from runner.errors import NotFoundError, RunnerError, StoreError, UnsafePathError
-from runner.store.base import CHUNK, Digest, StoredObject, check_key, hash_stream
+from runner.store.base import CHUNK, Digest, StoredObject, check_key
 from runner.store.file import write_atomically
 from runner.store.s3common import (
     CONNECT_TIMEOUT,
@@ -57,17 +56,18 @@ from runner.store.s3common import (
     Expected,
     Hints,
     Location,
+    MiB,
     VerifyingReader,
     attempts_from_environment,
     endpoint_from_environment,
     region_from_environment,
-    source_position,
+    source_changed,
+    upload_hashed,
 )
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-MiB = 1024 * 1024
 MULTIPART_THRESHOLD = 8 * MiB
 MULTIPART_CHUNK = 8 * MiB
 MAX_CONCURRENCY = 4  # parts in flight at once for one object
@@ -198,31 +198,16 @@ class S3Store:
 
     # -- keys ------------------------------------------------------------------------------------
 
-    def _name(self, key: str) -> str:
-        """The object name of key: the store's prefix, then key."""
-        return self._location.name(key)
-
-    def _relative(self, name: str) -> str:
-        return self._location.relative(name)
-
     def location(self, key: str) -> str:
         return f"{self.url}/{key}"
 
     # -- writes ----------------------------------------------------------------------------------
 
     def put_stream(self, key: str, source: BinaryIO) -> Digest:
-        name = self._name(key)
-        start = source_position(source)
-        if start is not None:
-            expected = hash_stream(source)
-            source.seek(start)
-            self._upload(key, name, source, expected)
-            return expected
-        with tempfile.SpooledTemporaryFile(max_size=self.multipart_threshold) as spool:
-            expected = hash_stream(source, cast(BinaryIO, spool))
-            spool.seek(0)
-            self._upload(key, name, cast(BinaryIO, spool), expected)
-        return expected
+        name = self._location.name(key)
+        return upload_hashed(
+            source, self.multipart_threshold, lambda data, expected: self._upload(key, name, data, expected)
+        )
 
     def put_bytes(self, key: str, data: bytes) -> Digest:
         return self.put_stream(key, io.BytesIO(data))
@@ -251,15 +236,12 @@ class S3Store:
         if reader.digest() != expected:
             with contextlib.suppress(Exception):
                 client.delete_object(Bucket=self.bucket, Key=name)
-            raise StoreError(
-                f"cannot write {self.location(key)}: the source changed while it was uploaded",
-                hint="write it again once nothing else writes to it",
-            )
+            raise source_changed(self.location(key))
 
     # -- reads -----------------------------------------------------------------------------------
 
     def get_bytes(self, key: str) -> bytes:
-        name = self._name(key)
+        name = self._location.name(key)
         with self._errors("read", key):
             response = self.client.get_object(Bucket=self.bucket, Key=name)
             with contextlib.closing(response["Body"]) as body:
@@ -269,7 +251,7 @@ class S3Store:
         return data
 
     def download(self, key: str, destination: Path) -> Digest:
-        name = self._name(key)
+        name = self._location.name(key)
         with self._errors("read", key):
             response = self.client.get_object(Bucket=self.bucket, Key=name)
             with contextlib.closing(response["Body"]) as body:
@@ -280,7 +262,7 @@ class S3Store:
                 return write_atomically(destination, cast(BinaryIO, reader))
 
     def list(self, prefix: str) -> list[StoredObject]:
-        start = self._name(prefix) + "/"
+        start = self._location.name(prefix) + "/"
         found: list[StoredObject] = []
         with self._errors("list", prefix):
             pages = self.client.get_paginator("list_objects_v2").paginate(
@@ -288,7 +270,7 @@ class S3Store:
             )
             for page in pages:
                 for item in page.get("Contents", []):
-                    key = self._relative(str(item["Key"]))
+                    key = self._location.relative(str(item["Key"]))
                     try:
                         check_key(key)  # not one of ours: "a//b", "dir/" markers, "../x"
                     except UnsafePathError:
@@ -305,7 +287,7 @@ class S3Store:
 
     def exists(self, key: str) -> bool:
         """Whether key is an object (by HEAD, which says no more than 404 for a missing bucket too)."""
-        name = self._name(key)
+        name = self._location.name(key)
         try:
             with self._errors("look up", key):
                 self.client.head_object(Bucket=self.bucket, Key=name)
@@ -320,10 +302,10 @@ class S3Store:
 
         Deleting a missing key is no error for S3, as for the other stores.
         """
-        names = [self._name(key) for key in keys]  # every key checked before anything is deleted
+        names = [self._location.name(key) for key in keys]  # every key checked before anything is deleted
         for start in range(0, len(names), DELETE_BATCH):
             batch = names[start : start + DELETE_BATCH]
-            with self._errors("delete", self._relative(batch[0])):
+            with self._errors("delete", self._location.relative(batch[0])):
                 response = self.client.delete_objects(
                     Bucket=self.bucket,
                     Delete={"Objects": [{"Key": name} for name in batch], "Quiet": True},
@@ -332,7 +314,7 @@ class S3Store:
             if failed:
                 first = failed[0]
                 code = str(first.get("Code", "Error"))
-                key = self._relative(str(first.get("Key", "")))
+                key = self._location.relative(str(first.get("Key", "")))
                 more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
                 raise StoreError(
                     f"cannot delete {self.location(key)}{more}: {code}: {first.get('Message') or code}",

@@ -13,12 +13,13 @@ import base64
 import hashlib
 import os
 import re
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 from runner.errors import NotFoundError, RunnerError, StoreError, UnsafePathError, UserError
-from runner.store.base import check_key
+from runner.store.base import Digest, check_key, hash_stream
 
 MiB = 1024 * 1024
 MAX_ATTEMPTS = 5  # tries of each request, the first included ("standard" retries: throttling, 5xx, I/O)
@@ -245,3 +246,30 @@ def source_position(source: BinaryIO) -> int | None:
         return source.tell()
     except (AttributeError, OSError, ValueError):
         return None
+
+
+def upload_hashed(source: BinaryIO, spool_limit: int, upload: Callable[[BinaryIO, Digest], None]) -> Digest:
+    """Hash the source, then upload it with the digest it must match: both S3 clients write this way.
+
+    A source that can be rewound is read twice (hash, then upload); any other is spooled while it is
+    hashed (in memory up to spool_limit bytes, then in a temporary file) and uploaded from the spool.
+    """
+    start = source_position(source)
+    if start is not None:
+        expected = hash_stream(source)
+        source.seek(start)
+        upload(source, expected)
+        return expected
+    with tempfile.SpooledTemporaryFile(max_size=spool_limit) as spool:
+        expected = hash_stream(source, cast(BinaryIO, spool))
+        spool.seek(0)
+        upload(cast(BinaryIO, spool), expected)
+    return expected
+
+
+def source_changed(location: str) -> StoreError:
+    """A write whose source did not read back as it hashed: nothing of it is kept."""
+    return StoreError(
+        f"cannot write {location}: the source changed while it was uploaded",
+        hint="write it again once nothing else writes to it",
+    )

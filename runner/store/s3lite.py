@@ -37,7 +37,6 @@ import io
 import os
 import random
 import ssl
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -49,7 +48,7 @@ from urllib.parse import quote, unquote_plus, urlsplit
 from xml.etree import ElementTree
 
 from runner.errors import NotFoundError, RunnerError, StoreError, UserError
-from runner.store.base import Digest, StoredObject, hash_stream
+from runner.store.base import Digest, StoredObject
 from runner.store.file import write_atomically
 from runner.store.s3common import (
     CONNECT_TIMEOUT,
@@ -68,7 +67,8 @@ from runner.store.s3common import (
     attempts_from_environment,
     endpoint_from_environment,
     region_from_environment,
-    source_position,
+    source_changed,
+    upload_hashed,
 )
 from runner.store.sigv4 import Credentials, encode_path, sign
 
@@ -296,17 +296,9 @@ class S3LiteStore:
 
     def put_stream(self, key: str, source: BinaryIO) -> Digest:
         name = self._location.name(key)
-        start = source_position(source)
-        if start is not None:
-            expected = hash_stream(source)
-            source.seek(start)
-            self._upload(key, name, source, expected)
-            return expected
-        with tempfile.SpooledTemporaryFile(max_size=self.multipart_threshold) as spool:
-            expected = hash_stream(source, cast(BinaryIO, spool))
-            spool.seek(0)
-            self._upload(key, name, cast(BinaryIO, spool), expected)
-        return expected
+        return upload_hashed(
+            source, self.multipart_threshold, lambda data, expected: self._upload(key, name, data, expected)
+        )
 
     def put_bytes(self, key: str, data: bytes) -> Digest:
         name = self._location.name(key)
@@ -324,10 +316,7 @@ class S3LiteStore:
 
     def _same(self, key: str, read: Digest, expected: Digest) -> None:
         if read != expected:
-            raise StoreError(
-                f"cannot write {self.location(key)}: the source changed while it was uploaded",
-                hint="write it again once nothing else writes to it",
-            )
+            raise source_changed(self.location(key))
 
     def _put_object(self, key: str, name: str, data: bytes, digest: Digest) -> None:
         headers = {SHA256_METADATA_HEADER: digest.sha256, **_checksum_headers(data)}
