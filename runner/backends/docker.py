@@ -186,6 +186,7 @@ def remove_run_containers(run_id: str) -> int:
 
 class DockerBackend(SupervisedBackend):
     name = "docker"
+    copies_context = False  # the job's code is in its image
 
     def check(self, plan: RunPlan) -> None:
         super().check(plan)

@@ -31,6 +31,9 @@ _START_GRACE_SECONDS = 30.0
 
 class SupervisedBackend:
     name = "supervised"
+    # Whether a run works in a copy of its context (the process backend runs the command there); a
+    # container backend's code is in its image, built from the context by prepare.
+    copies_context = True
 
     def launch_details(self, plan: RunPlan) -> LocalLaunch:
         """What the supervisor needs to start attempts, as plain data for the run record."""
@@ -72,7 +75,8 @@ class SupervisedBackend:
         workdir = WorkDir(settings.work_root / plan.run_id)
         try:
             workdir.root.mkdir(parents=True)
-            copy_context(plan.context_dir, workdir.context, skip=[settings.home])
+            if self.copies_context:
+                copy_context(plan.context_dir, workdir.context, skip=[settings.home])
         except OSError as error:
             shutil.rmtree(workdir.root, ignore_errors=True)
             raise BackendError(f"cannot copy the context {plan.context_dir}: {error}") from error
