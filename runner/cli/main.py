@@ -169,7 +169,7 @@ def submit(file: Path, backend: str | None, detach: bool, inputs: tuple[str, ...
     except KeyboardInterrupt:
         click.echo(f"\ncancelling run {record.id} ...", err=True)
     current = runs.get(record.id)  # ended, or left by Ctrl-C: then cancel it
-    final = current if current.state.terminal else runs.cancel(record.id)
+    final = runs.cancel_run(current)
     report_end(runs, final)
     from runner.service import exit_code_of
 
@@ -228,7 +228,7 @@ def stream_logs(
     pending = b""
     out = sys.stdout.buffer
     last_attempt = 1
-    for chunk in runs.logs(reference, follow=follow, attempt=attempt):
+    for chunk in runs.logs_of(record, follow=follow, attempt=attempt):
         if chunk.attempt != last_attempt:
             last_attempt = chunk.attempt
             out.write(pending + (b"\n" if pending else b""))
@@ -310,7 +310,7 @@ def cancel(runs_to_cancel: tuple[str, ...], no_wait: bool) -> None:
         before = runs.get(reference)
         if before.state.terminal:
             return f"run {before.id} already {before.state.value}"
-        after = runs.cancel(reference, wait=not no_wait)
+        after = runs.cancel_run(before, wait=not no_wait)
         return f"run {after.id} {after.state.value if after.state.terminal else 'cancelling'}"
 
     for_each(runs_to_cancel, stop)

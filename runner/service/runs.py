@@ -139,7 +139,10 @@ class RunService:
         return [fresh.get(record.id) or self.refresh(record) for record in listed]
 
     def cancel(self, reference: str, *, wait: bool = True, timeout: float | None = None) -> RunRecord:
-        record = self.get(reference)
+        return self.cancel_run(self.get(reference), wait=wait, timeout=timeout)
+
+    def cancel_run(self, record: RunRecord, *, wait: bool = True, timeout: float | None = None) -> RunRecord:
+        """Cancel a run just read (get, refresh): it is not read again before the backend is asked."""
         if record.state.terminal:
             return record
         get_backend(record.backend).cancel(record, self.records, self.settings)
@@ -151,7 +154,12 @@ class RunService:
         return record
 
     def logs(self, reference: str, *, follow: bool = False, attempt: int | None = None) -> Iterator[LogChunk]:
-        record = self.get(reference)
+        return self.logs_of(self.get(reference), follow=follow, attempt=attempt)
+
+    def logs_of(
+        self, record: RunRecord, *, follow: bool = False, attempt: int | None = None
+    ) -> Iterator[LogChunk]:
+        """The logs of a run just read (get, refresh), without reading it again first."""
         if record.backend == "kubernetes":
             from runner.backends.kubernetes import KubernetesBackend
 
