@@ -62,7 +62,7 @@ class RunRecord:
 
 _JSON_COLUMNS = {"launch", "labels"}
 _COLUMNS = [f.name for f in fields(RunRecord)]
-_SCHEMA = f"""
+RUNS_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
     {", ".join(name + (" TEXT PRIMARY KEY" if name == "id" else "") for name in _COLUMNS)}
 );
@@ -73,7 +73,7 @@ CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state);
 
 class RunRecords:
     def __init__(self, database: Path) -> None:
-        self._db = connect(database, _SCHEMA)
+        self._db = connect(database, RUNS_SCHEMA)
 
     def close(self) -> None:
         self._db.close()

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import NotFoundError
-from runner.records import RunRecords
+from runner.records import RUNS_SCHEMA
 from runner.records.database import connect, immediate
 
 SCHEDULER_LEASE = "scheduler"
@@ -112,8 +112,8 @@ CREATE TABLE IF NOT EXISTS leases (
 
 class ScheduleRecords:
     def __init__(self, database: Path) -> None:
-        RunRecords(database).close()  # whichever opens the database first, it has every table
-        self._db = connect(database, _SCHEMA, check_same_thread=False)
+        # Whichever opens the database first creates every table, the runs' too.
+        self._db = connect(database, RUNS_SCHEMA + _SCHEMA, check_same_thread=False)
 
     def close(self) -> None:
         self._db.close()
