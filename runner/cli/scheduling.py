@@ -49,10 +49,8 @@ def apply_schedule(file: Path, backend: str | None, namespace: str | None, dry_r
             raise click.UsageError("--dry-run and --namespace apply to --backend kubernetes only")
         service = local_schedules(settings)
         record, result = service.apply(file, backend)
-        view = service.get(record.name)
-        click.echo(
-            f"schedule/{record.name} {result.value} ({record.backend}; next run {moment(view.next_run)})"
-        )
+        upcoming = moment(service.next_run(record))
+        click.echo(f"schedule/{record.name} {result.value} ({record.backend}; next run {upcoming})")
         if result is not ApplyResult.UNCHANGED:
             click.echo(
                 "runner scheduler starts its runs (runner scheduler install keeps it running)", err=True

@@ -24,7 +24,6 @@ from runner.config import Settings
 from runner.errors import UserError
 from runner.records import RunRecord, RunState
 from runner.records.schedules import ScheduleRecord, ScheduleRecords, SlotRecord
-from runner.render import resolved_yaml
 from runner.service.plan import plan_run
 from runner.service.runs import RunService
 from runner.service.scheduling import instant, next_slot
@@ -163,14 +162,15 @@ class ScheduleService:
                 "schedules on the kubernetes backend are CronJobs on the cluster, not kept on this machine"
             )
         chosen = choose_backend(wanted)
-        get_backend(chosen).check(plan_run(loaded, {}))  # inputs, context and GPUs: refuse now, not at 2am
+        plan = plan_run(loaded, {})
+        get_backend(chosen).check(plan)  # inputs, context and GPUs: refuse now, not at 2am
         now = self.clock.time()
         name = loaded.manifest.name
         fresh = ScheduleRecord(
             name=name,
             backend=chosen,
             manifest_path=str(loaded.path),
-            manifest_text=resolved_yaml(loaded.manifest),
+            manifest_text=plan.manifest_text,
             base_dir=str(loaded.base_dir),
             cron=timing.cron,
             time_zone=timing.time_zone,
@@ -249,11 +249,11 @@ class ScheduleService:
         """Forget the schedule and its slot history; its runs, finished or under way, stay."""
         return self.records.delete(name)
 
-    def _view(self, record: ScheduleRecord) -> ScheduleView:
+    def next_run(self, record: ScheduleRecord) -> datetime | None:
+        """When the schedule runs next, in its zone; None while paused or suspended."""
         upcoming = next_slot(record, instant(self.clock.time()))
+        return None if upcoming is None else upcoming.astimezone(ZoneInfo(record.time_zone))
+
+    def _view(self, record: ScheduleRecord) -> ScheduleView:
         last = None if record.last_run_id is None else self.launcher.find(record.last_run_id)
-        return ScheduleView(
-            schedule=record,
-            next_run=None if upcoming is None else upcoming.astimezone(ZoneInfo(record.time_zone)),
-            last_run=last,
-        )
+        return ScheduleView(schedule=record, next_run=self.next_run(record), last_run=last)
