@@ -25,8 +25,8 @@ from typing import Any
 from runner.backends.base import RunPlan
 from runner.backends.kubernetes import (
     REQUEST_TIMEOUT,
-    api_client,
     api_error,
+    apis,
     default_namespace,
     render_arguments,
 )
@@ -206,10 +206,7 @@ class CronJobs:
     # ------------------------------------------------------------------------------------ helpers
 
     def _apis(self) -> tuple[Any, Any]:
-        from kubernetes import client
-
-        api = api_client(self.context)
-        return client.BatchV1Api(api), client.CoreV1Api(api)
+        return apis(self.context)
 
     def _call(
         self, doing: str, method: Any, *args: Any, missing_ok: bool = False, raw: bool = True, **kwargs: Any

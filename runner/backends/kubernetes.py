@@ -107,6 +107,14 @@ def shared_client(context: str | None = None) -> ApiClient:
         return _CLIENTS[key]
 
 
+def apis(context: str | None) -> tuple[Any, Any]:
+    """The batch/v1 and core/v1 APIs on the shared client of the context."""
+    from kubernetes import client
+
+    api = shared_client(context)
+    return client.BatchV1Api(api), client.CoreV1Api(api)
+
+
 def read_json(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """A client call's answer as the API's JSON (no model deserialization)."""
     response = call(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
@@ -162,10 +170,7 @@ class KubernetesBackend:
         self.context = context
 
     def _apis(self) -> tuple[Any, Any]:
-        from kubernetes import client
-
-        api = shared_client(self.context)
-        return client.BatchV1Api(api), client.CoreV1Api(api)
+        return apis(self.context)
 
     def check(self, plan: RunPlan) -> None:
         """Nothing to ask of this machine: the cluster schedules; render_job refuses what cannot run there."""
