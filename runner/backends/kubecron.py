@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import copy
 import json
-import secrets
-import string
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,12 +38,11 @@ from runner.backends.kubeschedule import (
 from runner.config import Settings
 from runner.errors import BackendError, NotFoundError
 from runner.spec.labels import MANAGED_BY, MANAGER, SCHEDULE_LABEL
-from runner.spec.model import RUN_SUFFIX_LENGTH
+from runner.spec.model import new_run_id
 
 # A replace that loses a race with another writer (the controller updates status, a second apply) is
 # read and tried again; a trigger whose random name is taken draws another.
 ATTEMPTS = 3
-_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 
 # Named here: inside CronJobs, `list` is its method.
 Objects = list[dict[str, Any]]
@@ -136,7 +133,7 @@ class CronJobs:
         batch, _ = self._apis()
         cronjob = self._read_schedule(batch, name, namespace)
         for _ in range(ATTEMPTS):
-            run_id = f"{name}-{''.join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(RUN_SUFFIX_LENGTH))}"
+            run_id = new_run_id(name)
             try:
                 batch.create_namespaced_job(
                     namespace, manual_job(cronjob, run_id), _request_timeout=REQUEST_TIMEOUT

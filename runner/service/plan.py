@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-import string
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -13,14 +11,9 @@ from runner.errors import UserError
 from runner.render import resolved_yaml
 from runner.spec import LoadedManifest
 from runner.spec.labels import run_labels
-from runner.spec.model import RUN_SUFFIX_LENGTH
+from runner.spec.model import new_run_id
 
-_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
-
-
-def new_run_id(job: str) -> str:
-    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(RUN_SUFFIX_LENGTH))
-    return f"{job}-{suffix}"
+__all__ = ["new_run_id", "parse_overrides", "plan_run", "resolve_source"]
 
 
 def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:

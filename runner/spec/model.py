@@ -8,6 +8,8 @@ into file:line:column messages.
 from __future__ import annotations
 
 import re
+import secrets
+import string
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -39,6 +41,14 @@ DEFAULT_BASE_IMAGE = "tensorflow/tensorflow:2.21.0-gpu"
 # within 52 lets the same manifest gain a schedule and still leaves room for the run suffix in 63.
 MAX_NAME_LENGTH = 52
 RUN_SUFFIX_LENGTH = 6
+_SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_run_id(job: str) -> str:
+    """A fresh run id: the job's name, a dash and RUN_SUFFIX_LENGTH random lower-case letters and digits."""
+    suffix = "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(RUN_SUFFIX_LENGTH))
+    return f"{job}-{suffix}"
+
 
 # Used with fullmatch: "$" would also match before a trailing newline, letting "mnist\n" through.
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
