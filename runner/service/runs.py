@@ -14,7 +14,7 @@ from runner.records import RunRecord, RunRecords, RunState
 from runner.service.logs import LogChunk, follow_logs, read_logs
 from runner.service.plan import parse_overrides, plan_run
 from runner.spec import LoadedManifest, load_manifest
-from runner.store import check_key, open_store
+from runner.store import Store, check_key, open_store
 from runner.store.collect import FileEntry, read_manifest, run_prefix
 
 if TYPE_CHECKING:
@@ -173,18 +173,13 @@ class RunService:
 
     def artifacts(self, reference: str) -> tuple[RunRecord, list[FileEntry]]:
         record = self.get(reference)
-        files = read_manifest(open_store(record.store_url), record.job, record.id)
-        if files is None:
-            hint = "wait for it to finish: runner logs -f " + record.id if not record.state.terminal else None
-            raise NotFoundError(
-                f"run {record.id} has no complete artifacts (state: {record.state})", hint=hint
-            )
-        return record, files
+        return record, _complete_files(open_store(record.store_url), record)
 
     def download(self, reference: str, destination: Path) -> tuple[RunRecord, list[FileEntry]]:
         """Copy a run's artifacts into destination, verifying every file's checksum."""
-        record, files = self.artifacts(reference)
-        store = open_store(record.store_url)
+        record = self.get(reference)
+        store = open_store(record.store_url)  # one store (one S3 client) for the manifest and the files
+        files = _complete_files(store, record)
         prefix = run_prefix(record.job, record.id)
         for entry in files:
             target = destination / check_key(entry.path)  # MANIFEST.json is data: never trust its paths
@@ -199,3 +194,12 @@ class RunService:
 
     def location(self, record: RunRecord) -> str:
         return open_store(record.store_url).location(run_prefix(record.job, record.id)) + "/"
+
+
+def _complete_files(store: Store, record: RunRecord) -> list[FileEntry]:
+    """The files of the run's MANIFEST.json; NotFoundError while the run is not complete in the store."""
+    files = read_manifest(store, record.job, record.id)
+    if files is None:
+        hint = "wait for it to finish: runner logs -f " + record.id if not record.state.terminal else None
+        raise NotFoundError(f"run {record.id} has no complete artifacts (state: {record.state})", hint=hint)
+    return files
