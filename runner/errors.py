@@ -22,6 +22,11 @@ class RunnerError(Exception):
         return self.message
 
 
+def reason_of(error: Exception) -> str:
+    """What went wrong, for a message: a RunnerError's own words, else the exception's type and text."""
+    return error.message if isinstance(error, RunnerError) else f"{type(error).__name__}: {error}"
+
+
 class UserError(RunnerError):
     """The user's input is wrong: a bad manifest, flag or argument. Exit code 2, like a usage error."""
 

@@ -38,7 +38,7 @@ from runner.agent.settings import (
 )
 from runner.agent.supervise import Signals, run_command
 from runner.agent.tee import Tee
-from runner.errors import RunnerError
+from runner.errors import RunnerError, reason_of
 from runner.store import Store, open_store
 from runner.store.collect import collect_run, next_attempt
 from runner.store.housekeeping import after_collect
@@ -137,7 +137,7 @@ def read_manifest(path: Path | None) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as problem:
         reason = problem.strerror if isinstance(problem, OSError) else str(problem)
-        print(f"runner-agent: warning: cannot read RUNNER_MANIFEST {path}: {reason}", file=sys.stderr)
+        warning(f"cannot read RUNNER_MANIFEST {path}: {reason}")
         return f"# the runner agent could not read the manifest at {path}: {reason}\n"
 
 
@@ -152,11 +152,9 @@ def open_log(wanted: Path | None, name: str) -> tuple[Tee, Path, bool]:
             wanted.mkdir(parents=True, exist_ok=True)
             return Tee(wanted / name), wanted, False
         except OSError as problem:
-            print(
-                f"runner-agent: warning: cannot write the log in RUNNER_LOGS {wanted}: {problem.strerror}; "
-                "using a temporary directory",
-                file=sys.stderr,
-                flush=True,
+            warning(
+                f"cannot write the log in RUNNER_LOGS {wanted}: {problem.strerror}; "
+                "using a temporary directory"
             )
     temporary = Path(tempfile.mkdtemp(prefix="runner-agent-logs-"))
     return Tee(temporary / name), temporary, True
@@ -176,9 +174,7 @@ def collect(settings: AgentSettings, store: Store, ended: Ended, manifest: str, 
             outputs_dir=settings.outputs,
         )
     except Exception as problem:  # whatever went wrong, say so without a traceback and fail the run
-        reason = (
-            problem.message if isinstance(problem, RunnerError) else f"{type(problem).__name__}: {problem}"
-        )
+        reason = reason_of(problem)
         error(
             f"run {settings.run_id} {state.value} (exit code {ended.exit_code}), but collecting it into "
             f"{settings.store_url} failed: {reason}; its outputs and logs were not saved"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runner.errors import RunnerError
+from runner.errors import reason_of
 from runner.store.base import Store
 from runner.store.latest import update_latest
 from runner.store.retention import RetentionPolicy, apply_retention
@@ -54,17 +54,13 @@ def after_collect(
         try:
             moved = update_latest(store, job, run_id, finished)
         except Exception as error:  # the run's result stands: say what went wrong
-            problems.append(f"cannot update {job}/latest: {_reason(error)}")
+            problems.append(f"cannot update {job}/latest: {reason_of(error)}")
     deleted: list[str] = []
     if policy is not None:
         try:
             pruned = apply_retention(store, job, policy, now)
         except Exception as error:
-            problems.append(f"retention failed: {_reason(error)}")
+            problems.append(f"retention failed: {reason_of(error)}")
         else:
             deleted, problems = pruned.deleted, [*problems, *pruned.problems]
     return Housekeeping(latest_moved=moved, deleted=tuple(deleted), problems=tuple(problems))
-
-
-def _reason(error: Exception) -> str:
-    return error.message if isinstance(error, RunnerError) else f"{type(error).__name__}: {error}"
