@@ -83,7 +83,7 @@ def collect_run(
             _Tree(store, prefix, area, directory, collection).collect()
     collection.add(JOB_FILE, store.put_bytes(f"{prefix}/{JOB_FILE}", manifest_text.encode()))
     record = {**summary, "refused": [asdict(item) for item in collection.refused]}
-    collection.add(RUN_FILE, store.put_bytes(f"{prefix}/{RUN_FILE}", _json(record)))
+    collection.add(RUN_FILE, store.put_bytes(f"{prefix}/{RUN_FILE}", json_bytes(record)))
     written = {entry.path for entry in collection.files}
     # a retried attempt in a new pod collects again: the logs of the attempts before it stay listed
     earlier = [entry for entry in _earlier_logs(store, job, run_id) if entry.path not in written]
@@ -92,7 +92,7 @@ def collect_run(
         "run": run_id,
         "files": [asdict(entry) for entry in [*earlier, *collection.files]],
     }
-    store.put_bytes(f"{prefix}/{MANIFEST_FILE}", _json(manifest))
+    store.put_bytes(f"{prefix}/{MANIFEST_FILE}", json_bytes(manifest))
     return collection
 
 
@@ -138,7 +138,8 @@ def _entry(item: Any) -> FileEntry:
     return FileEntry(path=check_key(path), size=size, sha256=sha256)  # paths are data: check them
 
 
-def _json(data: Any) -> bytes:
+def json_bytes(data: Any) -> bytes:
+    """A JSON document as the store keeps them: indented, keys sorted, a final newline."""
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 
 

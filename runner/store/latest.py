@@ -22,7 +22,7 @@ from typing import Any
 
 from runner.errors import NotFoundError, StoreError, UnsafePathError
 from runner.store.base import Store, check_key
-from runner.store.collect import MANIFEST_FILE, run_prefix
+from runner.store.collect import MANIFEST_FILE, json_bytes, run_prefix
 
 LATEST = "latest"
 SUCCEEDED = "succeeded"
@@ -93,7 +93,7 @@ def update_latest(store: Store, job: str, run_id: str, finished: float) -> bool:
     if not moves_to(current, candidate):
         return False
     document = {"job": job, "run": run_id, "finished": finished, "state": SUCCEEDED}
-    store.put_bytes(latest_key(job), (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
+    store.put_bytes(latest_key(job), json_bytes(document))
     return True
 
 
