@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from runner.agent.outcome import exit_code
 from runner.backends import procs
 from runner.backends.base import RunPlan
 from runner.backends.local import Attempt, LocalLaunch, WorkDir
@@ -24,7 +25,7 @@ class ProcessAttempt:
             code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             return None
-        return 128 - code if code < 0 else code
+        return exit_code(code)
 
     def terminate(self) -> None:
         procs.signal_group(self.process.pid, signal.SIGTERM)

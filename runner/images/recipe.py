@@ -29,6 +29,7 @@ from typing import Literal
 
 from runner.errors import UserError
 from runner.images.context import IgnoreRules, context_files
+from runner.images.wheel import wheel_name
 from runner.spec.model import Image, JobManifest, check_container_path
 
 TEMPLATE = "job.Dockerfile"
@@ -59,8 +60,7 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 def runner_wheel_path(version: str) -> str:
     """Where the build step puts the runner's wheel in the build context, for a runner version."""
-    # Wheel file names spell the distribution and version with '_' for '-' (PEP 427).
-    return f"{RUNNER_DIR}/runner-{version.replace('-', '_')}-py3-none-any.whl"
+    return f"{RUNNER_DIR}/{wheel_name(version)}"
 
 
 def _template_text() -> str:
