@@ -34,7 +34,6 @@ from runner.spec.quantities import (
     parse_memory,
 )
 
-API_VERSION = "runner/v1"
 DEFAULT_BASE_IMAGE = "tensorflow/tensorflow:2.21.0-gpu"
 
 # A run id is "<name>-<6 characters>"; a CronJob name may be 52 characters at most. Keeping job names

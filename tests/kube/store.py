@@ -711,11 +711,6 @@ class Store:
 
     # --- pod logs ----------------------------------------------------------------------------------------
 
-    def container_names(self, namespace: str, pod: str) -> list[str]:
-        obj = self.get(resources.lookup("pods"), namespace, pod)
-        spec = obj.get("spec") or {}
-        return [c["name"] for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])]
-
     def append_log(self, namespace: str, pod: str, text: str, container: str | None = None) -> None:
         """Append text to a container's log (default: the pod's first container); followers receive it."""
         with self.lock:

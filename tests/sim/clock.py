@@ -71,10 +71,6 @@ class _Timers:
                     return timer
             return None
 
-    def pending(self) -> int:
-        with self._lock:
-            return sum(1 for timer in self._heap if not timer.cancelled)
-
 
 class FakeClock(_Timers):
     """Time that moves only when told to; `set` never goes backwards."""

@@ -235,16 +235,6 @@ class Simulator:
             self._set_time(due)
             self.settle()
 
-    def wait_until(self, done: Callable[[], bool], *, timeout: float = 120.0) -> None:
-        """In real time: wait (on the simulator's progress, not by polling the API) until done() holds."""
-        deadline = time.monotonic() + timeout
-        while not done():
-            self._raise()
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"not done within {timeout}s")
-            with self._cond:
-                self._cond.wait(timeout=0.2)
-
     def _fake(self) -> FakeClock:
         if not isinstance(self.clock, FakeClock):
             raise TypeError("only a simulator on a FakeClock can move time")
