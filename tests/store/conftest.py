@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,3 +73,12 @@ def bucket(s3: S3Client) -> str:
     name = f"runner-test-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """A server that accepts connections (the kernel does it) and never answers."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"

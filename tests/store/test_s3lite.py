@@ -15,7 +15,6 @@ import http.client
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -46,29 +45,12 @@ from runner.store.sigv4 import (
     string_to_sign,
 )
 from tests.store.conftest import REGION, clear_aws_environment
+from tests.store.s3util import PREFIX, MiB, b64_sha256, closed_port, digest_of, object_names, pending_uploads
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-MiB = 1024 * 1024
 PART = 5 * MiB  # the smallest part S3 (and moto) accepts
-PREFIX = "team/runs"
-
-
-def digest_of(data: bytes) -> Digest:
-    return Digest(size=len(data), sha256=hashlib.sha256(data).hexdigest())
-
-
-def b64_sha256(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
-def object_names(s3: S3Client, bucket: str) -> list[str]:
-    return [item["Key"] for item in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
-
-
-def pending_uploads(s3: S3Client, bucket: str) -> list[str]:
-    return [upload["Key"] for upload in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])]
 
 
 # --- a recording, fault-injecting proxy in front of moto ------------------------------------------
@@ -834,22 +816,6 @@ def test_a_missing_bucket_is_a_store_error_naming_it(aws_env: str, tmp_path: Pat
         assert info.value.hint is not None
         assert "bucket name" in info.value.hint
         assert "AWS_ENDPOINT_URL" in info.value.hint
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
-@pytest.fixture
-def silent_endpoint() -> Iterator[str]:
-    """A server that accepts connections (the kernel does it) and never answers."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.mark.parametrize("kind", ["refused", "silent"])
