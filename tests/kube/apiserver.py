@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import yaml
 
 from tests.kube import resources, tables
+from tests.kube.objects import event_body
 from tests.kube.resources import ResourceType
 from tests.kube.selectors import Matcher, field_matcher, label_matcher, selector_dict_matcher
 from tests.kube.store import (
@@ -1237,31 +1238,16 @@ class FakeKubeServer:
     ) -> Obj:
         """Record a core/v1 Event about an object (what `kubectl describe` lists under Events)."""
         meta = involved["metadata"]
-        rt = resources.for_object(involved) if involved.get("kind") else None
-        now = self.store.clock()
-        event = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{secrets.token_hex(8)}"},
-            "involvedObject": {
-                "kind": involved.get("kind", ""),
-                "namespace": meta.get("namespace", ""),
-                "name": meta["name"],
-                "uid": meta.get("uid", ""),
-                "apiVersion": rt.api_version if rt else involved.get("apiVersion", ""),
-                "resourceVersion": meta.get("resourceVersion", ""),
-            },
-            "reason": reason,
-            "message": message,
-            "type": type,
-            "source": {"component": component},
-            "firstTimestamp": timestamp(now),
-            "lastTimestamp": timestamp(now),
-            "count": count,
-            "eventTime": None,
-            "reportingComponent": component,
-            "reportingInstance": "",
-        }
+        event = event_body(
+            involved,
+            f"{meta['name']}.{secrets.token_hex(8)}",
+            reason,
+            message,
+            type=type,
+            component=component,
+            now=timestamp(self.store.clock()),
+            count=count,
+        )
         return self.store.create(resources.lookup("events"), meta.get("namespace") or "default", event)
 
     def append_log(

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.kube import resources
+from tests.kube.objects import event_body
 from tests.kube.store import ApiError, Store, timestamp
 
 Obj = dict[str, Any]
@@ -103,32 +104,16 @@ class ClusterApi:
     ) -> None:
         """A core/v1 Event about involved, as `kubectl describe` and `kubectl get events` show it."""
         meta = involved["metadata"]
-        rt = resources.for_object(involved)
-        now = self.now_stamp()
         namespace = meta.get("namespace") or "default"
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": f"{meta['name']}.{next(self._events):016x}"},
-            "involvedObject": {
-                "kind": rt.kind,
-                "namespace": meta.get("namespace", ""),
-                "name": meta["name"],
-                "uid": meta.get("uid", ""),
-                "apiVersion": rt.api_version,
-                "resourceVersion": meta.get("resourceVersion", ""),
-            },
-            "reason": reason,
-            "message": message,
-            "type": "Warning" if warning else "Normal",
-            "source": {"component": component},
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-            "eventTime": None,
-            "reportingComponent": component,
-            "reportingInstance": "",
-        }
+        body = event_body(
+            involved,
+            f"{meta['name']}.{next(self._events):016x}",
+            reason,
+            message,
+            type="Warning" if warning else "Normal",
+            component=component,
+            now=self.now_stamp(),
+        )
         try:
             self.store.create(EVENTS, namespace, body)
         except ApiError as error:
