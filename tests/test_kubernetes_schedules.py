@@ -24,7 +24,6 @@ from runner.backends.base import RunPlan
 from runner.backends.kubecron import CronJobs
 from runner.backends.kubeschedule import (
     INSTANTIATE_ANNOTATION,
-    SCHEDULED_ANNOTATION,
     job_state,
     manual_job,
     next_fire,
@@ -38,6 +37,8 @@ from runner.render import resolved_yaml
 from runner.render.rbac import SUBMITTER_RULES
 from runner.spec import JobManifest
 from tests.conftest import Result, status_of
+from tests.sim.cronjobs import job_for_slot
+from tests.sim.cronjobs import job_name as slot_job_name
 
 Runner = Callable[..., Result]
 
@@ -93,34 +94,10 @@ def schedules(kube: Any) -> CronJobs:
 def fire(kube: Any, name: str, scheduled: datetime) -> dict[str, Any]:
     """What the CronJob controller does when name's schedule comes due at `scheduled`."""
     cronjob = kube.server.get("cronjobs", name)
-    template = cronjob["spec"]["jobTemplate"]
     stamp = scheduled.strftime("%Y-%m-%dT%H:%M:%SZ")
-    job_name = f"{name}-{int(scheduled.timestamp()) // 60}"
+    job_name = slot_job_name(name, scheduled)
     job = kube.server.create(
-        {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": {
-                "name": job_name,
-                "namespace": cronjob["metadata"]["namespace"],
-                "labels": dict(template["metadata"].get("labels") or {}),
-                "annotations": {
-                    **(template["metadata"].get("annotations") or {}),
-                    SCHEDULED_ANNOTATION: stamp,
-                },
-                "ownerReferences": [
-                    {
-                        "apiVersion": "batch/v1",
-                        "kind": "CronJob",
-                        "name": name,
-                        "uid": cronjob["metadata"]["uid"],
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
-            },
-            "spec": template["spec"],
-        }
+        job_for_slot(cronjob, job_name, scheduled, "UTC"), cronjob["metadata"]["namespace"]
     )
     reference = {
         "apiVersion": "batch/v1",

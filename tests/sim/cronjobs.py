@@ -38,6 +38,36 @@ def rfc3339(moment: datetime, zone: str) -> str:
     return text.replace("+00:00", "Z")
 
 
+def job_for_slot(cronjob: Obj, name: str, slot: datetime, zone: str) -> Obj:
+    """The Job the CronJob controller creates for a slot: the jobTemplate, the scheduled-timestamp
+    annotation, and the CronJob as its controlling owner."""
+    template = copy.deepcopy(cronjob["spec"].get("jobTemplate") or {})
+    template_meta = template.get("metadata") or {}
+    annotations = {**(template_meta.get("annotations") or {}), SCHEDULED_ANNOTATION: rfc3339(slot, zone)}
+    metadata: Obj = {
+        "name": name,
+        "annotations": annotations,
+        "ownerReferences": [
+            {
+                "apiVersion": "batch/v1",
+                "kind": "CronJob",
+                "name": cronjob["metadata"]["name"],
+                "uid": cronjob["metadata"]["uid"],
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ],
+    }
+    if template_meta.get("labels"):
+        metadata["labels"] = dict(template_meta["labels"])
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata,
+        "spec": template.get("spec") or {},
+    }
+
+
 def _finished(job: Obj) -> str | None:
     for kind in ("Complete", "Failed"):
         if is_true(job, kind):
@@ -158,39 +188,12 @@ class CronJobController:
         name = job_name(meta["name"], slot)
         job: Obj | None = self.api.store.find(JOBS, meta["namespace"], name)
         if job is None:
-            job = self.api.create(JOBS, meta["namespace"], self._job(cronjob, name, slot, zone))
+            job = self.api.create(JOBS, meta["namespace"], job_for_slot(cronjob, name, slot, zone))
             self.api.event(cronjob, "SuccessfulCreate", f"Created job {name}", component=CONTROLLER)
         if not _finished(job) and all(j["metadata"]["name"] != name for j in active):
             active = [*active, job]
         status["lastScheduleTime"] = timestamp(slot)
         return active
-
-    def _job(self, cronjob: Obj, name: str, slot: datetime, zone: str) -> Obj:
-        template = copy.deepcopy(cronjob["spec"].get("jobTemplate") or {})
-        template_meta = template.get("metadata") or {}
-        annotations = {**(template_meta.get("annotations") or {}), SCHEDULED_ANNOTATION: rfc3339(slot, zone)}
-        metadata: Obj = {
-            "name": name,
-            "annotations": annotations,
-            "ownerReferences": [
-                {
-                    "apiVersion": "batch/v1",
-                    "kind": "CronJob",
-                    "name": cronjob["metadata"]["name"],
-                    "uid": cronjob["metadata"]["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        }
-        if template_meta.get("labels"):
-            metadata["labels"] = dict(template_meta["labels"])
-        return {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": metadata,
-            "spec": template.get("spec") or {},
-        }
 
     def _clean_history(self, cronjob: Obj, jobs: dict[Key, Obj]) -> None:
         spec = cronjob["spec"]
