@@ -530,7 +530,9 @@ class Store:
             updated = {**clone(obj), "metadata": clone(current["metadata"])}
             if updated == current:
                 return clone(current)
-            return self._commit(rt, updated, "MODIFIED", clone(current))
+            # The replaced object leaves the store unchanged (stored objects are swapped, never edited):
+            # the event can carry it as it is.
+            return self._commit(rt, updated, "MODIFIED", current)
 
     def _remove(self, rt: ResourceType, obj: Obj) -> Obj:
         """Delete for good, with obj as the object's final content (the DELETED event carries it)."""
