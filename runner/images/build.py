@@ -188,7 +188,7 @@ def push_image(image: BuiltImage, *, progress: Progress, client: docker.DockerCl
             hint="build it with a registry (e.g. 127.0.0.1:5000) so that its name starts with the registry",
         )
     client = connect_engine() if client is None else client
-    present = _already_pushed(client, image, registry, repository.split("/", 1)[1], tag)
+    present = _already_pushed(client, image, repository, tag)
     if present is not None:
         progress(f"{image.reference} is already in {registry} ({present[:19]}...): nothing to push")
         return present
@@ -247,9 +247,7 @@ _MANIFEST_TYPES = (
 REGISTRY_CHECK_TIMEOUT_S = 5
 
 
-def _already_pushed(
-    client: docker.DockerClient, image: BuiltImage, registry: str, name: str, tag: str
-) -> str | None:
+def _already_pushed(client: docker.DockerClient, image: BuiltImage, repository: str, tag: str) -> str | None:
     """The registry's digest when it already holds this very image under the tag, else None.
 
     Content-hash tags make pushes of an unchanged job no-ops, but `docker push` still costs the engine
@@ -265,9 +263,9 @@ def _already_pushed(
         known = set(client.images.get(image.reference).attrs.get("RepoDigests") or [])
     except Exception:  # the push itself reports a missing image properly
         return None
-    repository = image.reference.rsplit(":", 1)[0]
     if not any(entry.startswith(f"{repository}@") for entry in known):
         return None
+    registry, name = repository.split("/", 1)
     request = urllib.request.Request(
         f"http://{registry}/v2/{name}/manifests/{tag}",
         method="HEAD",
