@@ -123,9 +123,10 @@ def render(
     from runner.service.plan import new_run_id, parse_overrides, resolve_source
 
     settings = load_settings()
-    context = (loaded.base_dir / manifest.spec.image.context).resolve()
     if image is None:
-        image = planned_reference(manifest, context, registry=settings.registry, skip=[settings.home])[2]
+        image = planned_reference(
+            manifest, loaded.context_dir, registry=settings.registry, skip=[settings.home]
+        )[2]
     overrides = {name: resolve_source(source, Path.cwd()) for name, source in parse_overrides(inputs).items()}
     objects = render_job(
         manifest,

@@ -62,7 +62,7 @@ def plan_run(
         run_id=run_id,
         manifest=manifest,
         manifest_text=resolved_yaml(manifest),
-        context_dir=(loaded.base_dir / manifest.spec.image.context).resolve(),
+        context_dir=loaded.context_dir,
         inputs=inputs,
         labels={**run_labels(manifest.metadata.labels, manifest.name, run_id), **(extra_labels or {})},
     )

@@ -93,10 +93,13 @@ class RunService:
         from runner.images.build import ensure_image, push_image
 
         loaded = load_manifest(path)
-        plan = plan_run(loaded, {})
         registry = registry or self.settings.registry
         built = ensure_image(
-            loaded.manifest, plan.context_dir, registry=registry, progress=progress, skip=[self.settings.home]
+            loaded.manifest,
+            loaded.context_dir,
+            registry=registry,
+            progress=progress,
+            skip=[self.settings.home],
         )
         if not (push and registry):
             return built, None

@@ -72,6 +72,11 @@ class LoadedManifest:
         """Relative paths in the manifest (context, inputs) are relative to its directory."""
         return self.path.parent
 
+    @property
+    def context_dir(self) -> Path:
+        """spec.image.context resolved against the manifest's directory: the job's build context."""
+        return (self.base_dir / self.manifest.spec.image.context).resolve()
+
 
 class _Problem(Exception):
     def __init__(self, position: Position, message: str) -> None:
