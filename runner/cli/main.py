@@ -135,7 +135,6 @@ def render(
         store_url=settings.store_url,
         namespace=namespace,
         store_secret=settings.store_secret,
-        manifest_text=resolved_yaml(manifest),
         inputs=overrides or None,
         grace=settings.grace_seconds,
     )
