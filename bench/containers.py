@@ -6,7 +6,7 @@
         vs  a warm-cache docker build of the same build context
 
 Needs a running engine (scripts/engine.sh start) and the small python base image the tests build
-(python -m tests.infra.base_images). Prints medians and ratios; asserts nothing.
+(python -m tests.support.engine.base_images). Prints medians and ratios; asserts nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from runner.images.build import ensure_image  # noqa: E402
 from runner.images.recipe import build_recipe  # noqa: E402
 from runner.images.wheel import runner_version, runner_wheel  # noqa: E402
 from runner.spec import load_manifest  # noqa: E402
-from tests.infra.base_images import python_base  # noqa: E402
+from tests.support.engine.base_images import python_base  # noqa: E402
 
 DOCKER = "/usr/bin/docker"
 

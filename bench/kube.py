@@ -23,14 +23,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from runner.backends.base import RunPlan  # noqa: E402
-from runner.backends.kubernetes import KubernetesBackend  # noqa: E402
+from runner.backends.kubernetes.backend import KubernetesBackend  # noqa: E402
 from runner.config import load_settings  # noqa: E402
 from runner.records import RunRecords  # noqa: E402
 from runner.render import render_job, resolved_yaml, to_yaml  # noqa: E402
 from runner.service.plan import new_run_id  # noqa: E402
 from runner.spec import load_manifest  # noqa: E402
-from tests.kube.apiserver import FakeKubeServer  # noqa: E402
-from tests.kube.fixtures import kubectl_binary, write_kubeconfig  # noqa: E402
+from tests.support.apiserver.apiserver import FakeKubeServer  # noqa: E402
+from tests.support.apiserver.fixtures import kubectl_binary, write_kubeconfig  # noqa: E402
 
 NAMESPACE = "bench"
 IMAGE = "127.0.0.1:5000/runner/mnist:bench"

@@ -39,17 +39,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import runner.backends.kubernetes as kube_backend  # noqa: E402
+import runner.backends.kubernetes.backend as kube_backend  # noqa: E402
 from runner.config import load_settings  # noqa: E402
 from runner.render import render_job, to_yaml  # noqa: E402
 from runner.service.plan import new_run_id  # noqa: E402
 from runner.service.runs import RunService  # noqa: E402
 from runner.spec import LoadedManifest, load_manifest  # noqa: E402
-from tests.infra.base_images import python_base  # noqa: E402
-from tests.kube.apiserver import FakeKubeServer  # noqa: E402
-from tests.kube.fixtures import kubectl_binary, write_kubeconfig  # noqa: E402
-from tests.sim.clock import FakeClock  # noqa: E402
-from tests.sim.cluster import Simulator  # noqa: E402
+from tests.support.apiserver.apiserver import FakeKubeServer  # noqa: E402
+from tests.support.apiserver.fixtures import kubectl_binary, write_kubeconfig  # noqa: E402
+from tests.support.engine.base_images import python_base  # noqa: E402
+from tests.support.sim.clock import FakeClock  # noqa: E402
+from tests.support.sim.cluster import Simulator  # noqa: E402
 
 NAMESPACE = "bench"
 SECONDS = 60.0  # every job runs a minute of simulated time (the scale runtime's default)

@@ -19,7 +19,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 # Container fixtures: docker_client, python_base_image, tensorflow_base_image, example_wheelhouse,
 # no_leftover_containers (the engine is started by `make engine`; in CI a missing engine fails tests).
-pytest_plugins = ["tests.infra.fixtures", "tests.kube.fixtures"]
+pytest_plugins = [
+    "tests.support.engine.fixtures",
+    "tests.support.apiserver.fixtures",
+    "tests.support.s3_server",
+    "tests.support.sim.fixtures",
+]
 
 
 @dataclass(frozen=True)

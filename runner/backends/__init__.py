@@ -13,7 +13,7 @@ BACKENDS = ("process", "docker", "kubernetes")
 def choose_backend(name: str) -> str:
     """The backend a name means here: 'auto' is docker when an engine answers, else process."""
     if name == "auto":
-        from runner.backends.docker import engine_answers
+        from runner.backends.local.docker import engine_answers
 
         return "docker" if engine_answers() else "process"
     if name not in BACKENDS:
@@ -25,13 +25,13 @@ def get_backend(name: str) -> Backend:
     """The backend called name (a concrete one: see choose_backend for 'auto')."""
     chosen = choose_backend(name)
     if chosen == "docker":
-        from runner.backends.docker import DockerBackend
+        from runner.backends.local.docker import DockerBackend
 
         return DockerBackend()
     if chosen == "kubernetes":
-        from runner.backends.kubernetes import KubernetesBackend
+        from runner.backends.kubernetes.backend import KubernetesBackend
 
         return KubernetesBackend()
-    from runner.backends.process import ProcessBackend
+    from runner.backends.local.process import ProcessBackend
 
     return ProcessBackend()

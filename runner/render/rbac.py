@@ -15,7 +15,8 @@ JOBS = "runner-jobs"
 LABELS = {MANAGED_BY: MANAGER, "app.kubernetes.io/name": "runner"}
 
 # What the runner does, verb by verb: submit (create ConfigMap + Job), watch status and pending reasons,
-# stream and fetch logs, cancel (delete with foreground propagation), schedules (runner.backends.kubecron):
+# stream and fetch logs, cancel (delete with foreground propagation), schedules
+# (runner.backends.kubernetes.cronjobs):
 # create or replace a CronJob, patch it to pause and resume, create a Job from it to trigger a run (as
 # `kubectl create job --from=cronjob/NAME`: get cronjobs, create jobs), list its Jobs, delete it; and its
 # ConfigMaps: create, get, patch (the CronJob becomes their owner), list and delete those no run needs.

@@ -13,9 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from runner.backends.kubecron import Applied, CronJobs
-from runner.backends.kubernetes import KubernetesBackend
-from runner.backends.kubeschedule import ScheduleView
+from runner.backends.kubernetes.backend import KubernetesBackend
+from runner.backends.kubernetes.cronjobs import Applied, CronJobs
+from runner.backends.kubernetes.pure.schedules import ScheduleView
 from runner.config import Settings
 from runner.records import RunRecords
 from runner.service.plan import plan_run

@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.backends.local import Clock, WorkDir
+from runner.backends.local.attempts import WorkDir
+from runner.clock import Clock
 from runner.errors import NotFoundError
 from runner.records import RunRecord
 from runner.store import open_store

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.backends import choose_backend, get_backend
-from runner.backends.local import Clock, SystemClock
+from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.errors import NotFoundError, StoreError
 from runner.records import RunRecord, RunRecords, RunState
@@ -43,7 +43,7 @@ def exit_code_of(record: RunRecord) -> int:
 class RunService:
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
-        self.clock = clock or SystemClock()
+        self.clock = clock or SYSTEM_CLOCK
         self._records: RunRecords | None = None
 
     @property
@@ -124,7 +124,7 @@ class RunService:
         """Runs, newest first. With cluster=True the cluster's runner Jobs are adopted first: its labels
         are the truth, the local records a cache."""
         if cluster:
-            from runner.backends.kubernetes import KubernetesBackend
+            from runner.backends.kubernetes.backend import KubernetesBackend
 
             KubernetesBackend().adopt(self.records, cluster_namespace, self.settings)
         return self.refresh_all(self.records.list(job=job, limit=limit))
@@ -136,7 +136,7 @@ class RunService:
         clustered = [r for r in listed if r.backend == "kubernetes" and not r.state.terminal]
         fresh: dict[str, RunRecord] = {}
         if clustered:
-            from runner.backends.kubernetes import KubernetesBackend
+            from runner.backends.kubernetes.backend import KubernetesBackend
 
             fresh = KubernetesBackend().refresh_many(clustered, self.records, self.settings)
         return [fresh.get(record.id) or self.refresh(record) for record in listed]
@@ -164,7 +164,7 @@ class RunService:
     ) -> Iterator[LogChunk]:
         """The logs of a run just read (get, refresh), without reading it again first."""
         if record.backend == "kubernetes":
-            from runner.backends.kubernetes import KubernetesBackend
+            from runner.backends.kubernetes.backend import KubernetesBackend
 
             chunks = KubernetesBackend().log_chunks(
                 record, follow=follow, current=lambda: self.refresh(self.records.get(record.id))

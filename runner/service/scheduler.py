@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from runner.backends.local import Clock, SystemClock
+from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.records.schedules import SCHEDULER_LEASE, ScheduleRecord, ScheduleRecords, SlotOutcome
 from runner.service.runs import RunService
@@ -70,7 +70,7 @@ class Scheduler:
         report: Callable[[SlotResult], None] = lambda result: None,
     ) -> None:
         self.settings = settings
-        self.clock = clock or SystemClock()
+        self.clock = clock or SYSTEM_CLOCK
         self.launcher: Launcher = launcher or RunLauncher(RunService(settings))
         self.holder = holder or default_holder()
         self.lease_seconds = lease_seconds

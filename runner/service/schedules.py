@@ -19,7 +19,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from runner.backends import choose_backend, get_backend
-from runner.backends.local import Clock, SystemClock
+from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.errors import UserError
 from runner.records import RunRecord, RunState
@@ -137,7 +137,7 @@ class ScheduleService:
         self, settings: Settings, clock: Clock | None = None, launcher: Launcher | None = None
     ) -> None:
         self.settings = settings
-        self.clock = clock or SystemClock()
+        self.clock = clock or SYSTEM_CLOCK
         self.runs = RunService(settings)
         self.launcher: Launcher = launcher or RunLauncher(self.runs)
         self._records: ScheduleRecords | None = None

@@ -1,6 +1,6 @@
 """What follows a run's collection, wherever it was collected: move `latest`, then apply retention.
 
-The local supervisor (runner.backends.local) and the in-container agent (cluster and nightly runs,
+The local supervisor (runner.backends.local.attempts) and the in-container agent (cluster and nightly runs,
 where no runner is attached) both call after_collect, so a job's store is kept the same way whichever
 ran it. It never raises: a run's result stands whatever happens here, and callers append the
 problems to the run's message (local) or print them (agent).

@@ -13,8 +13,8 @@ from runner.agent.settings import child_environment, parse_settings
 from runner.store import Store, open_store
 from runner.store.latest import read_latest, update_latest
 from runner.store.retention import RetentionPolicy
-from tests.store.conftest import aws_env, bucket, moto_endpoint, s3  # noqa: F401  (fixtures)
 from tests.store.runs import put_run, run_ids
+from tests.support.s3_server import aws_env, bucket, moto_endpoint, s3  # noqa: F401  (fixtures)
 
 JOB = "nightly"
 RUN = "nightly-k3x9q2"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from runner.store import open_store
 from runner.store.collect import read_manifest
-from tests.store.conftest import aws_env, bucket, moto_endpoint, s3  # noqa: F401  (fixtures)
+from tests.support.s3_server import aws_env, bucket, moto_endpoint, s3  # noqa: F401  (fixtures)
 
 
 def pod_environment(bucket_name: str, job: str, outputs: Path) -> dict[str, str]:

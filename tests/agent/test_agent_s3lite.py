@@ -15,7 +15,7 @@ from pathlib import Path
 
 from runner.store import S3Store
 from runner.store.collect import read_manifest
-from tests.store.conftest import aws_env, bucket, moto_endpoint, s3  # noqa: F401  (fixtures)
+from tests.support.s3_server import aws_env, bucket, moto_endpoint, s3  # noqa: F401  (fixtures)
 
 # Runs `python -m runner.agent ARGS` with boto3 and botocore unimportable (as if not installed), and
 # reports at exit whether either was imported after all (on stderr, after everything the agent said).

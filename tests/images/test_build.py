@@ -48,13 +48,13 @@ from runner.images.recipe import build_recipe
 from runner.images.wheel import package_files, runner_version, runner_wheel, source_digest, wheel_bytes
 from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER
 from runner.spec.model import JobManifest
-from tests.infra.engine import REGISTRY
+from tests.support.engine.engine import REGISTRY
 
 if TYPE_CHECKING:
     import docker
 
 # docker_client and tensorflow_base_image (the engine started by scripts/engine.sh; skip, or fail in CI).
-pytest_plugins = ["tests.infra.fixtures"]
+pytest_plugins = ["tests.support.engine.fixtures"]
 
 TF_BASE = "tensorflow/tensorflow:2.21.0-gpu"
 NONCE = secrets.token_hex(3)  # job names (and so image names) of this test session

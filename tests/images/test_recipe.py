@@ -27,7 +27,7 @@ from runner.images.recipe import (
 )
 from runner.spec import load_manifest
 from runner.spec.model import Image, JobManifest
-from tests import golden
+from tests.support import golden
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

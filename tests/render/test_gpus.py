@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from runner.backends.kubestatus import Request, pending_reason
+from runner.backends.kubernetes.pure.status import Request, pending_reason
 from runner.render.gpus import GPU_PRODUCT_LABEL, GPU_PRODUCTS, gpu_placement, gpu_products
-from tests.render.kube import ALL_VERSIONS, validate
 from tests.render.test_kubernetes import manifest_of, pod, render
+from tests.support.kube_rules import ALL_VERSIONS, validate
 
 
 def required_products(pod_spec: dict[str, object]) -> list[str]:

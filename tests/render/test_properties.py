@@ -17,7 +17,7 @@ from runner.render import kubernetes as k8s
 from runner.render import render_job, to_yaml
 from runner.spec import JobManifest
 from runner.spec.quantities import format_cpu, format_duration, format_memory
-from tests.render.kube import (
+from tests.support.kube_rules import (
     ENDS,
     go_yaml_v2,
     k8s_expand,

@@ -31,8 +31,16 @@ from runner.errors import NotFoundError, StoreError, UnsafePathError, UserError
 from runner.store import Digest, S3Store, StoredObject, open_store
 from runner.store.collect import collect_run, read_manifest
 from runner.store.s3 import CREDENTIALS_HINT
-from tests.store.conftest import clear_aws_environment
-from tests.store.s3util import PREFIX, MiB, b64_sha256, closed_port, digest_of, object_names, pending_uploads
+from tests.support.s3_server import clear_aws_environment
+from tests.support.s3util import (
+    PREFIX,
+    MiB,
+    b64_sha256,
+    closed_port,
+    digest_of,
+    object_names,
+    pending_uploads,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

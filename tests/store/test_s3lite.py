@@ -44,8 +44,16 @@ from runner.store.sigv4 import (
     signing_key,
     string_to_sign,
 )
-from tests.store.conftest import REGION, clear_aws_environment
-from tests.store.s3util import PREFIX, MiB, b64_sha256, closed_port, digest_of, object_names, pending_uploads
+from tests.support.s3_server import REGION, clear_aws_environment
+from tests.support.s3util import (
+    PREFIX,
+    MiB,
+    b64_sha256,
+    closed_port,
+    digest_of,
+    object_names,
+    pending_uploads,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

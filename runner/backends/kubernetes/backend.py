@@ -1,0 +1,621 @@
+"""The kubernetes backend: one batch/v1 Job per run through the official client; the cluster is the truth.
+
+Submitting builds and pushes the job image, records the run locally (a cache), then creates the run's
+ConfigMap and Job. Names are the run id, so a retried or doubled submit finds its own Job instead of
+creating a second one. Status is read from the Job, its pods and their events, and said in the job's
+terms (runner.backends.kubernetes.pure.status). Cancelling deletes the Job with foreground propagation.
+
+A schedule's runs (runner.backends.kubernetes.cronjobs) are Jobs its CronJob creates: they carry the
+runner.dev/schedule label and no runner.dev/run label, and the Job's name is the run id. Every run's
+pods are therefore found by the label the job controller puts on them, batch.kubernetes.io/job-name.
+
+At scale (10,000 runs) `runner list` refreshes its live runs together (refresh_many): their Jobs and
+pods come in a few LISTs (named in a set-based selector, or the namespace's runner objects page by
+page) instead of a GET and a LIST per run, each of which costs the API server a scan of every object.
+Reads take the API's raw JSON (runner.backends.kubernetes.pure.reading decides from it), and one API client is
+kept per kubeconfig and context for the process, so a thousand submissions share their connections.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runner.backends.base import RunPlan
+from runner.backends.kubernetes.pure.reading import (
+    job_changes,
+    missing_job,
+    parse_time,
+    pod_changes,
+    unchanged,
+)
+from runner.clock import SYSTEM_CLOCK, Clock
+from runner.config import Settings
+from runner.errors import BackendError, SubmitError
+from runner.records import RunRecord, RunRecords, RunState
+from runner.render.kubernetes import JOB_NAME_LABEL
+from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER, RUN_LABEL, SCHEDULE_LABEL
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+API_RETRIES = 5
+PAGE_SIZE = 500  # objects per LIST page (limit/continue), as kubectl's --chunk-size
+SELECT_AT_MOST = 100  # live runs named in one set-based label selector; more: list the namespace
+RESUME_PAUSE = 1.0  # seconds between resumed log follows that brought nothing new
+REQUEST_TIMEOUT = (5, 30)  # seconds to connect, to read: no call waits forever
+CONFIG_HINT = "set KUBECONFIG (or ~/.kube/config) as for kubectl, or run inside a pod with a service account"
+
+
+def _retrying(configuration: Any) -> Any:
+    """Retry 429 and 5xx answers (every verb: names are run ids, so a repeated create answers 409, which
+    the runner reads as its own object) with backoff, within client-side timeouts."""
+    from urllib3.util.retry import Retry
+
+    configuration.retries = Retry(
+        total=API_RETRIES,
+        backoff_factor=0.2,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=None,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    return configuration
+
+
+def _kubeconfig() -> str | None:
+    """KUBECONFIG as it is now: the client reads it once, when first imported, and would miss a change."""
+    return os.environ.get("KUBECONFIG") or None
+
+
+def api_client(context: str | None = None) -> ApiClient:
+    """A client configured like kubectl: KUBECONFIG and its current (or given) context, else in-cluster."""
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config(
+            config_file=_kubeconfig(), context=context, client_configuration=configuration
+        )
+    except (config.ConfigException, FileNotFoundError, TypeError) as outside:
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except config.ConfigException:
+            raise BackendError(f"no Kubernetes cluster configured: {outside}", hint=CONFIG_HINT) from None
+    return client.ApiClient(_retrying(configuration))
+
+
+_CLIENTS: dict[tuple[str | None, str, tuple[int, ...]], ApiClient] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def shared_client(context: str | None = None) -> ApiClient:
+    """api_client, made once per kubeconfig (path and modification time) and context for the process:
+    its connection pool is then reused by every call (it is thread-safe), where a fresh client per call
+    paid a kubeconfig parse and a new connection each time."""
+    config = _kubeconfig() or str(Path("~/.kube/config").expanduser())
+    stamps = []
+    for part in config.split(os.pathsep):  # KUBECONFIG may list several files
+        try:
+            stamps.append(Path(part).stat().st_mtime_ns)
+        except OSError:
+            stamps.append(-1)
+    key = (context, config, tuple(stamps))
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            _CLIENTS[key] = api_client(context)
+        return _CLIENTS[key]
+
+
+def apis(context: str | None) -> tuple[Any, Any]:
+    """The batch/v1 and core/v1 APIs on the shared client of the context."""
+    from kubernetes import client
+
+    api = shared_client(context)
+    return client.BatchV1Api(api), client.CoreV1Api(api)
+
+
+def read_json(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A client call's answer as the API's JSON (no model deserialization)."""
+    response = call(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+    return json.loads(response.data)
+
+
+def list_pages(call: Callable[..., Any], namespace: str, selector: str) -> Iterator[dict[str, Any]]:
+    """Every object a namespaced LIST selects, PAGE_SIZE at a time (limit and continue), as raw JSON."""
+    token: str | None = None
+    while True:
+        extra = {"_continue": token} if token else {}
+        page = read_json(call, namespace, label_selector=selector, limit=PAGE_SIZE, **extra)
+        yield from page.get("items") or []
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return
+
+
+def default_namespace(context: str | None = None) -> str:
+    """The namespace of the kubeconfig's current (or given) context, as kubectl uses it."""
+    from kubernetes import config
+
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=_kubeconfig())
+    except (config.ConfigException, FileNotFoundError, TypeError):
+        return "default"
+    chosen = next((item for item in contexts if item["name"] == context), current) if context else current
+    return str((chosen or {}).get("context", {}).get("namespace") or "default")
+
+
+def api_error(error: Exception, doing: str) -> BackendError:
+    """An API failure said as what the runner was doing; a 403 with the hint to the runner's Role."""
+    status = getattr(error, "status", None)
+    reason = getattr(error, "reason", None) or str(error)
+    if status == 403:
+        return BackendError(
+            f"{doing}: forbidden ({reason})",
+            hint="an admin grants what the runner needs: `runner rbac -n NAMESPACE | kubectl apply -f -`",
+        )
+    return BackendError(f"{doing}: the Kubernetes API answered {status or ''} {reason}".strip())
+
+
+def pod_selector(run_id: str) -> str:
+    """The label selector of a run's pods: the job controller labels each with its Job's name, which is
+    the run id of every run (submitted, or started by a schedule, which puts no runner.dev/run on them)."""
+    return f"{JOB_NAME_LABEL}={run_id}"
+
+
+class KubernetesBackend:
+    name = "kubernetes"
+
+    def __init__(self, context: str | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.context = context
+        self.clock = clock
+
+    def _apis(self) -> tuple[Any, Any]:
+        return apis(self.context)
+
+    def check(self, plan: RunPlan) -> None:
+        """Nothing to ask of this machine: the cluster schedules; render_job refuses what cannot run there."""
+
+    def prepare(self, plan: RunPlan, settings: Settings, progress: Callable[[str], None]) -> RunPlan:
+        if not settings.store_url.startswith("s3://"):
+            raise SubmitError(
+                "the kubernetes backend needs an artifact store its pods can reach; "
+                f"{settings.store_url} is local to this machine",
+                hint="set RUNNER_STORE=s3://bucket/prefix (and AWS_ENDPOINT_URL for MinIO and the like)",
+            )
+        if not settings.registry:
+            raise SubmitError(
+                "the kubernetes backend needs a registry its nodes pull job images from",
+                hint="set RUNNER_REGISTRY=host:port",
+            )
+        from runner.images.build import ensure_image, push_image
+
+        built = ensure_image(
+            plan.manifest,
+            plan.context_dir,
+            registry=settings.registry,
+            progress=progress,
+            skip=[settings.home],
+        )
+        push_image(built, progress=progress)
+        return replace(plan, image=built.reference)
+
+    def objects(self, plan: RunPlan, settings: Settings, namespace: str) -> list[dict[str, Any]]:
+        from runner.render.kubernetes import render_job
+
+        arguments = render_arguments(plan, settings, namespace, what="the kubernetes backend launches")
+        return render_job(plan.manifest, run_id=plan.run_id, **arguments)
+
+    def launch(self, plan: RunPlan, records: RunRecords, settings: Settings) -> RunRecord:
+        namespace = plan.manifest.spec.kubernetes.namespace or default_namespace(self.context)
+        objects = self.objects(
+            plan, settings, namespace
+        )  # render first: a manifest that cannot run is refused
+        record = RunRecord(
+            id=plan.run_id,
+            job=plan.manifest.name,
+            backend=self.name,
+            state=RunState.PENDING,
+            created=self.clock.time(),
+            workdir="",
+            store_url=settings.store_url,
+            manifest=plan.manifest_text,
+            launch={
+                "namespace": namespace,
+                "context": self.context,
+                "created": False,
+                "image": plan.image,
+                "gpus": plan.manifest.spec.resources.gpu,
+                "gpuType": plan.manifest.spec.resources.gpu_type,
+                "memory": plan.manifest.spec.resources.memory,
+            },
+            labels=plan.labels,
+            max_attempts=plan.manifest.spec.retries + 1,
+            message="submitting",
+        )
+        records.create(
+            record
+        )  # before the Job: a runner killed in between leaves a record, never a stray Job
+        batch, core = self._apis()
+        for obj in objects:
+            self._create(batch, core, namespace, obj, plan.run_id)
+        return records.update(
+            plan.run_id,
+            launch={**record.launch, "created": True},
+            message=f"Job {namespace}/{plan.run_id} created",
+        )
+
+    def _create(self, batch: Any, core: Any, namespace: str, obj: dict[str, Any], run_id: str) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        kind, name = obj["kind"], obj["metadata"]["name"]
+        create, read = {
+            "ConfigMap": (core.create_namespaced_config_map, core.read_namespaced_config_map),
+            "Job": (batch.create_namespaced_job, batch.read_namespaced_job),
+        }[kind]
+        try:
+            create(namespace, obj, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as error:
+            if error.status != 409:
+                raise api_error(error, f"creating {kind} {namespace}/{name}") from None
+            existing = read(name, namespace, _request_timeout=REQUEST_TIMEOUT)
+            owner = (existing.metadata.labels or {}).get(RUN_LABEL)
+            if owner != run_id:  # a name clash with something that is not this run
+                raise BackendError(
+                    f"{kind} {namespace}/{name} already exists and is not run {run_id}"
+                ) from None
+
+    def cancel(self, record: RunRecord, records: RunRecords, settings: Settings) -> None:
+        from kubernetes.client import V1DeleteOptions
+        from kubernetes.client.exceptions import ApiException
+
+        namespace = record.launch["namespace"]
+        batch, core = self._apis()
+        for delete in (batch.delete_namespaced_job, core.delete_namespaced_config_map):
+            try:
+                delete(
+                    record.id,
+                    namespace,
+                    body=V1DeleteOptions(propagation_policy="Foreground"),
+                    _request_timeout=REQUEST_TIMEOUT,
+                )
+            except ApiException as error:
+                if error.status != 404:
+                    raise api_error(error, f"deleting run {record.id}") from None
+        records.update(
+            record.id,
+            state=RunState.CANCELLED,
+            finished=self.clock.time(),
+            message="cancelled: the Job was deleted (foreground)",
+        )
+
+    def refresh(self, record: RunRecord, records: RunRecords, settings: Settings) -> RunRecord:
+        if record.state.terminal:
+            return record
+        from kubernetes.client.exceptions import ApiException
+
+        namespace = record.launch["namespace"]
+        batch, core = self._apis()
+        try:
+            job = read_json(batch.read_namespaced_job, record.id, namespace)
+        except ApiException as error:
+            if error.status != 404:
+                raise api_error(error, f"reading run {record.id}") from None
+            return records.update(record.id, **missing_job(record, self.clock.time()))
+        changes, needs_pods = job_changes(record, job)
+        if needs_pods:
+            pods = read_json(core.list_namespaced_pod, namespace, label_selector=pod_selector(record.id))
+            changes = pod_changes(record, pods.get("items") or [], changes)
+        return records.update(record.id, **changes)
+
+    def refresh_many(
+        self, runs: Sequence[RunRecord], records: RunRecords, settings: Settings
+    ) -> dict[str, RunRecord]:
+        """Refresh many runs at once, by run id: per namespace, their Jobs in one LIST (a set-based
+        selector naming them, or every runner Job of the namespace page by page when they are many),
+        then the pods of those still going the same way. A few requests however many runs; each run
+        reads as refresh() would read it. Records that did not change are not written."""
+        live = [record for record in runs if not record.state.terminal]
+        by_namespace: dict[str, list[RunRecord]] = {}
+        for record in live:
+            by_namespace.setdefault(record.launch["namespace"], []).append(record)
+        fresh: dict[str, RunRecord] = {}
+        for namespace, group in by_namespace.items():
+            if len(group) == 1:
+                fresh[group[0].id] = self.refresh(group[0], records, settings)
+            else:
+                fresh.update(self._refresh_namespace(namespace, group, records))
+        return fresh
+
+    def _refresh_namespace(
+        self, namespace: str, group: list[RunRecord], records: RunRecords
+    ) -> dict[str, RunRecord]:
+        from kubernetes.client.exceptions import ApiException
+
+        batch, core = self._apis()
+        try:
+            jobs = self._jobs_of(batch, namespace, group)
+            changes: dict[str, dict[str, Any]] = {}
+            waiting: list[RunRecord] = []
+            now = self.clock.time()
+            for record in group:
+                job = jobs.get(record.id)
+                if job is None:
+                    changes[record.id] = missing_job(record, now)
+                    continue
+                changes[record.id], needs_pods = job_changes(record, job)
+                if needs_pods:
+                    waiting.append(record)
+            pods = self._pods_of(core, namespace, [record.id for record in waiting])
+        except ApiException as error:
+            raise api_error(error, f"reading the runs of namespace {namespace}") from None
+        for record in waiting:
+            changes[record.id] = pod_changes(record, pods.get(record.id, []), changes[record.id])
+        fresh: dict[str, RunRecord] = {}
+        with records.exclusive():  # one transaction, not one per run
+            for record in group:
+                if unchanged(record, changes[record.id]):
+                    fresh[record.id] = record
+                else:
+                    fresh[record.id] = records.update(record.id, **changes[record.id])
+        return fresh
+
+    def _jobs_of(self, batch: Any, namespace: str, group: list[RunRecord]) -> dict[str, dict[str, Any]]:
+        """The Jobs of the group's runs by name: named in one selector (a schedule's run, which has no
+        runner.dev/run label, by a GET) when they are few, else every runner Job of the namespace."""
+        from kubernetes.client.exceptions import ApiException
+
+        if len(group) > SELECT_AT_MOST:
+            items = list_pages(batch.list_namespaced_job, namespace, f"{MANAGED_BY}={MANAGER}")
+            return {job["metadata"]["name"]: job for job in items}
+        named = sorted(record.id for record in group if not record.labels.get(SCHEDULE_LABEL))
+        jobs: dict[str, dict[str, Any]] = {}
+        if named:
+            selector = f"{RUN_LABEL} in ({','.join(named)})"
+            jobs = {
+                job["metadata"]["name"]: job
+                for job in list_pages(batch.list_namespaced_job, namespace, selector)
+            }
+        for record in group:
+            if record.id in named:
+                continue
+            try:
+                jobs[record.id] = read_json(batch.read_namespaced_job, record.id, namespace)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+        return jobs
+
+    def _pods_of(self, core: Any, namespace: str, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The pods of these runs, by run id, in the API's order (named in one selector when few)."""
+        if not run_ids:
+            return {}
+        if len(run_ids) > SELECT_AT_MOST:
+            selector = f"{MANAGED_BY}={MANAGER}"
+        else:
+            selector = f"{JOB_NAME_LABEL} in ({','.join(sorted(run_ids))})"
+        wanted = set(run_ids)
+        pods: dict[str, list[dict[str, Any]]] = {}
+        for pod in list_pages(core.list_namespaced_pod, namespace, selector):
+            owner = (pod["metadata"].get("labels") or {}).get(JOB_NAME_LABEL)
+            if owner in wanted:
+                pods.setdefault(owner, []).append(pod)
+        return pods
+
+    def adopt(self, records: RunRecords, namespace: str | None, settings: Settings) -> list[str]:
+        """Record every runner Job of the namespace that this machine does not know yet; their run ids.
+
+        Labels on the cluster are the truth: runs submitted from elsewhere (another laptop, CI) become
+        visible to list, status, logs and cancel here, and so do the runs of schedules (Jobs a CronJob
+        or a trigger created), whose run id is their Job's name and whose record carries the schedule's
+        label.
+        """
+        namespace = namespace or default_namespace(self.context)
+        batch, _ = self._apis()
+        try:
+            jobs = list(list_pages(batch.list_namespaced_job, namespace, f"{MANAGED_BY}={MANAGER}"))
+        except Exception as error:
+            raise api_error(error, f"listing the runner's Jobs in {namespace}") from None
+        adopted = []
+        with records.exclusive():  # one transaction for thousands of adoptions
+            for job in jobs:
+                record = self._adoptable(job, records, namespace, settings)
+                if record is not None:
+                    records.create(record)
+                    adopted.append(record.id)
+        return adopted
+
+    def _adoptable(
+        self, job: dict[str, Any], records: RunRecords, namespace: str, settings: Settings
+    ) -> RunRecord | None:
+        """The record of a runner Job this machine does not know yet (raw JSON), or None."""
+        meta = job["metadata"]
+        labels = dict(meta.get("labels") or {})
+        run_id = adopted_run_id(meta["name"], labels)
+        if not run_id or records.find(run_id) is not None:
+            return None
+        schedule = labels.get(SCHEDULE_LABEL)
+        labels[RUN_LABEL] = run_id
+        spec = job.get("spec") or {}
+        container = spec["template"]["spec"]["containers"][0]
+        env = {
+            item["name"]: item["value"]
+            for item in container.get("env") or []
+            if item.get("value") is not None
+        }
+        found = RunRecord(
+            id=run_id,
+            job=labels.get(JOB_LABEL, run_id.rsplit("-", 1)[0]),
+            backend=self.name,
+            state=RunState.PENDING,
+            created=parse_time(meta.get("creationTimestamp")) or self.clock.time(),
+            workdir="",
+            store_url=env.get("RUNNER_STORE", settings.store_url),
+            manifest="",
+            launch={
+                "namespace": namespace,
+                "context": self.context,
+                "created": True,
+                "image": container.get("image"),
+            },
+            labels=labels,
+            max_attempts=int(spec.get("backoffLimit") or 0) + 1,
+            message=f"started by schedule {schedule}" if schedule else "found on the cluster",
+        )
+        # The listing holds each Job's status: a finished run is adopted finished, so listing thousands
+        # of adopted runs reads pods only for those still going.
+        changes, _ = job_changes(found, job)
+        return replace(found, **changes)
+
+    def log_chunks(
+        self, record: RunRecord, *, follow: bool, current: Callable[[], RunRecord], poll: float = 5.0
+    ) -> Iterator[tuple[int, bytes]]:
+        """(attempt, bytes) of every pod of the run, oldest first; each pod is one attempt.
+
+        A followed stream can drop; once it ends, the whole log is fetched again and only what was
+        not yet seen is passed on, so no line is lost or doubled.
+        """
+        namespace = record.launch["namespace"]
+        _, core = self._apis()
+        done: list[str] = []
+        while True:
+            listing = core.list_namespaced_pod(
+                namespace, label_selector=pod_selector(record.id), _request_timeout=REQUEST_TIMEOUT
+            )
+            pods = listing.items
+            pods.sort(key=lambda pod: (pod.metadata.creation_timestamp, pod.metadata.name))
+            for pod in pods:
+                name = pod.metadata.name
+                if name in done or (pod.status.phase or "Pending") == "Pending":
+                    continue
+                ended = pod.status.phase in ("Succeeded", "Failed")
+                done.append(name)
+                yield from (
+                    (len(done), chunk) for chunk in self._pod_log(core, namespace, name, follow and not ended)
+                )
+            if not follow:
+                return
+            if current().state.terminal and len(done) >= len(pods):
+                return
+            self._await_change(core, namespace, record.id, listing.metadata.resource_version, poll)
+
+    def _await_change(
+        self, core: Any, namespace: str, run_id: str, version: str | None, timeout: float
+    ) -> None:
+        """Block on a watch of the run's pods until something changes or timeout passes: no polling loop.
+
+        A 410 Gone (the version fell out of the server's history) just returns: the caller lists again.
+        """
+        import urllib3
+        from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
+
+        watcher = watch.Watch()
+        try:
+            for _event in watcher.stream(
+                core.list_namespaced_pod,
+                namespace,
+                label_selector=pod_selector(run_id),
+                resource_version=version,
+                timeout_seconds=max(int(timeout), 1),
+                _request_timeout=(REQUEST_TIMEOUT[0], timeout + REQUEST_TIMEOUT[0]),
+            ):
+                return
+        except ApiException as error:
+            if error.status != 410:
+                raise api_error(error, f"watching the pods of run {run_id}") from None
+        except urllib3.exceptions.HTTPError:
+            return  # the watch timed out on our side or was dropped: the caller lists again
+        finally:
+            watcher.stop()
+
+    def _pod_log(self, core: Any, namespace: str, name: str, follow: bool) -> Iterator[bytes]:
+        """A pod's log: followed while its container runs, then fetched whole to pass on what the follow
+        missed. A follow that is cut (an API server restart, a proxy timeout) or ends while the pod still
+        runs is resumed; as the log API cannot start at an offset, a resumed follow skips what was seen."""
+        from kubernetes.client.exceptions import ApiException
+
+        seen = 0
+        try:
+            while follow:
+                before = seen
+                for chunk in self._follow_once(core, namespace, name, skip=seen):
+                    seen += len(chunk)
+                    yield chunk
+                follow = self._pod_running(core, namespace, name)
+                if follow and seen == before:
+                    time.sleep(RESUME_PAUSE)  # ended without news while the pod runs: do not spin
+            full = core.read_namespaced_pod_log(
+                name, namespace, container="job", _preload_content=False, _request_timeout=REQUEST_TIMEOUT
+            ).data
+        except ApiException as error:
+            if error.status in (400, 404):  # not started yet, or gone with its Job
+                return
+            raise api_error(error, f"reading the log of pod {name}") from None
+        if len(full) > seen:
+            yield full[seen:]
+
+    @staticmethod
+    def _follow_once(core: Any, namespace: str, name: str, *, skip: int) -> Iterator[bytes]:
+        """One follow of the pod's log from its start, without its first `skip` bytes; ends quietly when
+        the stream ends or is cut."""
+        import urllib3
+
+        response = core.read_namespaced_pod_log(
+            name, namespace, container="job", follow=True, _preload_content=False
+        )
+        try:
+            for chunk in response.stream(64 * 1024):
+                if skip >= len(chunk):
+                    skip -= len(chunk)
+                    continue
+                yield chunk[skip:]
+                skip = 0
+        except urllib3.exceptions.HTTPError:
+            return  # cut mid-stream: the caller resumes or reconciles
+        finally:
+            response.release_conn()
+
+    @staticmethod
+    def _pod_running(core: Any, namespace: str, name: str) -> bool:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            pod = core.read_namespaced_pod(name, namespace, _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise api_error(error, f"reading pod {name}") from None
+        return (pod.status.phase or "Pending") not in ("Succeeded", "Failed")
+
+
+def render_arguments(plan: RunPlan, settings: Settings, namespace: str, *, what: str) -> dict[str, Any]:
+    """What rendering a run's or a schedule's objects takes from a prepared plan and the settings."""
+    if plan.image is None:
+        raise BackendError(
+            f"{what} only a prepared plan (its image is pushed first)",
+            hint="prepare it with KubernetesBackend.prepare",
+        )
+    return {
+        "image": plan.image,
+        "store_url": settings.store_url,
+        "namespace": namespace,
+        "store_secret": settings.store_secret,
+        "manifest_text": plan.manifest_text,
+        "inputs": plan.inputs,
+        "grace": settings.grace_seconds,
+    }
+
+
+def adopted_run_id(job_name: str, labels: dict[str, str]) -> str | None:
+    """The run a runner Job is: its runner.dev/run label, or for a schedule's Job (no run label, which
+    the CronJob cannot know) the Job's name; None for anything else carrying the runner's labels."""
+    if labels.get(RUN_LABEL):
+        return labels[RUN_LABEL]
+    return job_name if labels.get(SCHEDULE_LABEL) else None

@@ -1,0 +1,342 @@
+"""The attempt loop of a local run: its attempts, retries, timeout, cancellation and collection.
+
+A detached supervisor process (see supervisor.py) owns each local run. It waits for the GPUs the run
+needs, starts attempts through a backend-specific factory, enforces the timeout (SIGTERM, a grace
+period, SIGKILL), retries with backoff, honours cancellation, collects everything into the store and
+records the outcome. Time comes from a Clock so tests can drive it without sleeping.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from runner.backends.local import gpus as gpu_inventory
+from runner.backends.local.policy import Ending, after_attempt
+from runner.clock import Clock
+from runner.config import Settings
+from runner.records import RunRecord, RunRecords, RunState
+from runner.store import Store, open_store
+from runner.store.collect import collect_run
+from runner.store.housekeeping import after_collect
+from runner.store.retention import RetentionPolicy, retention_from_mapping
+
+POLL_SECONDS = 0.2
+GPU_WAIT_SECONDS = 1.0
+
+
+class Attempt(Protocol):
+    """One started attempt of a run."""
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code once it has ended (128+N for signal N), or None after timeout seconds."""
+        ...
+
+    def terminate(self) -> None:
+        """SIGTERM to everything the attempt started."""
+        ...
+
+    def kill(self) -> None:
+        """SIGKILL to everything the attempt started; harmless once it is gone."""
+        ...
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    number: int
+    started: float
+    finished: float
+    exit_code: int
+    ending: str
+    log: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: RunState
+    exit_code: int | None
+    attempts: list[AttemptResult]
+    message: str
+
+
+class AttemptLoop:
+    """Runs attempts until one succeeds, retries run out, the deadline passes or a stop is asked."""
+
+    def __init__(
+        self,
+        start: Callable[[int], Attempt],
+        *,
+        max_attempts: int,
+        timeout: float | None,
+        grace: float,
+        backoff_base: float,
+        clock: Clock,
+        stop_requested: Callable[[], bool],
+        on_attempt: Callable[[int], None] = lambda number: None,
+        on_wait: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        self.start = start
+        self.max_attempts = max_attempts
+        self.timeout = timeout
+        self.grace = grace
+        self.backoff_base = backoff_base
+        self.clock = clock
+        self.stop_requested = stop_requested
+        self.on_attempt = on_attempt
+        self.on_wait = on_wait
+
+    def run(self) -> Outcome:
+        deadline = None if self.timeout is None else self.clock.monotonic() + self.timeout
+        results: list[AttemptResult] = []
+        number = 0
+        while True:
+            number += 1
+            self.on_attempt(number)
+            started = self.clock.time()
+            code, ending = self._watch(self.start(number), deadline)
+            results.append(
+                AttemptResult(
+                    number, started, self.clock.time(), code, ending.value, f"logs/attempt-{number}.log"
+                )
+            )
+            decision = after_attempt(ending, code, number, self.max_attempts, self.backoff_base)
+            if decision.state is not None:
+                return Outcome(
+                    decision.state, code, results, _describe(decision.state, code, number, self.timeout)
+                )
+            self.on_wait(f"attempt {number} exited with code {code}; retrying in {decision.retry_in:g}s")
+            paused = self._pause(decision.retry_in, deadline)
+            if paused is not None:
+                state = RunState.CANCELLED if paused is Ending.CANCELLED else RunState.TIMED_OUT
+                return Outcome(state, code, results, _describe(state, code, number, self.timeout))
+
+    def _watch(self, attempt: Attempt, deadline: float | None) -> tuple[int, Ending]:
+        while True:
+            code = attempt.wait(POLL_SECONDS)
+            if code is not None:
+                attempt.kill()  # whatever the command left behind in its process group
+                return code, Ending.EXITED
+            if self.stop_requested():
+                return self._stop(attempt), Ending.CANCELLED
+            if deadline is not None and self.clock.monotonic() >= deadline:
+                return self._stop(attempt), Ending.TIMED_OUT
+
+    def _stop(self, attempt: Attempt) -> int:
+        attempt.terminate()
+        give_up = self.clock.monotonic() + self.grace
+        while self.clock.monotonic() < give_up:
+            code = attempt.wait(min(POLL_SECONDS, max(give_up - self.clock.monotonic(), 0.0)))
+            if code is not None:
+                attempt.kill()
+                return code
+        attempt.kill()
+        while (code := attempt.wait(POLL_SECONDS)) is None:
+            pass
+        return code
+
+    def _pause(self, seconds: float, deadline: float | None) -> Ending | None:
+        until = self.clock.monotonic() + seconds
+        while self.clock.monotonic() < until:
+            if self.stop_requested():
+                return Ending.CANCELLED
+            if deadline is not None and self.clock.monotonic() >= deadline:
+                return Ending.TIMED_OUT
+            self.clock.sleep(min(POLL_SECONDS, until - self.clock.monotonic()))
+        return None
+
+
+def _describe(state: RunState, code: int | None, attempts: int, timeout: float | None) -> str:
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    if state is RunState.SUCCEEDED:
+        return f"succeeded{tries}"
+    if state is RunState.TIMED_OUT:
+        return f"stopped after its timeout of {timeout:g}s"
+    if state is RunState.CANCELLED:
+        return "cancelled"
+    return f"exited with code {code}{tries}"
+
+
+@dataclass(frozen=True)
+class LocalLaunch:
+    """What a local supervisor needs from the manifest, kept in the run record as plain data.
+
+    The supervisor starts from this rather than re-validating the manifest, so it never imports
+    pydantic: a run starts about a hundred milliseconds sooner.
+    """
+
+    command: list[str]
+    env: dict[str, str]  # the manifest's env plus RUNNER_INPUT_<NAME> for each input
+    timeout: int | None
+    gpus: int
+    gpu_type: str | None
+    # containers only: the image, read-only input mounts (host path -> container path), limits
+    image: str | None = None
+    mounts: dict[str, str] = field(default_factory=dict)
+    outputs_path: str = "/outputs"
+    cpu_millis: int | None = None
+    memory_bytes: int | None = None
+
+    def to_data(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> LocalLaunch:
+        return cls(**data)
+
+
+class WorkDir:
+    """A local run's directory under RUNNER_HOME/runs/<run-id>."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @property
+    def context(self) -> Path:
+        return self.root / "context"
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def log(self, attempt: int) -> Path:
+        return self.logs / f"attempt-{attempt}.log"
+
+
+def claim_gpus(
+    record: RunRecord,
+    *,
+    launch: LocalLaunch,
+    records: RunRecords,
+    clock: Clock,
+    stop_requested: Callable[[], bool],
+    discover: Callable[[], list[gpu_inventory.Gpu]] = gpu_inventory.discover,
+) -> list[int] | None:
+    """Wait until the GPUs the run asks for are free and hold them; None if a stop came first."""
+    wanted = launch.gpus
+    if wanted == 0:
+        return []
+    candidates = gpu_inventory.matching(discover(), launch.gpu_type)
+    while not stop_requested():
+        with records.exclusive():
+            holders = [other for other in records.list(active_only=True) if other.id != record.id]
+            in_use = {index for other in holders for index in other.gpu_indices}
+            chosen = gpu_inventory.choose(candidates, in_use, wanted)
+            if chosen is not None:
+                records.update(record.id, gpus=",".join(map(str, chosen)))
+                return chosen
+            records.update(
+                record.id,
+                message=f"waiting for {wanted} free GPU(s); {len(in_use)} of {len(candidates)} in use",
+            )
+        clock.sleep(GPU_WAIT_SECONDS)
+    return None
+
+
+def summary(record: RunRecord, outcome: Outcome | None, **extra: Any) -> dict[str, Any]:
+    """The run.json document."""
+    return {
+        "id": record.id,
+        "job": record.job,
+        "backend": record.backend,
+        "state": (outcome.state if outcome else record.state).value,
+        "message": outcome.message if outcome else record.message,
+        "exitCode": outcome.exit_code if outcome else record.exit_code,
+        "created": record.created,
+        "started": record.started,
+        "labels": record.labels,
+        "gpus": record.gpu_indices,
+        "host": socket.gethostname(),
+        "attempts": [asdict(item) for item in outcome.attempts] if outcome else [],
+        **extra,
+    }
+
+
+def collect_and_finish(
+    record: RunRecord, outcome: Outcome, records: RunRecords, settings: Settings, clock: Clock
+) -> RunRecord:
+    """Collect the run into its store (failed runs too), tidy its work directory, record the end.
+
+    Once collected, the job's `latest` moves to the run if it succeeded and the manifest's retention
+    deletes the runs no rule keeps (runner.store.housekeeping); problems there join the message.
+    """
+    records.update(record.id, message="collecting artifacts")
+    workdir = WorkDir(Path(record.workdir))
+    finished = clock.time()
+    message = outcome.message
+    try:
+        store = open_store(record.store_url)
+        collect_run(
+            store,
+            job=record.job,
+            run_id=record.id,
+            manifest_text=record.manifest,
+            summary=summary(record, outcome, finished=finished),
+            logs_dir=workdir.logs,
+            outputs_dir=workdir.outputs,
+        )
+    except Exception as error:  # the run's own result stands; say that collecting failed
+        message += f"; collecting artifacts failed: {error}"
+    else:
+        message += _keep_house(store, record, outcome, finished, clock)
+    for leftover in (workdir.context, workdir.outputs):
+        shutil.rmtree(leftover, ignore_errors=True)
+    return records.update(
+        record.id,
+        state=outcome.state,
+        exit_code=outcome.exit_code,
+        attempts=len(outcome.attempts),
+        finished=finished,
+        message=message,
+    )
+
+
+def _keep_house(store: Store, record: RunRecord, outcome: Outcome, finished: float, clock: Clock) -> str:
+    """Move `latest`, apply the manifest's retention; what went wrong, as a message suffix ("" if nothing)."""
+    try:
+        policy, problems = retention_of(record.manifest), []
+    except Exception as error:  # a manifest the runner itself resolved: not expected, never fatal
+        policy, problems = None, [f"retention skipped: {error}"]
+    done = after_collect(
+        store,
+        job=record.job,
+        run_id=record.id,
+        succeeded=outcome.state is RunState.SUCCEEDED,
+        finished=finished,
+        policy=policy,
+        now=clock.time(),
+    )
+    report = "; ".join(part for part in (*problems, done.describe()) if part)
+    return f"; {report}" if report else ""
+
+
+def retention_of(manifest: str) -> RetentionPolicy | None:
+    """spec.retention of a resolved manifest (the run record's YAML), without pydantic.
+
+    The supervisor never imports the spec models (see LocalLaunch); the manifest was validated at
+    submit, so reading its YAML is enough, and costs a few milliseconds once per run.
+    """
+    import yaml
+
+    document = yaml.safe_load(manifest)
+    spec = document.get("spec") if isinstance(document, dict) else None
+    retention = spec.get("retention") if isinstance(spec, dict) else None
+    return None if retention is None else retention_from_mapping(retention)
+
+
+def mark_lost(record: RunRecord, records: RunRecords, settings: Settings, clock: Clock) -> RunRecord:
+    """A run whose supervisor died (its job already stopped): collect what is there."""
+    outcome = Outcome(
+        RunState.LOST,
+        None,
+        [],
+        "lost: the runner supervising this run stopped unexpectedly (killed or machine restarted)",
+    )
+    return collect_and_finish(record, outcome, records, settings, clock)

@@ -1,0 +1,234 @@
+"""The docker backend: runs the job's image on the local Docker engine, exactly as a cluster would.
+
+The supervisor (shared with the process backend) owns the run: it starts one container per attempt
+with the runner agent as entrypoint (RUNNER_STORE=none: the attached supervisor collects), streams
+the container's output into the attempt's log, stops it with SIGTERM then SIGKILL, and removes it.
+The outputs path is a bind mount of the run's work directory, so collection is the same as for the
+process backend. Every container carries the run's labels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from runner.backends.base import RunPlan
+from runner.backends.local.attempts import LocalLaunch, WorkDir
+from runner.backends.local.supervised import SupervisedBackend
+from runner.config import Settings
+from runner.errors import BackendError, SubmitError
+from runner.records import RunRecord, RunRecords
+from runner.spec.labels import RUN_LABEL
+
+if TYPE_CHECKING:
+    import docker
+
+_LOG_DRAIN_SECONDS = 10.0
+
+
+def engine(timeout: int = 60) -> docker.DockerClient:
+    """A client of the local engine, or EngineError (a BackendError) saying how to get one."""
+    from runner.images.build import connect_engine
+
+    return connect_engine(timeout)
+
+
+def engine_answers(timeout: float = 1.0) -> bool:
+    """Whether a Docker engine answers /_ping at DOCKER_HOST (default: the local socket).
+
+    Asked with the standard library, so `auto` costs a millisecond rather than the SDK's import.
+    """
+    address = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    parsed = urlparse(address)
+    try:
+        if parsed.scheme == "unix":
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+                connection.settimeout(timeout)
+                connection.connect(parsed.path)
+                connection.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+                return connection.recv(64).split(b" ", 2)[1:2] == [b"200"]
+        if parsed.scheme in ("tcp", "http") and parsed.hostname:
+            with socket.create_connection((parsed.hostname, parsed.port or 2375), timeout) as connection:
+                connection.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+                return connection.recv(64).split(b" ", 2)[1:2] == [b"200"]
+    except OSError:
+        return False
+    try:  # ssh://, TLS and other transports: ask the SDK
+        engine(timeout=int(max(timeout, 1))).close()
+    except BackendError:
+        return False
+    return True
+
+
+class ContainerAttempt:
+    """One attempt as a container; its output is copied into the attempt's log as it comes."""
+
+    def __init__(self, container: Any, log: Path) -> None:
+        self.container = container
+        self._copier = threading.Thread(target=self._copy_logs, args=(log,), daemon=True)
+        self._copier.start()
+
+    def _copy_logs(self, log: Path) -> None:
+        stream: Iterator[bytes] = self.container.logs(stream=True, follow=True)
+        with log.open("ab") as sink:
+            for chunk in stream:
+                sink.write(chunk)
+                sink.flush()
+
+    def wait(self, timeout: float) -> int | None:
+        import requests
+
+        try:
+            result = self.container.wait(timeout=timeout)
+        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            return None
+        self._copier.join(_LOG_DRAIN_SECONDS)
+        return int(result.get("StatusCode", 1))
+
+    def terminate(self) -> None:
+        self._signal("SIGTERM")
+
+    def kill(self) -> None:
+        """SIGKILL if still running, then remove the container: nothing of the attempt is left."""
+        self._signal("SIGKILL")
+        self._copier.join(_LOG_DRAIN_SECONDS)
+        self._remove()
+
+    def _signal(self, name: str) -> None:
+        import docker
+
+        with contextlib.suppress(docker.errors.APIError):  # not running any more, or already removed
+            self.container.kill(signal=name)
+
+    def _remove(self) -> None:
+        import docker
+
+        with contextlib.suppress(docker.errors.APIError):
+            self.container.remove(force=True)
+
+
+def container_environment(
+    launch: LocalLaunch, record: RunRecord, attempt: int, grace: float
+) -> dict[str, str]:
+    return {
+        **launch.env,
+        "RUNNER_STORE": "none",  # the attached supervisor collects
+        "RUNNER_JOB": record.job,
+        "RUNNER_RUN_ID": record.id,
+        "RUNNER_ATTEMPT": str(attempt),
+        "RUNNER_OUTPUTS": launch.outputs_path,
+        "RUNNER_BACKEND": "docker",
+        # the agent's own grace is shorter than the supervisor's, so it reaps before it is killed
+        "RUNNER_GRACE": f"{max(grace - 1, 0.5):g}",
+    }
+
+
+def start_container(
+    launch: LocalLaunch,
+    record: RunRecord,
+    records: RunRecords,
+    attempt: int,
+    gpus: list[int],
+    *,
+    grace: float,
+) -> ContainerAttempt:
+    import docker
+    from docker.types import DeviceRequest
+
+    workdir = WorkDir(Path(record.workdir))
+    workdir.logs.mkdir(parents=True, exist_ok=True)
+    workdir.outputs.mkdir(parents=True, exist_ok=True)
+    workdir.outputs.chmod(0o777)  # the image runs as a numeric non-root user
+    volumes = {str(workdir.outputs): {"bind": launch.outputs_path, "mode": "rw"}}
+    volumes.update({host: {"bind": inside, "mode": "ro"} for host, inside in launch.mounts.items()})
+    requests = [DeviceRequest(device_ids=[str(i) for i in gpus], capabilities=[["gpu"]])] if gpus else None
+    if launch.image is None:
+        raise BackendError(f"run {record.id} has no image to run")
+    client = engine()
+    try:
+        container = client.containers.run(
+            launch.image,
+            detach=True,
+            name=f"{record.id}-{attempt}",
+            environment=container_environment(launch, record, attempt, grace),
+            labels={**record.labels, "runner.dev/attempt": str(attempt)},
+            volumes=volumes,
+            nano_cpus=launch.cpu_millis * 1_000_000 if launch.cpu_millis else None,
+            mem_limit=launch.memory_bytes,
+            device_requests=requests,
+        )
+    except docker.errors.DockerException as error:
+        raise BackendError(f"cannot start the container of run {record.id}: {error}") from error
+    return ContainerAttempt(container, workdir.log(attempt))
+
+
+def remove_run_containers(run_id: str) -> int:
+    """Remove every container of a run, running or not; how many there were."""
+    import docker
+
+    try:
+        client = engine(timeout=30)
+    except BackendError:
+        return 0
+    containers = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+    for container in containers:
+        with contextlib.suppress(docker.errors.APIError):
+            container.remove(force=True)
+    return len(containers)
+
+
+class DockerBackend(SupervisedBackend):
+    name = "docker"
+    copies_context = False  # the job's code is in its image
+
+    def check(self, plan: RunPlan) -> None:
+        super().check(plan)
+        client = engine()
+        if plan.manifest.spec.resources.gpu and "nvidia" not in (client.info().get("Runtimes") or {}):
+            raise SubmitError(
+                f"job {plan.manifest.name!r} asks for GPUs, but the Docker engine has no NVIDIA runtime",
+                hint="install the NVIDIA Container Toolkit and restart the engine, or set resources.gpu: 0",
+            )
+
+    def prepare(self, plan: RunPlan, settings: Settings, progress: Callable[[str], None]) -> RunPlan:
+        from runner.images.build import ensure_image
+
+        built = ensure_image(
+            plan.manifest,
+            plan.context_dir,
+            registry=settings.registry,
+            progress=progress,
+            skip=[settings.home],
+        )
+        progress(
+            f"image {built.reference} "
+            + (f"built in {built.seconds:.1f}s" if built.built else "unchanged, reused")
+        )
+        return replace(plan, image=built.reference)
+
+    def launch_details(self, plan: RunPlan) -> LocalLaunch:
+        spec = plan.manifest.spec
+        if plan.image is None:
+            raise BackendError("the docker backend launches only a prepared plan (its image is built first)")
+        return LocalLaunch(
+            command=list(spec.command),
+            env={**spec.env, **{item.env_name: item.path for item in spec.inputs}},
+            timeout=spec.timeout,
+            gpus=spec.resources.gpu,
+            gpu_type=spec.resources.gpu_type,
+            image=plan.image,
+            mounts={plan.inputs[item.name]: item.path for item in spec.inputs},
+            outputs_path=spec.outputs.path,
+            cpu_millis=spec.resources.cpu,
+            memory_bytes=spec.resources.memory,
+        )
+
+    def stop_orphans(self, record: RunRecord) -> None:
+        remove_run_containers(record.id)
