@@ -1,11 +1,16 @@
-"""Backends run jobs: process and docker on this machine, kubernetes on a cluster, behind one protocol."""
+"""Backends run jobs: process and docker on this machine, kubernetes on a cluster, behind one protocol.
+
+get_backend is how everything outside runner.backends reaches a backend: by the name a run record
+carries, never by asking which backend it is. The local family names its own members
+(runner.backends.local.family), which its supervisors look up there as well.
+"""
 
 from __future__ import annotations
 
-from runner.backends.base import Backend, RunPlan
+from runner.backends.base import Backend, LogChunk, RunPlan
 from runner.errors import UserError
 
-__all__ = ["BACKENDS", "Backend", "RunPlan", "choose_backend", "get_backend"]
+__all__ = ["BACKENDS", "Backend", "LogChunk", "RunPlan", "auto_reason", "choose_backend", "get_backend"]
 
 BACKENDS = ("process", "docker", "kubernetes")
 
@@ -21,17 +26,18 @@ def choose_backend(name: str) -> str:
     return name
 
 
+def auto_reason(chosen: str) -> str:
+    """Why 'auto' chose the backend it did (choose_backend), for the user."""
+    return "a Docker engine answers" if chosen == "docker" else "no Docker engine answers"
+
+
 def get_backend(name: str) -> Backend:
     """The backend called name (a concrete one: see choose_backend for 'auto')."""
     chosen = choose_backend(name)
-    if chosen == "docker":
-        from runner.backends.local.docker import DockerBackend
-
-        return DockerBackend()
     if chosen == "kubernetes":
         from runner.backends.kubernetes.backend import KubernetesBackend
 
         return KubernetesBackend()
-    from runner.backends.local.process import ProcessBackend
+    from runner.backends.local.family import local_backend
 
-    return ProcessBackend()
+    return local_backend(chosen)

@@ -1,12 +1,19 @@
-"""The Backend protocol: where runs execute. Every backend does its own I/O behind it."""
+"""The Backend protocol: where runs execute. Every backend does its own I/O behind it.
+
+It holds everything the service asks of a backend (start, stop, status, logs, adoption), so nothing
+outside runner.backends asks which backend a run is on: runner.backends.get_backend maps a record's
+backend name to its backend, and the backend does the rest. Both families (runner.backends.local and
+runner.backends.kubernetes) share this module and nothing else.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from runner.clock import Clock
 from runner.config import Settings
 from runner.records import RunRecord, RunRecords
 
@@ -25,6 +32,14 @@ class RunPlan:
     inputs: dict[str, str] = field(default_factory=dict)  # input name -> resolved source
     labels: dict[str, str] = field(default_factory=dict)
     image: str | None = None  # the job image, once a container backend has built it
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """Bytes of one attempt's log, in the order the attempt wrote them."""
+
+    attempt: int
+    data: bytes
 
 
 class Backend(Protocol):
@@ -48,4 +63,32 @@ class Backend(Protocol):
 
     def refresh(self, record: RunRecord, records: RunRecords, settings: Settings) -> RunRecord:
         """Bring the record up to date with reality (e.g. a run whose supervisor died is lost)."""
+        ...
+
+    def refresh_many(
+        self, runs: Sequence[RunRecord], records: RunRecords, settings: Settings
+    ) -> dict[str, RunRecord]:
+        """Bring many runs of this backend up to date at once: each fresh record by run id, as refresh would
+        read it (a terminal run may be left out). A local run costs no request, so local backends refresh
+        one by one; the cluster backend reads all of them in a few LISTs."""
+        ...
+
+    def adopt(self, records: RunRecords, namespace: str | None, settings: Settings) -> list[str]:
+        """Record the runs this backend finds elsewhere (the cluster's runner Jobs in namespace, submitted
+        from another machine or by a schedule) that records does not know yet; their run ids. A local
+        backend knows every run it has, and adopts none."""
+        ...
+
+    def logs(
+        self,
+        record: RunRecord,
+        *,
+        follow: bool,
+        attempt: int | None,
+        current: Callable[[], RunRecord],
+        clock: Clock,
+    ) -> Iterator[LogChunk]:
+        """The run's log, attempt by attempt (one attempt's when attempt is given). With follow, what is
+        written next too, until the run has ended and all of it is read: current() reads the run's record
+        afresh, clock paces the waits."""
         ...

@@ -91,7 +91,12 @@ def validate(files: tuple[Path, ...]) -> None:
 )
 @click.option("--run-id", help="With --kubernetes: the run id (default: a new one).")
 @click.option("--image", help="With --kubernetes: the job image (default: its content-hash reference).")
-@click.option("--namespace", help="With --kubernetes: the namespace (default: the manifest's).")
+@click.option(
+    "-n",
+    "--namespace",
+    help="With --kubernetes: the namespace (default: the manifest's, else the kubeconfig context's, "
+    "as runner submit chooses it).",
+)
 @click.option("--input", "inputs", multiple=True, metavar="NAME=SOURCE", help="Point an input elsewhere.")
 def render(
     file: Path,
@@ -103,7 +108,8 @@ def render(
     namespace: str | None,
     inputs: tuple[str, ...],
 ) -> None:
-    """Print the resolved manifest (every default filled in), or with --kubernetes its cluster objects.
+    """Print the resolved manifest (every default filled in), or with --kubernetes its cluster objects:
+    exactly what `runner submit --backend kubernetes` sends, rendered the same way.
 
     \b
     runner render job.yaml --kubernetes | kubectl apply -f -
@@ -117,27 +123,23 @@ def render(
     if not kubernetes:
         click.echo(resolved_json(manifest) if fmt == "json" else resolved_yaml(manifest), nl=False)
         return
+    from dataclasses import replace
+
+    from runner.backends.kubernetes.backend import KubernetesBackend
     from runner.config import load_settings
     from runner.images.build import planned_reference
-    from runner.render import render_job, to_yaml
-    from runner.service.plan import new_run_id, parse_overrides, resolve_source
+    from runner.render import to_yaml
+    from runner.service.plan import parse_overrides, plan_run
 
     settings = load_settings()
-    if image is None:
+    plan = plan_run(loaded, parse_overrides(inputs), run_id=run_id)  # the plan runner submit makes
+    if image is None:  # the reference runner submit builds and pushes, without building it
         image = planned_reference(
             manifest, loaded.context_dir, registry=settings.registry, skip=[settings.home]
         )[2]
-    overrides = {name: resolve_source(source, Path.cwd()) for name, source in parse_overrides(inputs).items()}
-    objects = render_job(
-        manifest,
-        run_id=run_id or new_run_id(manifest.name),
-        image=image,
-        store_url=settings.store_url,
-        namespace=namespace,
-        store_secret=settings.store_secret,
-        inputs=overrides or None,
-        grace=settings.grace_seconds,
-    )
+    plan = replace(plan, image=image)
+    backend = KubernetesBackend()
+    objects = backend.objects(plan, backend.target(plan, settings, namespace))
     click.echo(to_yaml(objects) if fmt == "yaml" else json.dumps(objects, indent=2) + "\n", nl=False)
 
 
@@ -344,7 +346,8 @@ def artifacts(run: str, destination: Path | None, fmt: str) -> None:
 
 
 def _add_schedule_commands() -> None:
-    from runner.cli.schedules import schedule, scheduler
+    from runner.cli.schedule import schedule
+    from runner.cli.scheduler import scheduler
 
     cli.add_command(schedule)
     cli.add_command(scheduler)

@@ -1,4 +1,8 @@
-"""The runner's use cases over a backend, the run records and the artifact store."""
+"""The runner's use cases over a backend, the run records and the artifact store.
+
+A run's backend is reached by the name its record carries (runner.backends.get_backend), and asked
+through the Backend protocol alone: nothing here knows which backends there are or what they do.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,11 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner.backends import choose_backend, get_backend
+from runner.backends import BACKENDS, LogChunk, auto_reason, choose_backend, get_backend
 from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.errors import NotFoundError, StoreError
 from runner.records import RunRecord, RunRecords, RunState
-from runner.service.logs import LogChunk, follow_logs, read_logs
 from runner.service.plan import parse_overrides, plan_run
 from runner.spec import LoadedManifest, load_manifest
 from runner.store import Store, check_key, open_store
@@ -79,8 +82,7 @@ class RunService:
         wanted = backend_name or self.settings.backend
         chosen = choose_backend(wanted)
         if wanted == "auto":
-            why = "a Docker engine answers" if chosen == "docker" else "no Docker engine answers"
-            progress(f"backend: {chosen} ({why})")
+            progress(f"backend: {chosen} ({auto_reason(chosen)})")
         backend = get_backend(chosen)
         backend.check(plan)
         plan = backend.prepare(plan, self.settings, progress)
@@ -121,24 +123,26 @@ class RunService:
         cluster_namespace: str | None = None,
         cluster: bool = False,
     ) -> list[RunRecord]:
-        """Runs, newest first. With cluster=True the cluster's runner Jobs are adopted first: its labels
-        are the truth, the local records a cache."""
+        """Runs, newest first. With cluster=True every backend first adopts the runs it finds elsewhere
+        (the cluster's runner Jobs in cluster_namespace): the cluster's labels are the truth, the local
+        records a cache."""
         if cluster:
-            from runner.backends.kubernetes.backend import KubernetesBackend
-
-            KubernetesBackend().adopt(self.records, cluster_namespace, self.settings)
+            for name in BACKENDS:
+                get_backend(name).adopt(self.records, cluster_namespace, self.settings)
         return self.refresh_all(self.records.list(job=job, limit=limit))
 
     def refresh_all(self, listed: list[RunRecord]) -> list[RunRecord]:
-        """Each run brought up to date, in the same order. The cluster's live runs are refreshed together
-        (a few LISTs for all of them, not two requests per run: at 10,000 runs that is the difference
-        between a second and minutes); local runs one by one, as they cost no request."""
-        clustered = [r for r in listed if r.backend == "kubernetes" and not r.state.terminal]
+        """Each run brought up to date, in the same order. The live runs of each backend are refreshed
+        together (refresh_many): the cluster's in a few LISTs for all of them, not two requests per run (at
+        10,000 runs that is the difference between a second and minutes); local runs one by one, as they
+        cost no request."""
+        live: dict[str, list[RunRecord]] = {}
+        for record in listed:
+            if not record.state.terminal:
+                live.setdefault(record.backend, []).append(record)
         fresh: dict[str, RunRecord] = {}
-        if clustered:
-            from runner.backends.kubernetes.backend import KubernetesBackend
-
-            fresh = KubernetesBackend().refresh_many(clustered, self.records, self.settings)
+        for name, group in live.items():
+            fresh.update(get_backend(name).refresh_many(group, self.records, self.settings))
         return [fresh.get(record.id) or self.refresh(record) for record in listed]
 
     def cancel(self, reference: str, *, wait: bool = True, timeout: float | None = None) -> RunRecord:
@@ -163,16 +167,13 @@ class RunService:
         self, record: RunRecord, *, follow: bool = False, attempt: int | None = None
     ) -> Iterator[LogChunk]:
         """The logs of a run just read (get, refresh), without reading it again first."""
-        if record.backend == "kubernetes":
-            from runner.backends.kubernetes.backend import KubernetesBackend
-
-            chunks = KubernetesBackend().log_chunks(
-                record, follow=follow, current=lambda: self.refresh(self.records.get(record.id))
-            )
-            return (LogChunk(number, data) for number, data in chunks if attempt in (None, number))
-        if follow:
-            return follow_logs(lambda: self.refresh(self.records.get(record.id)), self.clock)
-        return read_logs(record, attempt)
+        return get_backend(record.backend).logs(
+            record,
+            follow=follow,
+            attempt=attempt,
+            current=lambda: self.refresh(self.records.get(record.id)),
+            clock=self.clock,
+        )
 
     def artifacts(self, reference: str) -> tuple[RunRecord, list[FileEntry]]:
         record = self.get(reference)

@@ -1,9 +1,9 @@
 """`runner schedule ...` and `runner scheduler` on this machine, through the real `runner` command.
 
-The service and the scheduler loop have unit tests on a fake clock (tests/schedule/); here the commands
-are run as a user runs them: what they print, their exit codes, and that a scheduled run is an ordinary
-run (`runner status` shows it, with the runner.dev/schedule label). The last test is the one true end to
-end: two `runner scheduler` processes on one home, a schedule due every minute, a real minute.
+The service and the scheduler loop have unit tests on a fake clock (tests/service/schedules/); here the
+commands are run as a user runs them: what they print, their exit codes, and that a scheduled run is an
+ordinary run (`runner status` shows it, with the runner.dev/schedule label). The last test is the one
+true end to end: two `runner scheduler` processes on one home, a schedule due every minute, a real minute.
 """
 
 from __future__ import annotations
@@ -151,17 +151,23 @@ def test_list_in_every_format(runner: Runner, job: MakeJob) -> None:
     assert documents[1] | {"nextRun": None, "manifest": None} == {
         "name": "zeta",
         "backend": "process",
+        "namespace": None,  # the keys of a cluster's schedules: null here
+        "job": "zeta",
         "cron": "0 2 * * *",
         "timeZone": "Europe/Berlin",
         "concurrency": "Forbid",
         "paused": False,
         "suspended": False,
         "manifest": None,
+        "image": None,
         "nextRun": None,
         "lastRun": None,
         "lastResult": None,
         "lastSlot": None,
         "lastOutcome": None,
+        "lastScheduleTime": None,
+        "lastSuccessfulTime": None,
+        "active": None,
     }
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT(00|01):00:00Z", documents[1]["nextRun"])  # 02:00 in Berlin
     assert yaml.safe_load(ok(runner("schedule", "list", "-o", "yaml")).stdout) == documents

@@ -11,7 +11,7 @@ import pytest
 from runner.errors import NotFoundError
 from runner.records import RunRecords
 from runner.records.schedules import SCHEDULER_LEASE, ScheduleRecords, SlotOutcome
-from tests.service.test_scheduling import schedule
+from tests.service.schedules.test_slots import schedule
 
 
 @pytest.fixture

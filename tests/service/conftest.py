@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from runner.config import Settings, load_settings
-from runner.service.scheduler import Scheduler
-from runner.service.schedules import ScheduleService
+from runner.service.schedules.local import LocalSchedules
+from runner.service.schedules.scheduler import Scheduler
 from tests.conftest import write_job
 from tests.support.fakes import FakeClock, FakeLauncher
 
@@ -34,8 +34,8 @@ def launcher(clock: FakeClock) -> FakeLauncher:
 
 
 @pytest.fixture
-def service(settings: Settings, clock: FakeClock, launcher: FakeLauncher) -> ScheduleService:
-    return ScheduleService(settings, clock, launcher)
+def service(settings: Settings, clock: FakeClock, launcher: FakeLauncher) -> LocalSchedules:
+    return LocalSchedules(settings, clock, launcher)
 
 
 @pytest.fixture

@@ -21,13 +21,12 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner.backends.base import RunPlan
+from runner.backends.base import LogChunk, RunPlan
 from runner.backends.kubernetes.pure.reading import (
     job_changes,
     missing_job,
@@ -39,11 +38,13 @@ from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.errors import BackendError, SubmitError
 from runner.records import RunRecord, RunRecords, RunState
-from runner.render.kubernetes import JOB_NAME_LABEL
+from runner.render.kubernetes import JOB_NAME_LABEL, ClusterTarget, render_run
 from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER, RUN_LABEL, SCHEDULE_LABEL
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
+
+    from runner.spec import JobManifest
 
 API_RETRIES = 5
 PAGE_SIZE = 500  # objects per LIST page (limit/continue), as kubectl's --chunk-size
@@ -170,6 +171,9 @@ def pod_selector(run_id: str) -> str:
 
 
 class KubernetesBackend:
+    """The Backend protocol on a cluster: refresh_many reads many runs in a few LISTs, adopt records the
+    cluster's runner Jobs this machine does not know, logs reads and follows the pods' logs."""
+
     name = "kubernetes"
 
     def __init__(self, context: str | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
@@ -206,17 +210,18 @@ class KubernetesBackend:
         push_image(built, progress=progress)
         return replace(plan, image=built.reference)
 
-    def objects(self, plan: RunPlan, settings: Settings, namespace: str) -> list[dict[str, Any]]:
-        from runner.render.kubernetes import render_job
+    def target(self, plan: RunPlan, settings: Settings, namespace: str | None = None) -> ClusterTarget:
+        """Where plan runs: target_for in this backend's kubeconfig context."""
+        return target_for(plan, settings, namespace, context=self.context)
 
-        arguments = render_arguments(plan, settings, namespace, what="the kubernetes backend launches")
-        return render_job(plan.manifest, run_id=plan.run_id, **arguments)
+    def objects(self, plan: RunPlan, target: ClusterTarget) -> list[dict[str, Any]]:
+        """The run's ConfigMap and Job: what launch sends, and what `runner render --kubernetes` prints."""
+        return render_run(plan.manifest, target, run_id=plan.run_id, manifest_text=plan.manifest_text)
 
     def launch(self, plan: RunPlan, records: RunRecords, settings: Settings) -> RunRecord:
-        namespace = plan.manifest.spec.kubernetes.namespace or default_namespace(self.context)
-        objects = self.objects(
-            plan, settings, namespace
-        )  # render first: a manifest that cannot run is refused
+        namespace = cluster_namespace(plan.manifest, None, self.context)
+        target = self.target(plan, settings, namespace)
+        objects = self.objects(plan, target)  # render first: a manifest that cannot run is refused
         record = RunRecord(
             id=plan.run_id,
             job=plan.manifest.name,
@@ -473,14 +478,29 @@ class KubernetesBackend:
         changes, _ = job_changes(found, job)
         return replace(found, **changes)
 
-    def log_chunks(
-        self, record: RunRecord, *, follow: bool, current: Callable[[], RunRecord], poll: float = 5.0
-    ) -> Iterator[tuple[int, bytes]]:
-        """(attempt, bytes) of every pod of the run, oldest first; each pod is one attempt.
+    def logs(
+        self,
+        record: RunRecord,
+        *,
+        follow: bool,
+        attempt: int | None,
+        current: Callable[[], RunRecord],
+        clock: Clock,
+        poll: float = 5.0,
+    ) -> Iterator[LogChunk]:
+        """The log of every pod of the run (or of one attempt's), oldest first; each pod is one attempt.
 
         A followed stream can drop; once it ends, the whole log is fetched again and only what was
         not yet seen is passed on, so no line is lost or doubled.
         """
+        for number, data in self._pod_logs(record, follow=follow, current=current, clock=clock, poll=poll):
+            if attempt in (None, number):
+                yield LogChunk(number, data)
+
+    def _pod_logs(
+        self, record: RunRecord, *, follow: bool, current: Callable[[], RunRecord], clock: Clock, poll: float
+    ) -> Iterator[tuple[int, bytes]]:
+        """(attempt, bytes) of every pod of the run, oldest first, numbered by their order."""
         namespace = record.launch["namespace"]
         _, core = self._apis()
         done: list[str] = []
@@ -497,7 +517,8 @@ class KubernetesBackend:
                 ended = pod.status.phase in ("Succeeded", "Failed")
                 done.append(name)
                 yield from (
-                    (len(done), chunk) for chunk in self._pod_log(core, namespace, name, follow and not ended)
+                    (len(done), chunk)
+                    for chunk in self._pod_log(core, namespace, name, follow and not ended, clock)
                 )
             if not follow:
                 return
@@ -535,7 +556,7 @@ class KubernetesBackend:
         finally:
             watcher.stop()
 
-    def _pod_log(self, core: Any, namespace: str, name: str, follow: bool) -> Iterator[bytes]:
+    def _pod_log(self, core: Any, namespace: str, name: str, follow: bool, clock: Clock) -> Iterator[bytes]:
         """A pod's log: followed while its container runs, then fetched whole to pass on what the follow
         missed. A follow that is cut (an API server restart, a proxy timeout) or ends while the pod still
         runs is resumed; as the log API cannot start at an offset, a resumed follow skips what was seen."""
@@ -550,7 +571,7 @@ class KubernetesBackend:
                     yield chunk
                 follow = self._pod_running(core, namespace, name)
                 if follow and seen == before:
-                    time.sleep(RESUME_PAUSE)  # ended without news while the pod runs: do not spin
+                    clock.sleep(RESUME_PAUSE)  # ended without news while the pod runs: do not spin
             full = core.read_namespaced_pod_log(
                 name, namespace, container="job", _preload_content=False, _request_timeout=REQUEST_TIMEOUT
             ).data
@@ -595,22 +616,37 @@ class KubernetesBackend:
         return (pod.status.phase or "Pending") not in ("Succeeded", "Failed")
 
 
-def render_arguments(plan: RunPlan, settings: Settings, namespace: str, *, what: str) -> dict[str, Any]:
-    """What rendering a run's or a schedule's objects takes from a prepared plan and the settings."""
+def cluster_namespace(manifest: JobManifest, namespace: str | None, context: str | None) -> str:
+    """Where a manifest's objects go: namespace (-n) if given, else the manifest's
+    spec.kubernetes.namespace, else the kubeconfig context's (as kubectl chooses it)."""
+    return namespace or manifest.spec.kubernetes.namespace or default_namespace(context)
+
+
+def target_for(
+    plan: RunPlan,
+    settings: Settings,
+    namespace: str | None = None,
+    *,
+    context: str | None = None,
+    what: str = "the kubernetes backend launches",
+) -> ClusterTarget:
+    """The cluster target of a prepared plan (its image set) under the settings, its namespace resolved
+    by cluster_namespace. The one place a target is made: `runner submit` (launch), `runner render
+    --kubernetes` and `runner schedule apply [--dry-run]` all render through it, so a dry run prints
+    what is sent. Raises UserError for a target that cannot run on a cluster (ClusterTarget)."""
     if plan.image is None:
         raise BackendError(
             f"{what} only a prepared plan (its image is pushed first)",
             hint="prepare it with KubernetesBackend.prepare",
         )
-    return {
-        "image": plan.image,
-        "store_url": settings.store_url,
-        "namespace": namespace,
-        "store_secret": settings.store_secret,
-        "manifest_text": plan.manifest_text,
-        "inputs": plan.inputs,
-        "grace": settings.grace_seconds,
-    }
+    return ClusterTarget(
+        image=plan.image,
+        store_url=settings.store_url,
+        namespace=cluster_namespace(plan.manifest, namespace, context),
+        store_secret=settings.store_secret,
+        inputs=plan.inputs,
+        grace=settings.grace_seconds,
+    )
 
 
 def adopted_run_id(job_name: str, labels: dict[str, str]) -> str | None:

@@ -9,7 +9,8 @@ cancels it).
 
 Only runner schedules are touched: an object without the runner's labels under the same name is
 refused, never overwritten. The decisions (views, the trigger's Job, which ConfigMaps go) are pure, in
-runner.backends.kubernetes.pure.schedules; this module is their I/O.
+runner.backends.kubernetes.pure.cronjobs; this module is their I/O. What `list` and `get` return is
+the one ScheduleView of every schedule (runner.records.schedule_view), as this machine's schedules do.
 """
 
 from __future__ import annotations
@@ -24,19 +25,20 @@ from runner.backends.kubernetes.backend import (
     REQUEST_TIMEOUT,
     api_error,
     apis,
+    cluster_namespace,
     default_namespace,
-    render_arguments,
+    target_for,
 )
-from runner.backends.kubernetes.pure.schedules import (
-    ScheduleView,
+from runner.backends.kubernetes.pure.cronjobs import (
+    cronjob_view,
+    labelled_schedule,
     manual_job,
-    schedule_of,
-    schedule_view,
     unused_config_maps,
 )
 from runner.clock import SYSTEM_CLOCK, Clock, utc_now
 from runner.config import Settings
 from runner.errors import BackendError, NotFoundError
+from runner.records.schedule_view import ScheduleView
 from runner.spec.labels import MANAGED_BY, MANAGER, SCHEDULE_LABEL
 from runner.spec.model import new_run_id
 
@@ -77,12 +79,13 @@ class CronJobs:
 
     # ------------------------------------------------------------------------------------ writing
 
-    def objects(self, plan: RunPlan, settings: Settings, namespace: str) -> Objects:
-        """The ConfigMap and CronJob that apply sends (`--dry-run` prints them)."""
-        from runner.render.kubernetes import render_cronjob
+    def objects(self, plan: RunPlan, settings: Settings, namespace: str | None = None) -> Objects:
+        """The ConfigMap and CronJob that apply sends (`--dry-run` prints them); namespace as apply's."""
+        from runner.render.kubernetes import render_schedule
 
-        arguments = render_arguments(plan, settings, namespace, what="a schedule is applied from")
-        return render_cronjob(plan.manifest, **arguments)
+        what = "a schedule is applied from"
+        target = target_for(plan, settings, namespace, context=self.context, what=what)
+        return render_schedule(plan.manifest, target, manifest_text=plan.manifest_text)
 
     def apply(self, plan: RunPlan, settings: Settings, namespace: str | None = None) -> Applied:
         """Create or replace the schedule of plan's manifest (its image built and pushed) in namespace,
@@ -91,7 +94,7 @@ class CronJobs:
         The manifest is the truth: a re-apply replaces the whole CronJob, spec.schedule.suspend
         included (a schedule paused with set_suspended is resumed unless the manifest says suspend).
         """
-        namespace = namespace or plan.manifest.spec.kubernetes.namespace or self.namespace()
+        namespace = cluster_namespace(plan.manifest, namespace, self.context)
         config_map, cronjob = self.objects(plan, settings, namespace)  # refused before anything is sent
         name, current = cronjob["metadata"]["name"], config_map["metadata"]["name"]
         batch, core = self._apis()
@@ -114,7 +117,7 @@ class CronJobs:
             namespace,
             {"spec": {"suspend": suspended}},
         )
-        return schedule_view(patched, self._jobs(batch, namespace, name), utc_now(self.clock))
+        return cronjob_view(patched, self._jobs(batch, namespace, name), utc_now(self.clock))
 
     def trigger(self, name: str, namespace: str | None = None) -> str:
         """Start a run of the schedule now, as `kubectl create job --from=cronjob/NAME` does; its run id.
@@ -184,7 +187,9 @@ class CronJobs:
         )["items"]
         now = utc_now(self.clock)
         views = [
-            schedule_view(cronjob, [job for job in jobs if schedule_of(job) == schedule_of(cronjob)], now)
+            cronjob_view(
+                cronjob, [job for job in jobs if labelled_schedule(job) == labelled_schedule(cronjob)], now
+            )
             for cronjob in cronjobs
         ]
         return sorted(views, key=lambda view: view.name)
@@ -194,7 +199,7 @@ class CronJobs:
         namespace = self.namespace(namespace)
         batch, _ = self._apis()
         cronjob = self._read_schedule(batch, name, namespace)
-        return schedule_view(cronjob, self._jobs(batch, namespace, name), utc_now(self.clock))
+        return cronjob_view(cronjob, self._jobs(batch, namespace, name), utc_now(self.clock))
 
     # ------------------------------------------------------------------------------------ helpers
 
@@ -278,7 +283,7 @@ class CronJobs:
         existing: dict[str, Any] = self._call(
             f"reading ConfigMap {namespace}/{map_name}", core.read_namespaced_config_map, map_name, namespace
         )
-        if schedule_of(existing) != name or existing.get("data") != config_map["data"]:
+        if labelled_schedule(existing) != name or existing.get("data") != config_map["data"]:
             raise BackendError(
                 f"ConfigMap {namespace}/{map_name} already exists and is not schedule {name}'s manifest",
                 hint=f"remove it (kubectl delete configmap -n {namespace} {map_name}) and apply again",

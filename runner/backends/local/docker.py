@@ -25,6 +25,7 @@ from runner.backends.local.supervised import SupervisedBackend
 from runner.config import Settings
 from runner.errors import BackendError, SubmitError
 from runner.records import RunRecord, RunRecords
+from runner.render.docker import render_container
 from runner.spec.labels import RUN_LABEL
 
 if TYPE_CHECKING:
@@ -114,22 +115,6 @@ class ContainerAttempt:
             self.container.remove(force=True)
 
 
-def container_environment(
-    launch: LocalLaunch, record: RunRecord, attempt: int, grace: float
-) -> dict[str, str]:
-    return {
-        **launch.env,
-        "RUNNER_STORE": "none",  # the attached supervisor collects
-        "RUNNER_JOB": record.job,
-        "RUNNER_RUN_ID": record.id,
-        "RUNNER_ATTEMPT": str(attempt),
-        "RUNNER_OUTPUTS": launch.outputs_path,
-        "RUNNER_BACKEND": "docker",
-        # the agent's own grace is shorter than the supervisor's, so it reaps before it is killed
-        "RUNNER_GRACE": f"{max(grace - 1, 0.5):g}",
-    }
-
-
 def start_container(
     launch: LocalLaunch,
     record: RunRecord,
@@ -139,31 +124,21 @@ def start_container(
     *,
     grace: float,
 ) -> ContainerAttempt:
+    """Start the attempt's container as runner.render.docker renders it; only the sending is here."""
     import docker
-    from docker.types import DeviceRequest
 
     workdir = WorkDir(Path(record.workdir))
     workdir.logs.mkdir(parents=True, exist_ok=True)
     workdir.outputs.mkdir(parents=True, exist_ok=True)
     workdir.outputs.chmod(0o777)  # the image runs as a numeric non-root user
-    volumes = {str(workdir.outputs): {"bind": launch.outputs_path, "mode": "rw"}}
-    volumes.update({host: {"bind": inside, "mode": "ro"} for host, inside in launch.mounts.items()})
-    requests = [DeviceRequest(device_ids=[str(i) for i in gpus], capabilities=[["gpu"]])] if gpus else None
     if launch.image is None:
         raise BackendError(f"run {record.id} has no image to run")
+    config = render_container(
+        launch, record, attempt=attempt, gpus=gpus, outputs_dir=str(workdir.outputs), grace=grace
+    )
     client = engine()
     try:
-        container = client.containers.run(
-            launch.image,
-            detach=True,
-            name=f"{record.id}-{attempt}",
-            environment=container_environment(launch, record, attempt, grace),
-            labels={**record.labels, "runner.dev/attempt": str(attempt)},
-            volumes=volumes,
-            nano_cpus=launch.cpu_millis * 1_000_000 if launch.cpu_millis else None,
-            mem_limit=launch.memory_bytes,
-            device_requests=requests,
-        )
+        container = client.containers.run(detach=True, **config.run_arguments())
     except docker.errors.DockerException as error:
         raise BackendError(f"cannot start the container of run {record.id}: {error}") from error
     return ContainerAttempt(container, workdir.log(attempt))
@@ -232,3 +207,15 @@ class DockerBackend(SupervisedBackend):
 
     def stop_orphans(self, record: RunRecord) -> None:
         remove_run_containers(record.id)
+
+    def start_attempt(
+        self,
+        record: RunRecord,
+        number: int,
+        *,
+        launch: LocalLaunch,
+        records: RunRecords,
+        gpus: list[int],
+        settings: Settings,
+    ) -> ContainerAttempt:
+        return start_container(launch, record, records, number, gpus, grace=settings.grace_seconds)

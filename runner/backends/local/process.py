@@ -13,6 +13,7 @@ from runner.backends.base import RunPlan
 from runner.backends.local import procs
 from runner.backends.local.attempts import Attempt, LocalLaunch, WorkDir
 from runner.backends.local.supervised import SupervisedBackend
+from runner.config import Settings
 from runner.records import RunRecord, RunRecords
 
 
@@ -110,3 +111,15 @@ class ProcessBackend(SupervisedBackend):
 
     def stop_orphans(self, record: RunRecord) -> None:
         procs.kill_group(record.job_pgid)
+
+    def start_attempt(
+        self,
+        record: RunRecord,
+        number: int,
+        *,
+        launch: LocalLaunch,
+        records: RunRecords,
+        gpus: list[int],
+        settings: Settings,
+    ) -> Attempt:
+        return start_process(launch, record, records, number, gpus)

@@ -2,8 +2,10 @@
 
 Each run gets a copy of its context under RUNNER_HOME/runs/<run-id>, a record, and a supervisor
 (`python -m runner.backends.local.supervisor RUN_ID`) in its own session that outlives the command which
-submitted it. A backend says how its attempts start (supervisor.py) and how to stop what a dead
-supervisor left behind.
+submitted it. A backend says how its attempts start (start_attempt, which the supervisor calls) and how
+to stop what a dead supervisor left behind. Everything else of the Backend protocol is shared: a local run
+is refreshed without a request (refresh_many refreshes one by one), every local run was launched here (adopt
+finds none), and its logs are files in its work directory, then in the store (runner.backends.local.logs).
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from runner.backends.base import RunPlan
+from runner.backends.base import LogChunk, RunPlan
 from runner.backends.local import gpus as gpu_inventory
 from runner.backends.local import procs
-from runner.backends.local.attempts import LocalLaunch, WorkDir, mark_lost
-from runner.clock import SYSTEM_CLOCK
+from runner.backends.local.attempts import Attempt, LocalLaunch, WorkDir, mark_lost
+from runner.backends.local.logs import follow_logs, read_logs
+from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.errors import BackendError, SubmitError
 from runner.images.context import copy_context
@@ -42,6 +45,19 @@ class SupervisedBackend:
 
     def stop_orphans(self, record: RunRecord) -> None:
         """Stop whatever a run whose supervisor died left running."""
+        raise NotImplementedError
+
+    def start_attempt(
+        self,
+        record: RunRecord,
+        number: int,
+        *,
+        launch: LocalLaunch,
+        records: RunRecords,
+        gpus: list[int],
+        settings: Settings,
+    ) -> Attempt:
+        """Start attempt number of the run on the GPUs its supervisor holds; the supervisor watches it."""
         raise NotImplementedError
 
     def check(self, plan: RunPlan) -> None:
@@ -130,3 +146,28 @@ class SupervisedBackend:
             current = records.update(record.id, state=RunState.LOST, message="lost; collecting what is left")
         self.stop_orphans(current)
         return mark_lost(current, records, settings, clock)
+
+    def refresh_many(
+        self, runs: Sequence[RunRecord], records: RunRecords, settings: Settings
+    ) -> dict[str, RunRecord]:
+        """One by one: refreshing a local run asks the process table, not a server."""
+        return {record.id: self.refresh(record, records, settings) for record in runs}
+
+    def adopt(self, records: RunRecords, namespace: str | None, settings: Settings) -> list[str]:
+        """Nothing to adopt: every local run was launched on this machine, and recorded when it was."""
+        return []
+
+    def logs(
+        self,
+        record: RunRecord,
+        *,
+        follow: bool,
+        attempt: int | None,
+        current: Callable[[], RunRecord],
+        clock: Clock,
+    ) -> Iterator[LogChunk]:
+        """The work directory's logs (the store's once collected). A followed run streams every attempt:
+        attempt chooses one only when not following."""
+        if follow:
+            return follow_logs(current, clock)
+        return read_logs(record, attempt)

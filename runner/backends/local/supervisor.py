@@ -4,6 +4,10 @@
 
 It outlives the command that submitted the run. SIGTERM (from `runner cancel`) or SIGINT/SIGHUP
 cancels the run; SIGKILL leaves the record for the next runner command to find as lost.
+
+The run's backend (runner.backends.local.family, by the record's name) starts each attempt; the loop,
+the GPUs and collection are the same for all. Only that backend's module is imported: a process run's
+supervisor never loads the docker SDK, pydantic or the manifest model.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from runner.backends.local.attempts import (
     claim_gpus,
     collect_and_finish,
 )
+from runner.backends.local.family import local_backend
 from runner.clock import SYSTEM_CLOCK
 from runner.config import load_settings
 from runner.records import RunRecords, RunState
@@ -59,16 +64,12 @@ def supervise(run_id: str) -> RunState:
             def on_wait(message: str) -> None:
                 records.update(run_id, message=message)
 
+            backend = local_backend(record.backend)
+
             def start(number: int) -> Attempt:
-                if record.backend == "docker":
-                    from runner.backends.local.docker import start_container
-
-                    return start_container(
-                        launch, record, records, number, gpus, grace=settings.grace_seconds
-                    )
-                from runner.backends.local.process import start_process
-
-                return start_process(launch, record, records, number, gpus)
+                return backend.start_attempt(
+                    record, number, launch=launch, records=records, gpus=gpus, settings=settings
+                )
 
             loop = AttemptLoop(
                 start,

@@ -22,12 +22,12 @@ import pytest
 
 from runner.backends.base import RunPlan
 from runner.backends.kubernetes.cronjobs import CronJobs
-from runner.backends.kubernetes.pure.schedules import (
+from runner.backends.kubernetes.pure.cronjobs import (
     INSTANTIATE_ANNOTATION,
+    cronjob_view,
     job_state,
     manual_job,
-    next_fire,
-    schedule_view,
+    next_cronjob_fire,
     unused_config_maps,
 )
 from runner.config import Settings
@@ -564,8 +564,8 @@ def test_the_runners_role_allows_every_call_schedules_make(
         ("0 0 * * *", "Not/AZone", NOW, None),
     ],
 )
-def test_next_fire(cron: str, zone: str, after: datetime, expected: datetime | None) -> None:
-    assert next_fire(cron, zone, after) == expected
+def test_next_cronjob_fire(cron: str, zone: str, after: datetime, expected: datetime | None) -> None:
+    assert next_cronjob_fire(cron, zone, after) == expected
 
 
 def cronjob_dict(**status: Any) -> dict[str, Any]:
@@ -602,7 +602,7 @@ def job_dict(
 
 
 def test_a_view_without_runs() -> None:
-    view = schedule_view(cronjob_dict(), [], NOW)
+    view = cronjob_view(cronjob_dict(), [], NOW)
     assert (view.time_zone, view.last_run, view.last_result, view.active) == ("UTC", None, None, ())
     assert view.next_run == datetime(2025, 6, 3, 2, 0, tzinfo=UTC)
     assert view.job == "nightly" and view.image == "img"
@@ -613,7 +613,7 @@ def test_the_last_run_is_the_newest_and_its_state_is_the_jobs() -> None:
         job_dict("nightly-2", "2025-06-02T02:00:00Z", {"active": 1}),
         job_dict("nightly-1", "2025-06-01T02:00:00Z", {"conditions": [{"type": "Failed", "status": "True"}]}),
     ]
-    view = schedule_view(cronjob_dict(active=[{"name": "nightly-2"}]), jobs, NOW)
+    view = cronjob_view(cronjob_dict(active=[{"name": "nightly-2"}]), jobs, NOW)
     assert (view.last_run, view.last_result, view.active) == ("nightly-2", RunState.RUNNING, ("nightly-2",))
     assert job_state(jobs[1]) == RunState.FAILED
 

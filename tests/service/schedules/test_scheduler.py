@@ -13,8 +13,8 @@ from runner.config import Settings
 from runner.errors import BackendError
 from runner.records import RunState
 from runner.records.schedules import SCHEDULER_LEASE, SlotOutcome
-from runner.service.scheduler import Scheduler, TickResult
-from runner.service.schedules import ScheduleService
+from runner.service.schedules.local import LocalSchedules
+from runner.service.schedules.scheduler import Scheduler, TickResult
 from tests.service.conftest import utc
 from tests.support.fakes import FakeClock, FakeLauncher
 
@@ -59,7 +59,7 @@ def launched_at(launcher: FakeLauncher) -> list[datetime]:
     ],
 )
 def test_a_nightly_schedule_runs_once_a_night_across_a_dst_change(  # noqa: PLR0917 (fixtures)
-    service: ScheduleService,
+    service: LocalSchedules,
     launcher: FakeLauncher,
     clock: FakeClock,
     scheduled: Callable[..., Path],
@@ -80,7 +80,7 @@ def test_a_nightly_schedule_runs_once_a_night_across_a_dst_change(  # noqa: PLR0
 
 
 def test_the_loop_never_sleeps_longer_than_its_limit(
-    settings: Settings, service: ScheduleService, clock: FakeClock, scheduled: Callable[..., Path]
+    settings: Settings, service: LocalSchedules, clock: FakeClock, scheduled: Callable[..., Path]
 ) -> None:
     service.apply(scheduled(cron="0 0 1 1 *"), "process")  # next slot is months away
     ticks: list[float] = []
@@ -99,7 +99,7 @@ def test_the_loop_never_sleeps_longer_than_its_limit(
 
 
 def test_after_downtime_only_the_latest_missed_night_runs_once(
-    service: ScheduleService,
+    service: LocalSchedules,
     launcher: FakeLauncher,
     clock: FakeClock,
     scheduled: Callable[..., Path],
@@ -118,7 +118,7 @@ def test_after_downtime_only_the_latest_missed_night_runs_once(
 
 
 def test_a_slot_past_its_starting_deadline_is_recorded_as_missed(
-    service: ScheduleService,
+    service: LocalSchedules,
     launcher: FakeLauncher,
     clock: FakeClock,
     scheduled: Callable[..., Path],
@@ -139,12 +139,12 @@ def test_a_slot_past_its_starting_deadline_is_recorded_as_missed(
 # ------------------------------------------------------------------ concurrency
 
 
-def hourly(service: ScheduleService, scheduled: Callable[..., Path], concurrency: str) -> None:
+def hourly(service: LocalSchedules, scheduled: Callable[..., Path], concurrency: str) -> None:
     service.apply(scheduled("hourly", cron="0 * * * *", concurrency=concurrency), "process")
 
 
 def test_forbid_skips_a_slot_while_the_last_run_goes_on(
-    service: ScheduleService,
+    service: LocalSchedules,
     launcher: FakeLauncher,
     clock: FakeClock,
     scheduled: Callable[..., Path],
@@ -164,11 +164,11 @@ def test_forbid_skips_a_slot_while_the_last_run_goes_on(
     assert third.outcome is SlotOutcome.STARTED
     assert len(launcher.launched) == 2
     view = service.get("hourly")
-    assert view.last_run is not None and view.last_run.id == third.run_id
+    assert view.last_run is not None and view.last_run == third.run_id
 
 
 def test_replace_cancels_the_last_run_and_starts_a_new_one(
-    service: ScheduleService,
+    service: LocalSchedules,
     launcher: FakeLauncher,
     clock: FakeClock,
     scheduled: Callable[..., Path],
@@ -187,7 +187,7 @@ def test_replace_cancels_the_last_run_and_starts_a_new_one(
 
 
 def test_allow_runs_side_by_side(
-    service: ScheduleService,
+    service: LocalSchedules,
     launcher: FakeLauncher,
     clock: FakeClock,
     scheduled: Callable[..., Path],
@@ -206,7 +206,7 @@ def test_allow_runs_side_by_side(
 
 
 def test_a_paused_schedule_runs_nothing_and_resumes_with_the_next_slot(
-    service: ScheduleService,
+    service: LocalSchedules,
     launcher: FakeLauncher,
     clock: FakeClock,
     scheduled: Callable[..., Path],
@@ -228,7 +228,7 @@ def test_a_paused_schedule_runs_nothing_and_resumes_with_the_next_slot(
 
 
 def test_a_pause_between_decision_and_claim_wins(
-    service: ScheduleService,
+    service: LocalSchedules,
     launcher: FakeLauncher,
     clock: FakeClock,
     scheduled: Callable[..., Path],
@@ -248,7 +248,7 @@ def test_a_pause_between_decision_and_claim_wins(
 
 
 def test_a_standby_waits_for_the_lease_and_never_reruns_a_slot(
-    service: ScheduleService,
+    service: LocalSchedules,
     launcher: FakeLauncher,
     clock: FakeClock,
     scheduled: Callable[..., Path],
@@ -289,7 +289,7 @@ def test_a_scheduler_that_stops_hands_the_lease_over_at_once(
 
 
 def test_a_slot_claimed_by_a_scheduler_whose_lease_lapsed_is_not_run_again(
-    service: ScheduleService,
+    service: LocalSchedules,
     launcher: FakeLauncher,
     clock: FakeClock,
     scheduled: Callable[..., Path],
@@ -315,7 +315,7 @@ def test_a_slot_claimed_by_a_scheduler_whose_lease_lapsed_is_not_run_again(
 
 
 def test_two_schedulers_deciding_the_same_slot_run_it_once(
-    service: ScheduleService,
+    service: LocalSchedules,
     launcher: FakeLauncher,
     clock: FakeClock,
     scheduled: Callable[..., Path],
@@ -345,7 +345,7 @@ def test_two_schedulers_deciding_the_same_slot_run_it_once(
 
 
 def test_a_failed_launch_is_recorded_and_the_other_schedules_still_run(
-    service: ScheduleService,
+    service: LocalSchedules,
     launcher: FakeLauncher,
     clock: FakeClock,
     scheduled: Callable[..., Path],
@@ -364,11 +364,11 @@ def test_a_failed_launch_is_recorded_and_the_other_schedules_still_run(
     results = {r.schedule: r for r in make_scheduler().tick().results}
     assert results["alpha"].outcome is SlotOutcome.FAILED and results["alpha"].message == "no disk left"
     assert results["beta"].outcome is SlotOutcome.STARTED
-    assert service.get("alpha").schedule.last_outcome == "failed"
+    assert service.get("alpha").last_outcome == "failed"
 
 
 def test_cluster_schedules_are_left_to_the_cluster(
-    service: ScheduleService,
+    service: LocalSchedules,
     launcher: FakeLauncher,
     clock: FakeClock,
     scheduled: Callable[..., Path],
@@ -376,7 +376,7 @@ def test_cluster_schedules_are_left_to_the_cluster(
 ) -> None:
     from dataclasses import replace
 
-    record, _ = service.apply(scheduled("hourly", cron="0 * * * *"), "process")
+    record, _ = service.apply_record(scheduled("hourly", cron="0 * * * *"), "process")
     service.records.save(replace(record, backend="kubernetes"))
     clock.set(utc(2024, 3, 1, 13))
     assert make_scheduler().tick().results == ()

@@ -1,11 +1,15 @@
-"""Reading a run's logs, attempt by attempt, and following them while the run goes on."""
+"""A local run's logs: each attempt's file in the run's work directory, or in the store once collected.
+
+read_logs gives what is logged so far; follow_logs streams every attempt's log as it is written until
+the run has ended and all of it is read. SupervisedBackend.logs serves both through the Backend protocol.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+from runner.backends.base import LogChunk
 from runner.backends.local.attempts import WorkDir
 from runner.clock import Clock
 from runner.errors import NotFoundError
@@ -14,12 +18,6 @@ from runner.store import open_store
 from runner.store.collect import run_prefix
 
 FOLLOW_POLL_SECONDS = 0.05
-
-
-@dataclass(frozen=True)
-class LogChunk:
-    attempt: int
-    data: bytes
 
 
 class _AttemptLog:

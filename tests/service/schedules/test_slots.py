@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from runner.records.schedules import ScheduleRecord
-from runner.service.scheduling import Action, decide, due_slot, next_slot
+from runner.service.schedules.slots import Action, decide, due_slot, next_slot
 from tests.service.conftest import utc
 
 CREATED = utc(2024, 3, 1, 12)

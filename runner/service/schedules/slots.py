@@ -1,4 +1,6 @@
-"""Pure decisions of the local scheduler: which slot of a schedule is due now, and what to do with it.
+"""The slots of this machine's schedules: which slot is due now, and what to do with it. Pure decisions
+(a schedule record and the time in, a SlotDecision out) for the scheduler loop (scheduler.py), and
+the next run that LocalSchedules shows.
 
 A slot is an instant the cron expression fires at (runner.spec.cron's daylight-saving rules). The
 scheduler keeps, per schedule, the instant up to which slots are handled: the last slot it handled,
@@ -32,7 +34,9 @@ class Action(StrEnum):
 
 
 @dataclass(frozen=True)
-class Decision:
+class SlotDecision:
+    """What to do with a due slot."""
+
     action: Action
     slot: datetime  # aware, UTC
     cancel: tuple[str, ...] = ()  # run ids to cancel first (Replace)
@@ -66,31 +70,31 @@ def due_slot(schedule: ScheduleRecord, now: datetime) -> datetime | None:
     return slot
 
 
-def decide(schedule: ScheduleRecord, now: datetime, active_runs: Sequence[str]) -> Decision | None:
+def decide(schedule: ScheduleRecord, now: datetime, active_runs: Sequence[str]) -> SlotDecision | None:
     """What to do now, given the ids of the schedule's runs still active; None when no slot is due."""
     slot = due_slot(schedule, now)
     if slot is None:
         return None
     late = now - slot
     if late > timedelta(seconds=schedule.starting_deadline):
-        return Decision(
+        return SlotDecision(
             Action.MISS,
             slot,
             reason=f"found {_duration(late)} late, past its startingDeadline of "
             f"{_duration(timedelta(seconds=schedule.starting_deadline))}",
         )
     if active_runs and schedule.concurrency == "Forbid":
-        return Decision(
+        return SlotDecision(
             Action.SKIP, slot, reason=f"concurrency Forbid: {', '.join(active_runs)} still active"
         )
     if active_runs and schedule.concurrency == "Replace":
-        return Decision(
+        return SlotDecision(
             Action.REPLACE,
             slot,
             cancel=tuple(active_runs),
             reason=f"concurrency Replace: cancelling {', '.join(active_runs)}",
         )
-    return Decision(Action.START, slot)
+    return SlotDecision(Action.START, slot)
 
 
 def next_slot(schedule: ScheduleRecord, now: datetime) -> datetime | None:

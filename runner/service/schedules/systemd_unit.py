@@ -1,6 +1,7 @@
-"""Installing `runner scheduler` as a systemd user unit: write the unit, then ask the user's manager to
-start it. Writing is atomic and idempotent; when no user manager answers (a container, an SSH session
-without lingering), the unit stays written and the error says which command finishes the job."""
+"""The systemd user unit that keeps `runner scheduler` running: write it (runner.render.systemd renders
+it), then ask the user's manager to start it. Writing is atomic and idempotent; when no user manager
+answers (a container, an SSH session without lingering), the unit stays written and the error says
+which command finishes the job."""
 
 from __future__ import annotations
 

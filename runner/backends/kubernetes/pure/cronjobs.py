@@ -1,9 +1,10 @@
-"""A schedule on a cluster, for people: pure functions from CronJobs and their Jobs (plain API dicts).
+"""The pure half of runner.backends.kubernetes.cronjobs: decisions from CronJobs and their Jobs (plain
+API dicts), testable without a cluster.
 
-runner.backends.kubernetes.cronjobs does the talking to the API; here are its decisions, testable without a
-cluster: what `runner schedule list` shows of a CronJob (last and next run, active runs, the last
-result), the Job that a manual trigger creates (as `kubectl create job --from=cronjob/NAME` makes it),
-and which of a schedule's ConfigMaps no run needs any more.
+cronjobs.py does the talking to the API; here is what it decides: the ScheduleView of a CronJob (last
+and next run, active runs, the last result; the one view runner.records.schedule_view defines for
+every schedule), when a CronJob fires next, the Job that a manual trigger creates (as `kubectl create
+job --from=cronjob/NAME` makes it), and which of a schedule's ConfigMaps no run needs any more.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from __future__ import annotations
 import copy
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from runner.backends.kubernetes.pure.status import job_outcome
 from runner.records import RunState
-from runner.spec.cron import next_fire as next_fire_in_zone
-from runner.spec.cron import parse_cron
+from runner.records.schedule_view import ScheduleView
+from runner.spec.cron import next_fire, parse_cron
 from runner.spec.labels import JOB_LABEL, SCHEDULE_LABEL
 
 # What kubectl create job --from=cronjob/NAME puts on the Job, and the CronJob controller on its own.
@@ -26,58 +26,11 @@ INSTANTIATE_ANNOTATION = "cronjob.kubernetes.io/instantiate"
 SCHEDULED_ANNOTATION = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 
 
-@dataclass(frozen=True)
-class ScheduleView:
-    """One runner schedule on a cluster, as `runner schedule list` shows it.
-
-    active       the run ids (Job names) of its unfinished runs
-    last_run     its newest run, whether the CronJob or a trigger started it; last_result its state
-    next_run     when the CronJob fires next (None while suspended, or for a cron that never fires)
-    """
-
-    name: str
-    namespace: str
-    job: str
-    cron: str
-    time_zone: str
-    concurrency: str
-    suspended: bool
-    last_schedule: datetime | None
-    last_successful: datetime | None
-    active: tuple[str, ...]
-    last_run: str | None
-    last_result: RunState | None
-    next_run: datetime | None
-    image: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for -o json/yaml: timestamps in ISO 8601 (UTC), states as their names."""
-
-        def moment(value: datetime | None) -> str | None:
-            return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-        return {
-            "name": self.name,
-            "namespace": self.namespace,
-            "job": self.job,
-            "cron": self.cron,
-            "timeZone": self.time_zone,
-            "concurrency": self.concurrency,
-            "suspended": self.suspended,
-            "lastScheduleTime": moment(self.last_schedule),
-            "lastSuccessfulTime": moment(self.last_successful),
-            "active": list(self.active),
-            "lastRun": self.last_run,
-            "lastResult": None if self.last_result is None else str(self.last_result),
-            "nextRun": moment(self.next_run),
-            "image": self.image,
-        }
-
-
-def schedule_view(
+def cronjob_view(
     cronjob: Mapping[str, Any], jobs: Iterable[Mapping[str, Any]], now: datetime
 ) -> ScheduleView:
-    """What a CronJob and the Jobs of its schedule (runner.dev/schedule) say, at now (aware)."""
+    """What a CronJob and the Jobs of its schedule (runner.dev/schedule) say, at now (aware): the next
+    run in the CronJob's zone, the newest Job as the last run."""
     metadata, spec = cronjob["metadata"], cronjob.get("spec") or {}
     status = cronjob.get("status") or {}
     labels = metadata.get("labels") or {}
@@ -91,8 +44,10 @@ def schedule_view(
     time_zone = spec.get("timeZone") or "UTC"
     containers = (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec", {})
     image = next((c.get("image") for c in containers.get("containers") or []), None)
+    upcoming = None if suspended else next_cronjob_fire(spec.get("schedule", ""), time_zone, now)
     return ScheduleView(
         name=name,
+        backend="kubernetes",
         namespace=metadata.get("namespace", ""),
         job=labels.get(JOB_LABEL, name),
         cron=spec.get("schedule", ""),
@@ -104,7 +59,7 @@ def schedule_view(
         active=tuple(active),
         last_run=runs[-1]["metadata"]["name"] if runs else None,
         last_result=job_state(runs[-1]) if runs else None,
-        next_run=None if suspended else next_fire(spec.get("schedule", ""), time_zone, now),
+        next_run=None if upcoming is None else upcoming.astimezone(zoneinfo.ZoneInfo(time_zone)),
         image=image,
     )
 
@@ -118,13 +73,14 @@ def job_state(job: Mapping[str, Any]) -> RunState:
     return RunState.RUNNING if int(status.get("active") or 0) > 0 else RunState.PENDING
 
 
-def next_fire(cron: str, time_zone: str, after: datetime) -> datetime | None:
-    """The first moment strictly after `after` at which cron fires in time_zone, as an aware UTC time
-    (runner.spec.cron.next_fire: wall-clock times of the zone, daylight-saving changes included);
-    None for a schedule that never fires again, or one the API server took and runner.spec does not."""
+def next_cronjob_fire(cron: str, time_zone: str, after: datetime) -> datetime | None:
+    """The first moment strictly after `after` at which a CronJob of cron and time_zone fires, as an
+    aware UTC time: runner.spec.cron.next_fire under the CronJob controller's daylight-saving rule
+    (rule="kubernetes"), from the CronJob's text; None for a schedule that never fires again, or one
+    the API server took and runner.spec does not."""
     try:
         schedule = parse_cron(cron)
-        return next_fire_in_zone(schedule, after, time_zone, rule="kubernetes")
+        return next_fire(schedule, after, time_zone, rule="kubernetes")
     except (ValueError, zoneinfo.ZoneInfoNotFoundError):
         return None
 
@@ -177,8 +133,8 @@ def unused_config_maps(
     return sorted(cm["metadata"]["name"] for cm in config_maps if cm["metadata"]["name"] not in needed)
 
 
-def schedule_of(obj: Mapping[str, Any]) -> str | None:
-    """The schedule an object belongs to, by its runner.dev/schedule label."""
+def labelled_schedule(obj: Mapping[str, Any]) -> str | None:
+    """The schedule an API object (CronJob, Job, ConfigMap) belongs to, by its runner.dev/schedule label."""
     labels: Mapping[str, str] = (obj.get("metadata") or {}).get("labels") or {}
     return labels.get(SCHEDULE_LABEL)
 
@@ -207,11 +163,10 @@ def _timestamp(text: str | None) -> datetime | None:
 __all__ = [
     "INSTANTIATE_ANNOTATION",
     "SCHEDULED_ANNOTATION",
-    "ScheduleView",
+    "cronjob_view",
     "job_state",
+    "labelled_schedule",
     "manual_job",
-    "next_fire",
-    "schedule_of",
-    "schedule_view",
+    "next_cronjob_fire",
     "unused_config_maps",
 ]

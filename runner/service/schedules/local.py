@@ -1,35 +1,36 @@
-"""Scheduled jobs on this machine: apply, list, pause, resume, trigger and delete schedules.
+"""This machine's schedules: LocalSchedules, the Schedules of the process and docker backends.
 
 A schedule is a manifest with ``spec.schedule``, applied once: its resolved manifest is kept as a
-snapshot in the run records' database, and every run of it (a due slot, or a trigger by hand) is an
-ordinary run planned from that snapshot, with relative paths resolved against the manifest's
-directory and the ``runner.dev/schedule`` label. Editing the file changes nothing until it is
-applied again. The scheduler loop (scheduler.py) starts the due slots; this module is what the
-``runner schedule`` commands call. Cluster schedules are CronJobs and are not kept here.
+snapshot in the run records' database (runner.records.schedules), and every run of it (a due slot, or
+a trigger by hand) is an ordinary run planned from that snapshot, with relative paths resolved
+against the manifest's directory and the ``runner.dev/schedule`` label. Editing the file changes
+nothing until it is applied again. The scheduler loop (scheduler.py) starts the due slots, as slots.py
+decides them; this module is what the ``runner schedule`` commands call. Cluster schedules are
+CronJobs (cluster.py) and are not kept here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from runner.backends import choose_backend, get_backend
 from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.errors import UserError
-from runner.records import RunRecord, RunState
+from runner.records import RunRecord
+from runner.records.schedule_view import ScheduleView
 from runner.records.schedules import ScheduleRecord, ScheduleRecords, SlotRecord
 from runner.service.plan import plan_run
 from runner.service.runs import RunService
-from runner.service.scheduling import instant, next_slot
+from runner.service.schedules.base import AppliedSchedule, ApplyResult, require_schedule
+from runner.service.schedules.slots import instant, next_slot
 from runner.spec import LoadedManifest, load_manifest, parse_manifest
 from runner.spec.labels import SCHEDULE_LABEL
-from runner.spec.model import Schedule
 
 LOCAL_BACKENDS = ("process", "docker")
 
@@ -85,18 +86,6 @@ class RunLauncher:
         return None if run is None else self.runs.refresh(run)
 
 
-def schedule_of(loaded: LoadedManifest) -> Schedule:
-    """The manifest's spec.schedule; a UserError saying how to add one when it has none."""
-    timing = loaded.manifest.spec.schedule
-    if timing is None:
-        raise UserError(
-            f"{loaded.path}: the manifest has no spec.schedule, so there is nothing to schedule",
-            hint='add one, e.g. `schedule: {cron: "0 2 * * *", timeZone: Europe/Berlin}` under spec; '
-            "`runner submit` runs a job once",
-        )
-    return timing
-
-
 def snapshot(schedule: ScheduleRecord) -> LoadedManifest:
     """The schedule's manifest as applied, loaded as if from its file (for relative paths)."""
     manifest, text = parse_manifest(schedule.manifest_text, schedule.manifest_path)
@@ -104,35 +93,10 @@ def snapshot(schedule: ScheduleRecord) -> LoadedManifest:
     return LoadedManifest(manifest=manifest, path=path, text=text)
 
 
-class ApplyResult(StrEnum):
-    CREATED = "created"
-    UPDATED = "updated"
-    UNCHANGED = "unchanged"
+class LocalSchedules:
+    """The Schedules of this machine: schedule records, whose runs `runner scheduler` (scheduler.py)
+    and trigger start through the Launcher. apply_record is apply with the record it saved."""
 
-
-@dataclass(frozen=True)
-class ScheduleView:
-    """One schedule as `runner schedule list` shows it."""
-
-    schedule: ScheduleRecord
-    next_run: datetime | None  # aware, in the schedule's zone; None while paused or suspended
-    last_run: RunRecord | None  # the latest run it started, as it stands now
-
-    @property
-    def name(self) -> str:
-        return self.schedule.name
-
-    @property
-    def paused(self) -> bool:
-        """Paused by `runner schedule pause` or suspended by the manifest."""
-        return not self.schedule.active
-
-    @property
-    def last_run_state(self) -> RunState | None:
-        return None if self.last_run is None else self.last_run.state
-
-
-class ScheduleService:
     def __init__(
         self, settings: Settings, clock: Clock | None = None, launcher: Launcher | None = None
     ) -> None:
@@ -148,14 +112,22 @@ class ScheduleService:
             self._records = ScheduleRecords(self.settings.database)
         return self._records
 
-    def apply(self, path: Path, backend: str | None = None) -> tuple[ScheduleRecord, ApplyResult]:
-        """Create or update the schedule of the manifest at path, from a snapshot of it taken now.
+    def apply(self, path: Path, backend: str | None = None) -> AppliedSchedule:
+        """Create or update the schedule of the manifest at path (apply_record), said for the commands."""
+        record, result = self.apply_record(path, backend)
+        return AppliedSchedule(
+            name=record.name, result=result, backend=record.backend, next_run=self.next_run(record)
+        )
+
+    def apply_record(self, path: Path, backend: str | None = None) -> tuple[ScheduleRecord, ApplyResult]:
+        """Create or update the schedule of the manifest at path, from a snapshot of it taken now; the
+        schedule's record as saved, and whether it was created, updated or found unchanged.
 
         Refuses a manifest without spec.schedule and the kubernetes backend (a CronJob's business).
         A changed cron or time zone, or a lifted suspend, counts slots from now on.
         """
         loaded = load_manifest(path)
-        timing = schedule_of(loaded)
+        timing = require_schedule(loaded)
         wanted = backend or self.settings.backend
         if wanted == "kubernetes":
             raise UserError(
@@ -205,6 +177,13 @@ class ScheduleService:
                 last_message=existing.last_message,
             )
             return self.records.save(updated), ApplyResult.UPDATED
+
+    def render(self, path: Path) -> list[dict[str, Any]]:
+        """Nothing is sent anywhere: a UserError (`--dry-run` is for --backend kubernetes)."""
+        raise UserError(
+            f"{path}: a schedule on this machine is not sent anywhere, so there is nothing to render",
+            hint="--dry-run applies to --backend kubernetes only",
+        )
 
     def list_schedules(self) -> list[ScheduleView]:
         """Every schedule on this machine, by name."""
@@ -256,4 +235,20 @@ class ScheduleService:
 
     def _view(self, record: ScheduleRecord) -> ScheduleView:
         last = None if record.last_run_id is None else self.launcher.find(record.last_run_id)
-        return ScheduleView(schedule=record, next_run=self.next_run(record), last_run=last)
+        return ScheduleView(
+            name=record.name,
+            backend=record.backend,
+            job=record.name,  # a schedule is named after its manifest's job
+            cron=record.cron,
+            time_zone=record.time_zone,
+            concurrency=record.concurrency,
+            suspended=record.suspend,
+            next_run=self.next_run(record),
+            last_run=record.last_run_id,
+            last_result=None if last is None else last.state,
+            paused_by_hand=record.paused,
+            manifest=record.manifest_path,
+            last_run_created=None if last is None else instant(last.created),
+            last_slot=None if record.last_slot is None else instant(record.last_slot),
+            last_outcome=record.last_outcome,
+        )

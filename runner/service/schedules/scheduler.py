@@ -1,4 +1,4 @@
-"""The local scheduler: the loop behind `runner scheduler` that starts the due slots of local schedules.
+"""The scheduler loop behind `runner scheduler`: it starts the due slots of this machine's schedules.
 
 One scheduler is active per runner home: it holds the lease in the database and renews it on every
 tick. Others started beside it (a second terminal, a restarted service whose old process lingers)
@@ -7,7 +7,7 @@ dying; a scheduler that stops cleanly gives the lease up at once. Even two activ
 slot twice: a slot is claimed by one INSERT on the (schedule, slot) key before anything starts.
 
 Each tick reads every schedule of a local backend (process, docker; cluster schedules are CronJobs),
-asks scheduling.py what is due and acts: claim the slot, cancel (Replace), launch through the
+asks slots.py what is due and acts: claim the slot, cancel (Replace), launch through the
 Launcher, record the outcome. Between ticks it sleeps on its clock until the next slot, at most
 MAX_SLEEP_SECONDS so that schedules applied meanwhile are seen, checking for a stop every second.
 """
@@ -25,8 +25,8 @@ from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.records.schedules import SCHEDULER_LEASE, ScheduleRecord, ScheduleRecords, SlotOutcome
 from runner.service.runs import RunService
-from runner.service.schedules import LOCAL_BACKENDS, Launcher, RunLauncher
-from runner.service.scheduling import Action, decide, due_slot, instant, next_slot
+from runner.service.schedules.local import LOCAL_BACKENDS, Launcher, RunLauncher
+from runner.service.schedules.slots import Action, decide, due_slot, instant, next_slot
 
 LEASE_SECONDS = 90.0
 MAX_SLEEP_SECONDS = 30.0

@@ -1,4 +1,4 @@
-"""ScheduleService: apply snapshots a manifest; list, pause, resume, trigger and delete."""
+"""LocalSchedules: apply snapshots a manifest; list, pause, resume, trigger and delete."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import yaml
 
 from runner.errors import ManifestError, NotFoundError, SubmitError, UserError
 from runner.records.schedules import SlotOutcome
-from runner.service.scheduler import Scheduler
-from runner.service.schedules import ApplyResult, ScheduleService, snapshot
+from runner.service.schedules.base import ApplyResult
+from runner.service.schedules.local import LocalSchedules, snapshot
+from runner.service.schedules.scheduler import Scheduler
 from runner.spec.labels import SCHEDULE_LABEL
 from tests.conftest import write_job
 from tests.service.conftest import utc
@@ -19,10 +20,10 @@ from tests.support.fakes import FakeClock, FakeLauncher
 
 
 def test_apply_creates_then_finds_it_unchanged_then_updates(
-    service: ScheduleService, clock: FakeClock, scheduled: Callable[..., Path]
+    service: LocalSchedules, clock: FakeClock, scheduled: Callable[..., Path]
 ) -> None:
     path = scheduled(timeZone="Europe/Berlin", concurrency="Replace")
-    record, result = service.apply(path, "process")
+    record, result = service.apply_record(path, "process")
     assert result is ApplyResult.CREATED
     assert (record.cron, record.time_zone, record.concurrency, record.backend) == (
         "30 2 * * *",
@@ -33,18 +34,18 @@ def test_apply_creates_then_finds_it_unchanged_then_updates(
     assert record.base_dir == str(path.parent.absolute()) and record.since == clock.time()
     assert yaml.safe_load(record.manifest_text)["spec"]["retries"] == 0  # resolved: defaults filled in
     clock.now += 60
-    assert service.apply(path, "process") == (record, ApplyResult.UNCHANGED)
+    assert service.apply_record(path, "process") == (record, ApplyResult.UNCHANGED)
     write_job(
         path.parent, "nightly", command=["true"], schedule={"cron": "30 2 * * *", "timeZone": "Europe/Berlin"}
     )
-    updated, result = service.apply(path, "process")
+    updated, result = service.apply_record(path, "process")
     assert result is ApplyResult.UPDATED
     assert (updated.created, updated.updated, updated.since) == (record.created, clock.time(), record.since)
     assert updated.concurrency == "Forbid"
 
 
 def test_a_new_timing_counts_slots_from_the_apply(
-    service: ScheduleService,
+    service: LocalSchedules,
     launcher: FakeLauncher,
     clock: FakeClock,
     scheduled: Callable[..., Path],
@@ -54,13 +55,13 @@ def test_a_new_timing_counts_slots_from_the_apply(
     service.apply(path, "process")
     clock.set(utc(2024, 3, 2, 2, 45))
     scheduled(cron="30 2 * * *")  # 02:30 has just passed: it is not run at once
-    assert service.apply(path, "process")[0].since == clock.time()
+    assert service.apply_record(path, "process")[0].since == clock.time()
     assert make_scheduler().tick().results == ()
     assert launcher.launched == []
 
 
 def test_apply_refuses_a_manifest_without_a_schedule(
-    service: ScheduleService, job: Callable[..., Path]
+    service: LocalSchedules, job: Callable[..., Path]
 ) -> None:
     with pytest.raises(UserError, match=r"has no spec\.schedule") as info:
         service.apply(job("once"), "process")
@@ -68,7 +69,7 @@ def test_apply_refuses_a_manifest_without_a_schedule(
 
 
 def test_apply_refuses_kubernetes_and_what_cannot_run_here(
-    service: ScheduleService, scheduled: Callable[..., Path], tmp_path: Path
+    service: LocalSchedules, scheduled: Callable[..., Path], tmp_path: Path
 ) -> None:
     with pytest.raises(UserError, match="CronJobs on the cluster"):
         service.apply(scheduled(), "kubernetes")
@@ -86,7 +87,7 @@ def test_apply_refuses_kubernetes_and_what_cannot_run_here(
 
 
 def test_list_shows_the_next_run_in_the_zone_and_the_last_run(
-    service: ScheduleService,
+    service: LocalSchedules,
     launcher: FakeLauncher,
     clock: FakeClock,
     scheduled: Callable[..., Path],
@@ -98,16 +99,16 @@ def test_list_shows_the_next_run_in_the_zone_and_the_last_run(
     assert [view.name for view in views] == ["hourly", "nightly"]
     nightly = views[1]
     assert nightly.next_run is not None and nightly.next_run.isoformat() == "2024-03-02T02:30:00-05:00"
-    assert nightly.last_run is None and nightly.last_run_state is None and not nightly.paused
+    assert nightly.last_run is None and nightly.last_result is None and not nightly.paused
     clock.set(utc(2024, 3, 1, 13))
     make_scheduler().tick()
     hourly = service.get("hourly")
-    assert hourly.last_run is not None and hourly.last_run_state == "running"
+    assert hourly.last_run is not None and hourly.last_result == "running"
     assert hourly.next_run is not None and hourly.next_run.isoformat() == "2024-03-01T14:00:00+00:00"
 
 
 def test_a_manifest_suspend_cannot_be_resumed_by_hand(
-    service: ScheduleService, scheduled: Callable[..., Path]
+    service: LocalSchedules, scheduled: Callable[..., Path]
 ) -> None:
     service.apply(scheduled(suspend=True), "process")
     assert service.get("nightly").paused
@@ -116,7 +117,7 @@ def test_a_manifest_suspend_cannot_be_resumed_by_hand(
 
 
 def test_trigger_runs_now_labelled_and_leaves_the_slots_alone(
-    service: ScheduleService,
+    service: LocalSchedules,
     launcher: FakeLauncher,
     clock: FakeClock,
     scheduled: Callable[..., Path],
@@ -140,7 +141,7 @@ def test_trigger_runs_now_labelled_and_leaves_the_slots_alone(
 
 
 def test_delete_forgets_the_schedule_but_not_its_runs(
-    service: ScheduleService, launcher: FakeLauncher, scheduled: Callable[..., Path]
+    service: LocalSchedules, launcher: FakeLauncher, scheduled: Callable[..., Path]
 ) -> None:
     service.apply(scheduled(), "process")
     run = service.trigger("nightly")
@@ -151,7 +152,7 @@ def test_delete_forgets_the_schedule_but_not_its_runs(
         service.pause("nightly")
 
 
-def test_the_snapshot_plans_like_the_file_did(service: ScheduleService, tmp_path: Path) -> None:
+def test_the_snapshot_plans_like_the_file_did(service: LocalSchedules, tmp_path: Path) -> None:
     directory = tmp_path / "jobs" / "withdata"
     (directory / "data").mkdir(parents=True)
     path = write_job(
@@ -160,7 +161,7 @@ def test_the_snapshot_plans_like_the_file_did(service: ScheduleService, tmp_path
         inputs=[{"name": "cells", "source": "data", "path": "/data"}],
         schedule={"cron": "@daily"},
     )
-    record, _ = service.apply(path, "process")
+    record, _ = service.apply_record(path, "process")
     path.unlink()  # later edits or removal of the file do not matter: the snapshot does
     loaded = snapshot(record)
     assert loaded.base_dir == directory.absolute()

@@ -7,8 +7,8 @@ from pathlib import Path
 from runner.config import Settings
 from runner.records import RunRecord, RunRecords, RunState
 from runner.records.schedules import SlotOutcome
-from runner.service.scheduler import Scheduler
-from runner.service.schedules import ScheduleService
+from runner.service.schedules.local import LocalSchedules
+from runner.service.schedules.scheduler import Scheduler
 from runner.spec.labels import JOB_LABEL, SCHEDULE_LABEL
 from tests.conftest import store_dir, wait_for, write_job
 from tests.service.conftest import utc
@@ -26,7 +26,7 @@ def test_a_due_slot_becomes_an_ordinary_labelled_run(settings: Settings, home: P
         schedule={"cron": "30 2 * * *", "timeZone": "Asia/Seoul"},
     )
     clock = FakeClock(utc(2024, 3, 1, 12))
-    service = ScheduleService(settings, clock)  # the real launcher: RunService on the process backend
+    service = LocalSchedules(settings, clock)  # the real launcher: RunService on the process backend
     service.apply(path, "process")
     path.unlink()  # runs come from the snapshot taken at apply, relative paths from its directory
     scheduler = Scheduler(settings, clock, holder="test")
@@ -49,9 +49,7 @@ def test_a_due_slot_becomes_an_ordinary_labelled_run(settings: Settings, home: P
     (slot,) = service.history("nightly")
     assert (slot.slot, slot.run_id) == (utc(2024, 3, 1, 17, 30).timestamp(), run.id)
     view = service.get("nightly")
-    assert (
-        view.last_run is not None and view.last_run.id == run.id and view.last_run_state is RunState.SUCCEEDED
-    )
+    assert view.last_run is not None and view.last_run == run.id and view.last_result is RunState.SUCCEEDED
 
     service.delete("nightly")
     assert records.get(run.id).state is RunState.SUCCEEDED  # past runs stay

@@ -1,0 +1,126 @@
+"""The container of one attempt of a local run under the docker backend. Pure.
+
+``render_container`` decides everything about the container: its name, image, environment (the
+manifest's, the inputs' variables and the agent's settings), labels, mounts (the run's outputs
+directory read-write at the outputs path, each input read-only at its path), CPU and memory limits
+and GPUs. The docker backend (runner.backends.local.docker.start_container) only sends it:
+``client.containers.run(detach=True, **config.run_arguments())``. Nothing here talks to an engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Protocol
+
+ATTEMPT_LABEL = "runner.dev/attempt"
+BACKEND = "docker"
+
+
+class ContainerLaunch(Protocol):
+    """What the container takes from the run's launch details (runner.backends.local.LocalLaunch)."""
+
+    @property
+    def image(self) -> str | None: ...
+    @property
+    def env(self) -> Mapping[str, str]: ...  # the manifest's env plus RUNNER_INPUT_<NAME>
+    @property
+    def mounts(self) -> Mapping[str, str]: ...  # host path -> container path, read-only
+    @property
+    def outputs_path(self) -> str: ...
+    @property
+    def cpu_millis(self) -> int | None: ...
+    @property
+    def memory_bytes(self) -> int | None: ...
+
+
+class ContainerRun(Protocol):
+    """What the container takes from the run's record (runner.records.RunRecord)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def job(self) -> str: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """One attempt's container, as the Docker SDK's ``containers.run`` takes it (run_arguments)."""
+
+    image: str
+    name: str
+    environment: Mapping[str, str]
+    labels: Mapping[str, str]
+    volumes: Mapping[str, Mapping[str, str]]  # host path -> {"bind": container path, "mode": rw|ro}
+    nano_cpus: int | None
+    mem_limit: int | None
+    gpu_ids: tuple[str, ...]  # the host's GPUs this attempt holds, by index
+
+    def __post_init__(self) -> None:  # frozen all through: a config is not changed once rendered
+        object.__setattr__(self, "environment", MappingProxyType(dict(self.environment)))
+        object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))
+        volumes = {host: MappingProxyType(dict(bind)) for host, bind in self.volumes.items()}
+        object.__setattr__(self, "volumes", MappingProxyType(volumes))
+
+    def run_arguments(self) -> dict[str, Any]:
+        """Keyword arguments of ``DockerClient.containers.run`` (plus detach=True, which is how the
+        backend runs it). GPUs are a device request in the SDK's keywords, which it sends as given."""
+        requests = [{"device_ids": list(self.gpu_ids), "capabilities": [["gpu"]]}] if self.gpu_ids else None
+        return {
+            "image": self.image,
+            "name": self.name,
+            "environment": dict(self.environment),
+            "labels": dict(self.labels),
+            "volumes": {host: dict(bind) for host, bind in self.volumes.items()},
+            "nano_cpus": self.nano_cpus,
+            "mem_limit": self.mem_limit,
+            "device_requests": requests,
+        }
+
+
+def render_container(
+    launch: ContainerLaunch,
+    run: ContainerRun,
+    *,
+    attempt: int,
+    gpus: Sequence[int],
+    outputs_dir: str,
+    grace: float,
+) -> ContainerConfig:
+    """The container of attempt (1, 2, ...) of run, holding the host's GPUs gpus, with the run's
+    outputs directory on the host (outputs_dir) mounted at the outputs path; grace is the supervisor's
+    SIGTERM-to-SIGKILL time. Raises ValueError for a launch without an image (not prepared)."""
+    if launch.image is None:
+        raise ValueError(f"run {run.id} has no image to run")
+    volumes: dict[str, Mapping[str, str]] = {outputs_dir: {"bind": launch.outputs_path, "mode": "rw"}}
+    volumes.update({host: {"bind": inside, "mode": "ro"} for host, inside in launch.mounts.items()})
+    return ContainerConfig(
+        image=launch.image,
+        name=f"{run.id}-{attempt}",
+        environment=container_environment(launch, run, attempt, grace),
+        labels={**run.labels, ATTEMPT_LABEL: str(attempt)},
+        volumes=volumes,
+        nano_cpus=launch.cpu_millis * 1_000_000 if launch.cpu_millis else None,
+        mem_limit=launch.memory_bytes,
+        gpu_ids=tuple(str(index) for index in gpus),
+    )
+
+
+def container_environment(
+    launch: ContainerLaunch, run: ContainerRun, attempt: int, grace: float
+) -> dict[str, str]:
+    """The manifest's env and the inputs' variables, then the agent's settings (runner.agent.settings)."""
+    return {
+        **launch.env,
+        "RUNNER_STORE": "none",  # the attached supervisor collects
+        "RUNNER_JOB": run.job,
+        "RUNNER_RUN_ID": run.id,
+        "RUNNER_ATTEMPT": str(attempt),
+        "RUNNER_OUTPUTS": launch.outputs_path,
+        "RUNNER_BACKEND": BACKEND,
+        # the agent's own grace is shorter than the supervisor's, so it reaps before it is killed
+        "RUNNER_GRACE": f"{max(grace - 1, 0.5):g}",
+    }

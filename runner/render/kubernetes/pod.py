@@ -1,0 +1,190 @@
+"""The pod of a run, for a run's Job and a CronJob's jobTemplate alike. Pure.
+
+What the job's pod looks like::
+
+    container "job"   the job image, `python -m runner.agent -- <spec.command>`, as UID/GID 1000,
+                      restricted Pod Security (non-root, no privilege escalation, no capabilities,
+                      RuntimeDefault seccomp); env: the manifest's, RUNNER_INPUT_<NAME>, the agent's
+                      settings (RUNNER_STORE, RUNNER_JOB, ...) and the store's credentials by
+                      reference to a Secret, never as values
+    volumes           outputs (emptyDir at spec.outputs.path), the manifest ConfigMap read-only at
+                      /etc/runner/job.yaml (RUNNER_MANIFEST), /tmp (emptyDir), one emptyDir per input
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from runner.render.gpus import gpu_placement
+from runner.render.kubernetes.conventions import (
+    AGENT,
+    BACKEND,
+    CONTAINER,
+    GPU_RESOURCE,
+    JOB_NAME_LABEL,
+    MANIFEST_DIR,
+    MANIFEST_PATH,
+    STORE_SECRET_KEYS,
+    TMP,
+    UID,
+    UPLOAD_SECONDS,
+    WORKDIR,
+)
+from runner.render.kubernetes.target import Checked
+from runner.spec import JobManifest
+from runner.spec.quantities import format_cpu, format_memory
+
+
+def pod_spec(checked: Checked, *, config_map: str, run_id: str | None) -> dict[str, Any]:
+    """The pod that runs the agent and the manifest's command, mounting the manifest from config_map.
+    run_id None: a schedule's run, whose id is its Job's name (run_id_field_path)."""
+    manifest, target = checked.manifest, checked.target
+    spec = manifest.spec
+    outputs, input_paths = checked.outputs, checked.input_paths
+    options = spec.kubernetes
+    gpus = spec.resources.gpu
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        # On SIGTERM (cancel, deadline, eviction) the agent gives the command RUNNER_GRACE seconds,
+        # kills it, then collects outputs and logs into the store: the kubelet must wait for both.
+        "terminationGracePeriodSeconds": math.ceil(target.grace) + UPLOAD_SECONDS,
+    }
+    if options.service_account is not None:
+        pod["serviceAccountName"] = options.service_account
+    else:
+        # The job does not talk to the Kubernetes API; a named service account decides for itself.
+        pod["automountServiceAccountToken"] = False
+    if options.priority_class is not None:
+        pod["priorityClassName"] = options.priority_class
+    # No Service variables: they mean nothing to a batch job, and a Service named "runner" would
+    # inject RUNNER_* variables.
+    pod["enableServiceLinks"] = False
+    if spec.resources.gpu_type is not None:
+        pod.update(gpu_placement(spec.resources.gpu_type))
+    if gpus:
+        pod["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
+    pod["securityContext"] = {
+        "runAsNonRoot": True,
+        "runAsUser": UID,
+        "runAsGroup": UID,
+        "fsGroup": UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    mounts = [
+        {"name": "manifest", "mountPath": MANIFEST_DIR, "readOnly": True},
+        {"name": "outputs", "mountPath": outputs},
+    ]
+    volumes: list[dict[str, Any]] = [
+        {"name": "manifest", "configMap": {"name": config_map}},
+        {"name": "outputs", "emptyDir": {}},
+    ]
+    if TMP not in (outputs, *input_paths):
+        mounts.append({"name": "tmp", "mountPath": TMP})
+        volumes.append({"name": "tmp", "emptyDir": {}})
+    for index, path in enumerate(input_paths):
+        mounts.append({"name": f"input-{index}", "mountPath": path})
+        volumes.append({"name": f"input-{index}", "emptyDir": {}})
+    container: dict[str, Any] = {
+        "name": CONTAINER,
+        "image": target.image,
+        "imagePullPolicy": "IfNotPresent",  # job images are tagged by content hash
+        # The agent explicitly, then the manifest's command (the image's CMD is the same command).
+        "command": list(AGENT),
+        "args": [_literal(argument) for argument in spec.command],
+        "workingDir": WORKDIR,
+        "env": _environment(checked, run_id),
+    }
+    resources = _resources(manifest)
+    if resources:
+        container["resources"] = resources
+    container["securityContext"] = {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        # Jobs write where they please (~/.keras, ~/.cache, matplotlib's config, their own
+        # directory), as under the other backends: the root filesystem stays writable.
+        "readOnlyRootFilesystem": False,
+    }
+    # Parents before what is mounted inside them (outputs at /tmp/out after /tmp), whatever the
+    # container runtime does about the order.
+    container["volumeMounts"] = sorted(mounts, key=lambda mount: mount["mountPath"].count("/"))
+    # A pod that fails before the agent says anything still shows its last output in kubectl describe.
+    container["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    pod["containers"] = [container]
+    pod["volumes"] = volumes
+    return pod
+
+
+def _environment(checked: Checked, run_id: str | None) -> list[dict[str, Any]]:
+    manifest, target = checked.manifest, checked.target
+    spec = manifest.spec
+    store_secret = target.store_secret
+    env: list[dict[str, Any]] = [{"name": name, "value": _literal(value)} for name, value in spec.env.items()]
+    env += [
+        {"name": item.env_name, "value": _literal(path)}
+        for item, path in zip(spec.inputs, checked.input_paths, strict=True)
+    ]
+    if not spec.resources.gpu:
+        # No GPUs asked for, none seen, as under the process backend: CUDA hides them, and the
+        # NVIDIA runtime (where it is the node's default) does not inject any. The manifest may say
+        # otherwise.
+        for name, value in (("CUDA_VISIBLE_DEVICES", ""), ("NVIDIA_VISIBLE_DEVICES", "void")):
+            if name not in spec.env:
+                env.append({"name": name, "value": value})
+    if store_secret is not None:
+        for name, optional in STORE_SECRET_KEYS:
+            reference: dict[str, Any] = {"name": store_secret, "key": name}
+            if optional:
+                reference["optional"] = True
+            env.append({"name": name, "valueFrom": {"secretKeyRef": reference}})
+    # The agent's settings (runner.agent.settings). RUNNER_ATTEMPT is left out: Kubernetes gives a
+    # Job's pods no attempt number.
+    agent: dict[str, str | None] = {
+        "RUNNER_STORE": target.store_url,
+        "RUNNER_JOB": manifest.name,
+        "RUNNER_RUN_ID": run_id,
+        "RUNNER_OUTPUTS": checked.outputs,
+        "RUNNER_MANIFEST": MANIFEST_PATH,
+        "RUNNER_GRACE": f"{target.grace:g}",
+        "RUNNER_BACKEND": BACKEND,
+    }
+    if spec.retention is not None:
+        # Which of the job's runs the store keeps: the agent prunes once its own run is complete.
+        agent["RUNNER_RETENTION"] = spec.retention.to_env()
+    for variable, setting in agent.items():
+        if setting is not None:
+            env.append({"name": variable, "value": _literal(setting)})
+        else:  # RUNNER_RUN_ID of a schedule's run: its Job's name, known once the CronJob creates it
+            env.append({"name": variable, "valueFrom": {"fieldRef": {"fieldPath": run_id_field_path()}}})
+    return env
+
+
+def run_id_field_path() -> str:
+    """The downward API's path to a pod's Job name (the job controller's label), a schedule run's id."""
+    return f"metadata.labels['{JOB_NAME_LABEL}']"
+
+
+def _resources(manifest: JobManifest) -> dict[str, dict[str, Any]]:
+    """Requests equal to limits for CPU and memory (with both given, Guaranteed QoS: the last pods a
+    node under pressure evicts); GPUs as a limit, which Kubernetes copies to the request."""
+    resources = manifest.spec.resources
+    amounts: dict[str, Any] = {}
+    if resources.cpu is not None:
+        amounts["cpu"] = format_cpu(resources.cpu)
+    if resources.memory is not None:
+        amounts["memory"] = format_memory(resources.memory)
+    limits: dict[str, Any] = dict(amounts)
+    if resources.gpu:
+        limits[GPU_RESOURCE] = str(resources.gpu)  # quantities are strings in the API
+    out: dict[str, dict[str, Any]] = {}
+    if amounts:
+        out["requests"] = amounts
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def _literal(value: str) -> str:
+    """value as Kubernetes passes it on: it expands $(VAR) in env values, command and args ("$$" is
+    a literal "$"). The other backends do not, so every "$" is escaped and the job sees its text."""
+    return value.replace("$", "$$")
