@@ -82,7 +82,7 @@ def run(
         settings = replace(settings, attempt=next_attempt(store, settings.job, settings.run_id))
     if settings.retention_problem is not None and store is not None:
         warning(settings.retention_problem)  # said now, and again after collection, where it is seen
-    manifest = read_manifest(settings.manifest)
+    manifest = read_job_manifest(settings.manifest)
     tee, logs_dir, temporary = open_log(settings.logs, settings.log_name)
     try:
         settings.outputs.mkdir(parents=True, exist_ok=True)
@@ -130,7 +130,7 @@ def keep_house(settings: AgentSettings, store: Store, ended: Ended, now: float |
         warning(settings.retention_problem)
 
 
-def read_manifest(path: Path | None) -> str:
+def read_job_manifest(path: Path | None) -> str:
     if path is None:
         return NO_MANIFEST
     try:

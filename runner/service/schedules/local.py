@@ -32,8 +32,6 @@ from runner.service.schedules.slots import instant, next_slot
 from runner.spec import LoadedManifest, load_manifest, parse_manifest
 from runner.spec.labels import SCHEDULE_LABEL
 
-LOCAL_BACKENDS = ("process", "docker")
-
 
 class Launcher(Protocol):
     """How schedules start, find and stop their runs; RunLauncher does it through RunService."""

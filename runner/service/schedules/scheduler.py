@@ -21,11 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from runner.backends.local.family import LOCAL_BACKENDS
 from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.records.schedules import SCHEDULER_LEASE, ScheduleRecord, ScheduleRecords, SlotOutcome
 from runner.service.runs import RunService
-from runner.service.schedules.local import LOCAL_BACKENDS, Launcher, RunLauncher
+from runner.service.schedules.local import Launcher, RunLauncher
 from runner.service.schedules.slots import Action, decide, due_slot, instant, next_slot
 
 LEASE_SECONDS = 90.0
