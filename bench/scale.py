@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import runner.backends.kubernetes.backend as kube_backend  # noqa: E402
+import runner.backends.kubernetes.client as kube_client  # noqa: E402
 from runner.config import load_settings  # noqa: E402
 from runner.render import render_job, to_yaml  # noqa: E402
 from runner.service.plan import new_run_id  # noqa: E402
@@ -197,11 +198,11 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
     first = submit_all(loaded, 1, 1)  # builds and pushes the job image (once)
     print(f"first submission (image build and push included): {time.perf_counter() - began:.1f} s")
     sample = max(1, min(200, n // 20))
-    fresh_client = kube_backend.shared_client
-    kube_backend.shared_client = kube_backend.api_client  # type: ignore[assignment]
+    fresh_client = kube_client.shared_client
+    kube_client.shared_client = kube_client.api_client  # type: ignore[assignment]
     with window(server) as before_submit:  # as before: a new API client (kubeconfig, connection) per run
         submit_all(loaded, sample, threads)
-    kube_backend.shared_client = fresh_client
+    kube_client.shared_client = fresh_client
     with window(server) as runner_submit:
         submit_all(loaded, n - 1 - sample, threads)
     sim.settle(600)

@@ -18,20 +18,26 @@ kept per kubeconfig and context for the process, so a thousand submissions share
 
 from __future__ import annotations
 
-import json
-import os
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner.backends.base import LogChunk, RunPlan
+from runner.backends.kubernetes.client import (
+    REQUEST_TIMEOUT,
+    api_error,
+    apis,
+    default_namespace,
+    list_pages,
+    read_json,
+)
+from runner.backends.kubernetes.podlogs import PodLogs
 from runner.backends.kubernetes.pure.reading import (
     job_changes,
     missing_job,
     parse_time,
     pod_changes,
+    pod_selector,
     unchanged,
 )
 from runner.clock import SYSTEM_CLOCK, Clock
@@ -42,132 +48,9 @@ from runner.render.kubernetes import JOB_NAME_LABEL, ClusterTarget, render_run
 from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER, RUN_LABEL, SCHEDULE_LABEL
 
 if TYPE_CHECKING:
-    from kubernetes.client import ApiClient
-
     from runner.spec import JobManifest
 
-API_RETRIES = 5
-PAGE_SIZE = 500  # objects per LIST page (limit/continue), as kubectl's --chunk-size
 SELECT_AT_MOST = 100  # live runs named in one set-based label selector; more: list the namespace
-RESUME_PAUSE = 1.0  # seconds between resumed log follows that brought nothing new
-REQUEST_TIMEOUT = (5, 30)  # seconds to connect, to read: no call waits forever
-CONFIG_HINT = "set KUBECONFIG (or ~/.kube/config) as for kubectl, or run inside a pod with a service account"
-
-
-def _retrying(configuration: Any) -> Any:
-    """Retry 429 and 5xx answers (every verb: names are run ids, so a repeated create answers 409, which
-    the runner reads as its own object) with backoff, within client-side timeouts."""
-    from urllib3.util.retry import Retry
-
-    configuration.retries = Retry(
-        total=API_RETRIES,
-        backoff_factor=0.2,
-        status_forcelist=(429, 500, 502, 503, 504),
-        allowed_methods=None,
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-    return configuration
-
-
-def _kubeconfig() -> str | None:
-    """KUBECONFIG as it is now: the client reads it once, when first imported, and would miss a change."""
-    return os.environ.get("KUBECONFIG") or None
-
-
-def api_client(context: str | None = None) -> ApiClient:
-    """A client configured like kubectl: KUBECONFIG and its current (or given) context, else in-cluster."""
-    from kubernetes import client, config
-
-    configuration = client.Configuration()
-    try:
-        config.load_kube_config(
-            config_file=_kubeconfig(), context=context, client_configuration=configuration
-        )
-    except (config.ConfigException, FileNotFoundError, TypeError) as outside:
-        try:
-            config.load_incluster_config(client_configuration=configuration)
-        except config.ConfigException:
-            raise BackendError(f"no Kubernetes cluster configured: {outside}", hint=CONFIG_HINT) from None
-    return client.ApiClient(_retrying(configuration))
-
-
-_CLIENTS: dict[tuple[str | None, str, tuple[int, ...]], ApiClient] = {}
-_CLIENTS_LOCK = threading.Lock()
-
-
-def shared_client(context: str | None = None) -> ApiClient:
-    """api_client, made once per kubeconfig (path and modification time) and context for the process:
-    its connection pool is then reused by every call (it is thread-safe), where a fresh client per call
-    paid a kubeconfig parse and a new connection each time."""
-    config = _kubeconfig() or str(Path("~/.kube/config").expanduser())
-    stamps = []
-    for part in config.split(os.pathsep):  # KUBECONFIG may list several files
-        try:
-            stamps.append(Path(part).stat().st_mtime_ns)
-        except OSError:
-            stamps.append(-1)
-    key = (context, config, tuple(stamps))
-    with _CLIENTS_LOCK:
-        if key not in _CLIENTS:
-            _CLIENTS[key] = api_client(context)
-        return _CLIENTS[key]
-
-
-def apis(context: str | None) -> tuple[Any, Any]:
-    """The batch/v1 and core/v1 APIs on the shared client of the context."""
-    from kubernetes import client
-
-    api = shared_client(context)
-    return client.BatchV1Api(api), client.CoreV1Api(api)
-
-
-def read_json(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """A client call's answer as the API's JSON (no model deserialization)."""
-    response = call(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
-    return json.loads(response.data)
-
-
-def list_pages(call: Callable[..., Any], namespace: str, selector: str) -> Iterator[dict[str, Any]]:
-    """Every object a namespaced LIST selects, PAGE_SIZE at a time (limit and continue), as raw JSON."""
-    token: str | None = None
-    while True:
-        extra = {"_continue": token} if token else {}
-        page = read_json(call, namespace, label_selector=selector, limit=PAGE_SIZE, **extra)
-        yield from page.get("items") or []
-        token = (page.get("metadata") or {}).get("continue")
-        if not token:
-            return
-
-
-def default_namespace(context: str | None = None) -> str:
-    """The namespace of the kubeconfig's current (or given) context, as kubectl uses it."""
-    from kubernetes import config
-
-    try:
-        contexts, current = config.list_kube_config_contexts(config_file=_kubeconfig())
-    except (config.ConfigException, FileNotFoundError, TypeError):
-        return "default"
-    chosen = next((item for item in contexts if item["name"] == context), current) if context else current
-    return str((chosen or {}).get("context", {}).get("namespace") or "default")
-
-
-def api_error(error: Exception, doing: str) -> BackendError:
-    """An API failure said as what the runner was doing; a 403 with the hint to the runner's Role."""
-    status = getattr(error, "status", None)
-    reason = getattr(error, "reason", None) or str(error)
-    if status == 403:
-        return BackendError(
-            f"{doing}: forbidden ({reason})",
-            hint="an admin grants what the runner needs: `runner rbac -n NAMESPACE | kubectl apply -f -`",
-        )
-    return BackendError(f"{doing}: the Kubernetes API answered {status or ''} {reason}".strip())
-
-
-def pod_selector(run_id: str) -> str:
-    """The label selector of a run's pods: the job controller labels each with its Job's name, which is
-    the run id of every run (submitted, or started by a schedule, which puts no runner.dev/run on them)."""
-    return f"{JOB_NAME_LABEL}={run_id}"
 
 
 class KubernetesBackend:
@@ -493,127 +376,11 @@ class KubernetesBackend:
         A followed stream can drop; once it ends, the whole log is fetched again and only what was
         not yet seen is passed on, so no line is lost or doubled.
         """
-        for number, data in self._pod_logs(record, follow=follow, current=current, clock=clock, poll=poll):
+        _, core = self._apis()
+        chunks = PodLogs(core, clock).of_run(record, follow=follow, current=current, poll=poll)
+        for number, data in chunks:
             if attempt in (None, number):
                 yield LogChunk(number, data)
-
-    def _pod_logs(
-        self, record: RunRecord, *, follow: bool, current: Callable[[], RunRecord], clock: Clock, poll: float
-    ) -> Iterator[tuple[int, bytes]]:
-        """(attempt, bytes) of every pod of the run, oldest first, numbered by their order."""
-        namespace = record.launch["namespace"]
-        _, core = self._apis()
-        done: list[str] = []
-        while True:
-            listing = core.list_namespaced_pod(
-                namespace, label_selector=pod_selector(record.id), _request_timeout=REQUEST_TIMEOUT
-            )
-            pods = listing.items
-            pods.sort(key=lambda pod: (pod.metadata.creation_timestamp, pod.metadata.name))
-            for pod in pods:
-                name = pod.metadata.name
-                if name in done or (pod.status.phase or "Pending") == "Pending":
-                    continue
-                ended = pod.status.phase in ("Succeeded", "Failed")
-                done.append(name)
-                yield from (
-                    (len(done), chunk)
-                    for chunk in self._pod_log(core, namespace, name, follow and not ended, clock)
-                )
-            if not follow:
-                return
-            if current().state.terminal and len(done) >= len(pods):
-                return
-            self._await_change(core, namespace, record.id, listing.metadata.resource_version, poll)
-
-    def _await_change(
-        self, core: Any, namespace: str, run_id: str, version: str | None, timeout: float
-    ) -> None:
-        """Block on a watch of the run's pods until something changes or timeout passes: no polling loop.
-
-        A 410 Gone (the version fell out of the server's history) just returns: the caller lists again.
-        """
-        import urllib3
-        from kubernetes import watch
-        from kubernetes.client.exceptions import ApiException
-
-        watcher = watch.Watch()
-        try:
-            for _event in watcher.stream(
-                core.list_namespaced_pod,
-                namespace,
-                label_selector=pod_selector(run_id),
-                resource_version=version,
-                timeout_seconds=max(int(timeout), 1),
-                _request_timeout=(REQUEST_TIMEOUT[0], timeout + REQUEST_TIMEOUT[0]),
-            ):
-                return
-        except ApiException as error:
-            if error.status != 410:
-                raise api_error(error, f"watching the pods of run {run_id}") from None
-        except urllib3.exceptions.HTTPError:
-            return  # the watch timed out on our side or was dropped: the caller lists again
-        finally:
-            watcher.stop()
-
-    def _pod_log(self, core: Any, namespace: str, name: str, follow: bool, clock: Clock) -> Iterator[bytes]:
-        """A pod's log: followed while its container runs, then fetched whole to pass on what the follow
-        missed. A follow that is cut (an API server restart, a proxy timeout) or ends while the pod still
-        runs is resumed; as the log API cannot start at an offset, a resumed follow skips what was seen."""
-        from kubernetes.client.exceptions import ApiException
-
-        seen = 0
-        try:
-            while follow:
-                before = seen
-                for chunk in self._follow_once(core, namespace, name, skip=seen):
-                    seen += len(chunk)
-                    yield chunk
-                follow = self._pod_running(core, namespace, name)
-                if follow and seen == before:
-                    clock.sleep(RESUME_PAUSE)  # ended without news while the pod runs: do not spin
-            full = core.read_namespaced_pod_log(
-                name, namespace, container="job", _preload_content=False, _request_timeout=REQUEST_TIMEOUT
-            ).data
-        except ApiException as error:
-            if error.status in (400, 404):  # not started yet, or gone with its Job
-                return
-            raise api_error(error, f"reading the log of pod {name}") from None
-        if len(full) > seen:
-            yield full[seen:]
-
-    @staticmethod
-    def _follow_once(core: Any, namespace: str, name: str, *, skip: int) -> Iterator[bytes]:
-        """One follow of the pod's log from its start, without its first `skip` bytes; ends quietly when
-        the stream ends or is cut."""
-        import urllib3
-
-        response = core.read_namespaced_pod_log(
-            name, namespace, container="job", follow=True, _preload_content=False
-        )
-        try:
-            for chunk in response.stream(64 * 1024):
-                if skip >= len(chunk):
-                    skip -= len(chunk)
-                    continue
-                yield chunk[skip:]
-                skip = 0
-        except urllib3.exceptions.HTTPError:
-            return  # cut mid-stream: the caller resumes or reconciles
-        finally:
-            response.release_conn()
-
-    @staticmethod
-    def _pod_running(core: Any, namespace: str, name: str) -> bool:
-        from kubernetes.client.exceptions import ApiException
-
-        try:
-            pod = core.read_namespaced_pod(name, namespace, _request_timeout=REQUEST_TIMEOUT)
-        except ApiException as error:
-            if error.status == 404:
-                return False
-            raise api_error(error, f"reading pod {name}") from None
-        return (pod.status.phase or "Pending") not in ("Succeeded", "Failed")
 
 
 def cluster_namespace(manifest: JobManifest, namespace: str | None, context: str | None) -> str:

@@ -21,14 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.backends.base import RunPlan
-from runner.backends.kubernetes.backend import (
-    REQUEST_TIMEOUT,
-    api_error,
-    apis,
-    cluster_namespace,
-    default_namespace,
-    target_for,
-)
+from runner.backends.kubernetes.backend import cluster_namespace, target_for
+from runner.backends.kubernetes.client import REQUEST_TIMEOUT, api_error, apis, default_namespace
 from runner.backends.kubernetes.pure.cronjobs import (
     cronjob_view,
     labelled_schedule,

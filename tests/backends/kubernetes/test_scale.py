@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import runner.backends.kubernetes.backend as kube_backend
+import runner.backends.kubernetes.client as kube_client
 from runner.backends.base import RunPlan
 from runner.backends.kubernetes.backend import KubernetesBackend
 from runner.backends.kubernetes.pure.reading import finished_time, parse_time
@@ -86,7 +87,7 @@ def test_bulk_refresh_reads_every_run_as_refresh_does_in_paginated_lists(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(kube_backend, "PAGE_SIZE", 4)
+    monkeypatch.setattr(kube_client, "PAGE_SIZE", 4)
     monkeypatch.setattr(kube_backend, "SELECT_AT_MOST", 5)
     cluster.sim.add_nodes(1, gpus=4)
     ids = launch(tmp_path, records, settings, 6) + launch(tmp_path, records, settings, 1, gpus=9)
@@ -180,7 +181,7 @@ def test_adoption_pages_through_the_namespaces_jobs_once(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(kube_backend, "PAGE_SIZE", 2)
+    monkeypatch.setattr(kube_client, "PAGE_SIZE", 2)
     ids = launch(tmp_path, records, settings, 5)
     elsewhere = RunRecords(tmp_path / "elsewhere.db")
     since = len(cluster.server.requests)

@@ -20,6 +20,7 @@ from runner.backends.kubernetes.pure.status import (
     pod_disruption,
 )
 from runner.records import RunRecord, RunState
+from runner.render.kubernetes.conventions import JOB_NAME_LABEL
 from runner.spec.labels import SCHEDULE_LABEL
 
 Obj = Mapping[str, Any]
@@ -98,3 +99,9 @@ def pod_changes(record: RunRecord, pods: Iterable[Obj], changes: dict[str, Any])
 def unchanged(record: RunRecord, changes: Mapping[str, Any]) -> bool:
     """Whether writing changes would leave the record as it is (then the bulk refresh writes nothing)."""
     return all(getattr(record, name) == value for name, value in changes.items())
+
+
+def pod_selector(run_id: str) -> str:
+    """The label selector of a run's pods: the job controller labels each with its Job's name, which is
+    the run id of every run (submitted, or started by a schedule, which puts no runner.dev/run on them)."""
+    return f"{JOB_NAME_LABEL}={run_id}"

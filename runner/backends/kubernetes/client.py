@@ -1,0 +1,132 @@
+"""The official Kubernetes client as the cluster backend uses it: one client per kubeconfig and context
+for the process, configured like kubectl, retrying 429 and 5xx within client-side timeouts; raw JSON
+reads, paged LISTs, and API failures said as what the runner was doing."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runner.errors import BackendError
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+API_RETRIES = 5
+PAGE_SIZE = 500  # objects per LIST page (limit/continue), as kubectl's --chunk-size
+REQUEST_TIMEOUT = (5, 30)  # seconds to connect, to read: no call waits forever
+CONFIG_HINT = "set KUBECONFIG (or ~/.kube/config) as for kubectl, or run inside a pod with a service account"
+
+
+def _retrying(configuration: Any) -> Any:
+    """Retry 429 and 5xx answers (every verb: names are run ids, so a repeated create answers 409, which
+    the runner reads as its own object) with backoff, within client-side timeouts."""
+    from urllib3.util.retry import Retry
+
+    configuration.retries = Retry(
+        total=API_RETRIES,
+        backoff_factor=0.2,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=None,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    return configuration
+
+
+def _kubeconfig() -> str | None:
+    """KUBECONFIG as it is now: the client reads it once, when first imported, and would miss a change."""
+    return os.environ.get("KUBECONFIG") or None
+
+
+def api_client(context: str | None = None) -> ApiClient:
+    """A client configured like kubectl: KUBECONFIG and its current (or given) context, else in-cluster."""
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config(
+            config_file=_kubeconfig(), context=context, client_configuration=configuration
+        )
+    except (config.ConfigException, FileNotFoundError, TypeError) as outside:
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except config.ConfigException:
+            raise BackendError(f"no Kubernetes cluster configured: {outside}", hint=CONFIG_HINT) from None
+    return client.ApiClient(_retrying(configuration))
+
+
+_CLIENTS: dict[tuple[str | None, str, tuple[int, ...]], ApiClient] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def shared_client(context: str | None = None) -> ApiClient:
+    """api_client, made once per kubeconfig (path and modification time) and context for the process:
+    its connection pool is then reused by every call (it is thread-safe), where a fresh client per call
+    paid a kubeconfig parse and a new connection each time."""
+    config = _kubeconfig() or str(Path("~/.kube/config").expanduser())
+    stamps = []
+    for part in config.split(os.pathsep):  # KUBECONFIG may list several files
+        try:
+            stamps.append(Path(part).stat().st_mtime_ns)
+        except OSError:
+            stamps.append(-1)
+    key = (context, config, tuple(stamps))
+    with _CLIENTS_LOCK:
+        if key not in _CLIENTS:
+            _CLIENTS[key] = api_client(context)
+        return _CLIENTS[key]
+
+
+def apis(context: str | None) -> tuple[Any, Any]:
+    """The batch/v1 and core/v1 APIs on the shared client of the context."""
+    from kubernetes import client
+
+    api = shared_client(context)
+    return client.BatchV1Api(api), client.CoreV1Api(api)
+
+
+def read_json(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """A client call's answer as the API's JSON (no model deserialization)."""
+    response = call(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+    return json.loads(response.data)
+
+
+def list_pages(call: Callable[..., Any], namespace: str, selector: str) -> Iterator[dict[str, Any]]:
+    """Every object a namespaced LIST selects, PAGE_SIZE at a time (limit and continue), as raw JSON."""
+    token: str | None = None
+    while True:
+        extra = {"_continue": token} if token else {}
+        page = read_json(call, namespace, label_selector=selector, limit=PAGE_SIZE, **extra)
+        yield from page.get("items") or []
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return
+
+
+def default_namespace(context: str | None = None) -> str:
+    """The namespace of the kubeconfig's current (or given) context, as kubectl uses it."""
+    from kubernetes import config
+
+    try:
+        contexts, current = config.list_kube_config_contexts(config_file=_kubeconfig())
+    except (config.ConfigException, FileNotFoundError, TypeError):
+        return "default"
+    chosen = next((item for item in contexts if item["name"] == context), current) if context else current
+    return str((chosen or {}).get("context", {}).get("namespace") or "default")
+
+
+def api_error(error: Exception, doing: str) -> BackendError:
+    """An API failure said as what the runner was doing; a 403 with the hint to the runner's Role."""
+    status = getattr(error, "status", None)
+    reason = getattr(error, "reason", None) or str(error)
+    if status == 403:
+        return BackendError(
+            f"{doing}: forbidden ({reason})",
+            hint="an admin grants what the runner needs: `runner rbac -n NAMESPACE | kubectl apply -f -`",
+        )
+    return BackendError(f"{doing}: the Kubernetes API answered {status or ''} {reason}".strip())
