@@ -1,5 +1,5 @@
 """The labels that tie every runner object (run records, containers, images, Kubernetes objects) to its
-job and run, as ARCHITECTURE.md's Kubernetes conventions name them."""
+job and run, as docs/architecture.md's Kubernetes conventions name them."""
 
 from __future__ import annotations
 

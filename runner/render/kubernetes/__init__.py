@@ -5,7 +5,7 @@ One path: a ClusterTarget (target.py: image, store, namespace, the store's Secre
 grace, TTL; checked when built) and a manifest go through ``render_run`` (a run's ConfigMap and Job)
 or ``render_schedule`` (a schedule's ConfigMap and CronJob), which return plain dicts in the order to
 apply them; ``runner.render.kubeyaml.to_yaml`` turns them into what ``kubectl apply -f -`` takes.
-Nothing here talks to a cluster. The conventions are ARCHITECTURE.md's "Kubernetes conventions";
+Nothing here talks to a cluster. The conventions are docs/architecture.md's "Kubernetes conventions";
 each decision says why where it is made.
 
     conventions.py   names, labels, numbers and limits

@@ -1,4 +1,4 @@
-"""The names, numbers and limits of a run's Kubernetes objects (ARCHITECTURE.md's "Kubernetes
+"""The names, numbers and limits of a run's Kubernetes objects (docs/architecture.md's "Kubernetes
 conventions"), shared by the renderers (objects.py, pod.py) and the checks (checks.py, target.py)."""
 
 from __future__ import annotations
