@@ -59,3 +59,11 @@ class UnsafePathError(StoreError):
 
 class BackendError(RunnerError):
     """A backend could not start, watch or stop a run."""
+
+
+class RecordsError(RunnerError):
+    """The run records (RUNNER_HOME/runs.db) could not be read or written."""
+
+
+class DiskFullError(RecordsError):
+    """The disk holding RUNNER_HOME is full: nothing can be recorded until space is freed."""

@@ -5,6 +5,7 @@ Heavy modules (pydantic, the service layer) are imported inside commands so `run
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -34,6 +35,27 @@ class RunnerGroup(click.Group):
                 raise
             click.echo(format_error(error), err=True)
             ctx.exit(error.exit_code)
+        except OSError as error:
+            if error.errno not in (errno.ENOSPC, errno.EDQUOT) or _debugging(ctx):
+                raise
+            full = disk_full(error)
+            click.echo(format_error(full), err=True)
+            ctx.exit(full.exit_code)
+
+
+def _debugging(ctx: click.Context) -> bool:
+    return bool(os.environ.get("RUNNER_DEBUG") or (ctx.obj or {}).get("debug"))
+
+
+def disk_full(error: OSError) -> RunnerError:
+    """A full disk met outside the run records (those say so themselves): which disk, in one line."""
+    from runner.config import load_settings
+
+    where = error.filename or str(load_settings().home)
+    return RunnerError(
+        f"no space left on the disk holding {where}: {error.strerror}",
+        hint="free some space on that disk and run the command again",
+    )
 
 
 def service() -> RunService:
@@ -195,8 +217,25 @@ def build(file: Path, registry: str | None, push: bool) -> None:
     click.echo(built.reference)
 
 
+def _namespace_label(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A namespace must be a DNS-1123 label: refused with exit 2 before anything is printed."""
+    from runner.spec.model import check_dns_label
+
+    try:
+        return check_dns_label(value, "namespace")
+    except ValueError as problem:
+        raise click.BadParameter(str(problem), ctx=ctx, param=param) from None
+
+
 @cli.command()
-@click.option("-n", "--namespace", default="default", show_default=True, help="The namespace jobs run in.")
+@click.option(
+    "-n",
+    "--namespace",
+    default="default",
+    show_default=True,
+    callback=_namespace_label,
+    help="The namespace jobs run in.",
+)
 def rbac(namespace: str) -> None:
     """Print the least-privilege ServiceAccounts, Role and RoleBinding the runner needs in NAMESPACE.
 
@@ -316,6 +355,28 @@ def cancel(runs_to_cancel: tuple[str, ...], no_wait: bool) -> None:
         return f"run {after.id} {after.state.value if after.state.terminal else 'cancelling'}"
 
     for_each(runs_to_cancel, stop)
+
+
+@cli.command()
+@click.argument("runs_to_collect", metavar="RUN...", nargs=-1, required=True)
+def collect(runs_to_collect: tuple[str, ...]) -> None:
+    """Collect runs whose collection failed (state uncollected) or was cut short, now.
+
+    Their outputs and logs wait in their work directories until the store has them; a run already
+    collected is left as it is. Exit 1 when a run still cannot be collected.
+    """
+    runs = service()
+
+    def gather(reference: str) -> str:
+        record = runs.collect(reference)
+        if record.state.value == "uncollected":
+            from runner.errors import StoreError
+
+            raise StoreError(f"run {record.id} is still uncollected: {record.message}")
+        where = runs.location(record)
+        return f"run {record.id} {record.state.value}; collected in {where}"
+
+    for_each(runs_to_collect, gather)
 
 
 @cli.command()

@@ -2,23 +2,44 @@
 
 The CLI, the detached supervisors of local runs and (later) schedulers all read and write here, so
 every write is a short transaction and the database runs in WAL mode with a busy timeout.
+
+A full disk is a DiskFullError (runner.records.database). A command reports it; a supervisor, which
+must not lose the outcome of a job that has ended, opens its records with `patience` and retries its
+writes until space is freed (or its patience runs out).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from runner.errors import NotFoundError, UserError
-from runner.records.database import connect, immediate
+from runner.clock import SYSTEM_CLOCK, Clock
+from runner.errors import DiskFullError, NotFoundError, UserError
+from runner.records.database import add_missing_columns, connect, immediate
+
+T = TypeVar("T")
+
+# How long a patient writer waits between tries while the disk is full.
+FULL_DISK_RETRY_SECONDS = 2.0
 
 
 class RunState(StrEnum):
+    """A run's state. Two belong to collection, once the job has ended (local runs):
+
+    - collecting: its outcome is recorded (RunRecord.outcome) and a process (the supervisor, a
+      detached collector or `runner collect`, whose pid is the record's supervisor_pid) is writing it
+      into the store. It ends in the outcome's state, or in uncollected.
+    - uncollected: collecting failed (the store is full, read-only, unreachable). Nothing is lost: the
+      work directory keeps the outputs and logs, and the outcome stays recorded. `runner collect RUN`
+      tries again, as does the next command that notices it (at most once a minute).
+    """
+
     PENDING = "pending"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -26,10 +47,24 @@ class RunState(StrEnum):
     TIMED_OUT = "timed-out"
     CANCELLED = "cancelled"
     LOST = "lost"
+    COLLECTING = "collecting"
+    UNCOLLECTED = "uncollected"
 
     @property
     def terminal(self) -> bool:
+        """The job has ended: nothing of it runs and it holds no GPU (it may still be collected)."""
         return self not in (RunState.PENDING, RunState.RUNNING)
+
+    @property
+    def final(self) -> bool:
+        """Nothing more happens to the run by itself: ended and not being collected. An uncollected run
+        is final (its `runner submit` returns) though a later command may still collect it."""
+        return self.terminal and self is not RunState.COLLECTING
+
+    @property
+    def collected(self) -> bool:
+        """Ended and completely in the store (or, for a cluster run, in its pods' hands)."""
+        return self.terminal and self not in (RunState.COLLECTING, RunState.UNCOLLECTED)
 
 
 @dataclass(frozen=True)
@@ -54,13 +89,17 @@ class RunRecord:
     supervisor_pid: int | None = None
     supervisor_start: str | None = None  # process start time, to tell a reused pid apart
     job_pgid: int | None = None
+    job_start: str | None = None  # the job's process group leader's start time, as supervisor_start
+    # once the job has ended (collecting, uncollected): its outcome, to record when it is collected
+    outcome: dict[str, Any] = field(default_factory=dict)
+    next_collect: float | None = None  # an uncollected run is tried again automatically from then
 
     @property
     def gpu_indices(self) -> list[int]:
         return [int(index) for index in self.gpus.split(",") if index]
 
 
-_JSON_COLUMNS = {"launch", "labels"}
+_JSON_COLUMNS = {"launch", "labels", "outcome"}
 _COLUMNS = [f.name for f in fields(RunRecord)]
 RUNS_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
@@ -72,8 +111,22 @@ CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state);
 
 
 class RunRecords:
-    def __init__(self, database: Path) -> None:
+    def __init__(self, database: Path, *, patience: float = 0.0, clock: Clock = SYSTEM_CLOCK) -> None:
+        """patience: how long a write waits for a full disk to have room again (0: it fails at once)."""
         self._db = connect(database, RUNS_SCHEMA)
+        add_missing_columns(self._db, "runs", _COLUMNS)
+        self._patience = patience
+        self._clock = clock
+
+    def _patiently(self, write: Callable[[], T]) -> T:
+        give_up = self._clock.monotonic() + self._patience
+        while True:
+            try:
+                return write()
+            except DiskFullError:
+                if self._clock.monotonic() >= give_up:
+                    raise
+                self._clock.sleep(FULL_DISK_RETRY_SECONDS)
 
     def close(self) -> None:
         self._db.close()
@@ -85,13 +138,15 @@ class RunRecords:
     def create(self, record: RunRecord) -> None:
         values = _to_row(record)
         marks = ", ".join("?" for _ in values)
-        self._db.execute(f"INSERT INTO runs ({', '.join(values)}) VALUES ({marks})", list(values.values()))
+        statement = f"INSERT INTO runs ({', '.join(values)}) VALUES ({marks})"
+        self._patiently(lambda: self._db.execute(statement, list(values.values())))
 
     def update(self, run_id: str, **changes: Any) -> RunRecord:
         record = replace(self.get(run_id), **changes)
         values = {name: value for name, value in _to_row(record).items() if name in changes}
         assignments = ", ".join(f"{name} = ?" for name in values)
-        self._db.execute(f"UPDATE runs SET {assignments} WHERE id = ?", [*values.values(), run_id])
+        statement = f"UPDATE runs SET {assignments} WHERE id = ?"
+        self._patiently(lambda: self._db.execute(statement, [*values.values(), run_id]))
         return record
 
     def find(self, run_id: str) -> RunRecord | None:
@@ -114,7 +169,7 @@ class RunRecords:
             clauses.append("job = ?")
             params.append(job)
         if active_only:
-            clauses.append("state IN (?, ?)")
+            clauses.append("state IN (?, ?)")  # what holds GPUs: collecting runs have ended
             params += [RunState.PENDING.value, RunState.RUNNING.value]
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
@@ -154,6 +209,6 @@ def _to_row(record: RunRecord) -> dict[str, Any]:
 def _from_row(row: sqlite3.Row) -> RunRecord:
     values: dict[str, Any] = {name: row[name] for name in _COLUMNS}
     for name in _JSON_COLUMNS:
-        values[name] = json.loads(values[name])
+        values[name] = {} if values[name] is None else json.loads(values[name])  # NULL: an older database
     values["state"] = RunState(values["state"])
     return RunRecord(**values)

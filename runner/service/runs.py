@@ -7,13 +7,14 @@ through the Backend protocol alone: nothing here knows which backends there are 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from runner.backends import BACKENDS, LogChunk, auto_reason, choose_backend, get_backend
 from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
-from runner.errors import NotFoundError, StoreError
+from runner.errors import NotFoundError, StoreError, UserError
 from runner.records import RunRecord, RunRecords, RunState
 from runner.service.plan import parse_overrides, plan_run
 from runner.spec import LoadedManifest, load_manifest
@@ -31,7 +32,23 @@ EXIT_CANCELLED = 130
 EXIT_RUNNER_FAILURE = 1
 
 
+@runtime_checkable
+class CollectingBackend(Protocol):
+    """A backend whose runs this machine collects into the store (the local ones): `runner collect`."""
+
+    def collect(self, record: RunRecord, records: RunRecords, settings: Settings) -> RunRecord: ...
+
+
 def exit_code_of(record: RunRecord) -> int:
+    if record.state in (RunState.UNCOLLECTED, RunState.COLLECTING):
+        # the job's own code when it failed; never 0: its artifacts are not (yet) in the store
+        try:
+            ended = RunState(str(record.outcome.get("state")))
+        except ValueError:
+            return EXIT_RUNNER_FAILURE
+        if not ended.collected:
+            return EXIT_RUNNER_FAILURE
+        return exit_code_of(replace(record, state=ended)) or EXIT_RUNNER_FAILURE
     if record.state is RunState.SUCCEEDED:
         return 0
     if record.state is RunState.TIMED_OUT:
@@ -108,9 +125,20 @@ class RunService:
         return built, push_image(built, progress=progress)
 
     def refresh(self, record: RunRecord) -> RunRecord:
-        if record.state.terminal:
+        if record.state.collected:
             return record
         return get_backend(record.backend).refresh(record, self.records, self.settings)
+
+    def collect(self, reference: str) -> RunRecord:
+        """Collect a run whose collection failed or was cut short (uncollected, or collecting with its
+        collector gone) now, in this process; a run already collected is returned as it is."""
+        record = self.records.resolve(reference)
+        backend = get_backend(record.backend)
+        if not isinstance(backend, CollectingBackend):
+            raise UserError(
+                f"run {record.id} runs on the {record.backend} backend: its pods collect it themselves"
+            )
+        return backend.collect(record, self.records, self.settings)
 
     def get(self, reference: str) -> RunRecord:
         return self.refresh(self.records.resolve(reference))
@@ -138,7 +166,7 @@ class RunService:
         cost no request."""
         live: dict[str, list[RunRecord]] = {}
         for record in listed:
-            if not record.state.terminal:
+            if not record.state.collected:
                 live.setdefault(record.backend, []).append(record)
         fresh: dict[str, RunRecord] = {}
         for name, group in live.items():
@@ -155,7 +183,7 @@ class RunService:
         get_backend(record.backend).cancel(record, self.records, self.settings)
         limit = self.settings.grace_seconds + 60 if timeout is None else timeout
         give_up = self.clock.monotonic() + limit
-        while wait and not record.state.terminal and self.clock.monotonic() < give_up:
+        while wait and not record.state.final and self.clock.monotonic() < give_up:
             self.clock.sleep(CANCEL_WAIT_POLL)
             record = self.refresh(self.records.get(record.id))
         return record
@@ -204,6 +232,8 @@ def _complete_files(store: Store, record: RunRecord) -> list[FileEntry]:
     """The files of the run's MANIFEST.json; NotFoundError while the run is not complete in the store."""
     files = read_manifest(store, record.job, record.id)
     if files is None:
-        hint = "wait for it to finish: runner logs -f " + record.id if not record.state.terminal else None
+        hint = "wait for it to finish: runner logs -f " + record.id if not record.state.final else None
+        if record.state is RunState.UNCOLLECTED:
+            hint = f"its collection failed ({record.message}); runner collect {record.id} tries again"
         raise NotFoundError(f"run {record.id} has no complete artifacts (state: {record.state})", hint=hint)
     return files

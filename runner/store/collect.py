@@ -8,6 +8,11 @@ and files are opened relative to their parent's descriptor without following lin
 that point outside their directory (or at anything but a regular file) are refused and listed in
 run.json rather than copied. FIFOs, sockets and devices are refused without being opened for reading
 (and were one swapped in, it is opened non-blocking and refused), so nothing can hang collection.
+
+Hard links are held to the same rule as symlinks: a file with more links than the tree holds names for
+(a hard link to /etc/passwd, or to any file outside the outputs) is refused; files linked only to each
+other inside the tree are collected. Such files are collected after the rest of their tree is walked,
+once every name of theirs in it has been counted.
 """
 
 from __future__ import annotations
@@ -188,6 +193,15 @@ def _opened_path(descriptor: int) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class _Linked:
+    """A file of the tree with more than one hard link, collected once its links are counted."""
+
+    parts: list[str]
+    info: os.stat_result  # the file's, through a symlink for a link
+    symlink: bool
+
+
 class _Tree:
     """One of outputs/ or logs/, walked through directory descriptors."""
 
@@ -198,6 +212,8 @@ class _Tree:
         self.top = top
         self.collection = collection
         self.real_top = ""
+        self.linked: list[_Linked] = []
+        self.names: dict[tuple[int, int], int] = {}  # (device, inode) -> its names in the tree
 
     def refuse(self, relative: str, reason: str) -> None:
         self.collection.refused.append(Refusal(path=relative, reason=reason))
@@ -216,8 +232,53 @@ class _Tree:
         try:
             self.real_top = os.path.realpath(self.top)
             self.walk(descriptor, [], 0)
+            for item in self.linked:
+                self.collect_linked(descriptor, item)
         finally:
             os.close(descriptor)
+
+    def collect_linked(self, top: int, item: _Linked) -> None:
+        """A multiply linked file: collected when all its links are names in this tree, else refused."""
+        relative = "/".join([self.area, *item.parts])
+        inside = self.names.get((item.info.st_dev, item.info.st_ino), 0)
+        try:
+            if inside < item.info.st_nlink:
+                raise UnsafePathError(
+                    f"a hard link to a file outside {self.area}/ ({item.info.st_nlink} links, "
+                    f"{inside} inside): not collected"
+                )
+            descriptor = self.open_link(item.parts) if item.symlink else self.reopen(top, item)
+            if not os.path.samestat(os.fstat(descriptor), item.info):
+                os.close(descriptor)
+                raise UnsafePathError("replaced while being collected")
+        except UnsafePathError as refusal:
+            self.refuse(relative, refusal.message)
+            return
+        except OSError as error:
+            self.refuse(relative, f"cannot read: {error.strerror}")
+            return
+        self.upload(relative, descriptor)
+
+    def reopen(self, top: int, item: _Linked) -> int:
+        """The regular file at item's path, opened again through directory descriptors from the top."""
+        directory = os.dup(top)
+        try:
+            for part in item.parts[:-1]:
+                try:
+                    inner = os.open(part, _OPEN_DIRECTORY, dir_fd=directory)
+                except OSError as error:
+                    if error.errno in (errno.ELOOP, errno.ENOTDIR):
+                        raise UnsafePathError("replaced while being collected: not followed") from None
+                    raise
+                os.close(directory)
+                directory = inner
+            return _open_regular(item.parts[-1], item.info, dir_fd=directory)
+        finally:
+            os.close(directory)
+
+    def upload(self, relative: str, descriptor: int) -> None:
+        with os.fdopen(descriptor, "rb") as handle:
+            self.collection.add(relative, self.store.put_stream(f"{self.prefix}/{relative}", handle))
 
     def walk(self, directory: int, parts: list[str], depth: int) -> None:
         try:
@@ -249,8 +310,15 @@ class _Tree:
         except OSError as error:
             self.refuse(relative, f"cannot read: {error.strerror}")
             return
-        with os.fdopen(descriptor, "rb") as handle:
-            self.collection.add(relative, self.store.put_stream(f"{self.prefix}/{relative}", handle))
+        opened = os.fstat(descriptor)
+        if opened.st_nlink > 1:  # decided once the whole tree is walked
+            os.close(descriptor)
+            if not stat.S_ISLNK(info.st_mode):
+                key = (opened.st_dev, opened.st_ino)
+                self.names[key] = self.names.get(key, 0) + 1
+            self.linked.append(_Linked(parts, opened, symlink=stat.S_ISLNK(info.st_mode)))
+            return
+        self.upload(relative, descriptor)
 
     def subdirectory(self, directory: int, parts: list[str], depth: int, info: os.stat_result) -> None:
         if depth >= MAX_DEPTH:

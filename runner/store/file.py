@@ -1,7 +1,13 @@
-"""file:// artifact store: a directory tree, written through temporary files and renames."""
+"""file:// artifact store: a directory tree, written through temporary files and renames.
+
+A writer killed mid-write leaves its temporary file (`.tmp-<hex>.part`) behind. Temporary files are
+never objects (list skips them), so retention would never see them: stale_temp_files finds those older
+than an age and remove_stale_temp_files deletes them (housekeeping does after each collection).
+"""
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import io
 import os
@@ -20,6 +26,8 @@ _TEMP_NAME = re.compile(r"\.tmp-[0-9a-f]{32}\.part")
 # What opening a key that names no object raises: nothing there, a directory, or a file as a parent.
 _MISSING = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
 _CREATE_TRIES = 3
+# A temporary file untouched this long belongs to a writer that died: an upload in progress writes on.
+STALE_TEMP_SECONDS = 24 * 60 * 60.0
 
 
 def is_temp_name(name: str) -> bool:
@@ -138,6 +146,55 @@ class FileStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def check_writable(self) -> None:
+        """StoreError unless an object can be written: the root made if missing, a byte written (as a
+        temporary file, so a probe cut short is cleaned as stale) and removed."""
+        probe = self.root / f"{_TEMP_PREFIX}{secrets.token_hex(16)}.part"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(
+                probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+            )
+            try:
+                os.write(descriptor, b"\0")
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+                probe.unlink(missing_ok=True)
+        except OSError as error:
+            raise StoreError(f"cannot write to {self.url}: {error.strerror or error}") from None
+
+    def stale_temp_files(self, prefix: str, older_than: float) -> builtins.list[Path]:
+        """The temporary files under prefix last written before older_than (seconds since the epoch)."""
+        found: builtins.list[Path] = []
+        for directory, _dirs, files in os.walk(self._path(prefix)):
+            for name in files:
+                if not is_temp_name(name):
+                    continue
+                path = Path(directory) / name
+                try:
+                    info = path.lstat()
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISREG(info.st_mode) and info.st_mtime < older_than:
+                    found.append(path)
+        return sorted(found)
+
+    def remove_stale_temp_files(self, prefix: str, older_than: float) -> builtins.list[str]:
+        """Delete stale_temp_files(prefix, older_than) and the directories that leaves empty; their paths
+        relative to the root."""
+        removed = []
+        for path in self.stale_temp_files(prefix, older_than):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as error:
+                raise StoreError(f"cannot delete {path.as_uri()}: {error.strerror}") from error
+            removed.append(path.relative_to(self.root).as_posix())
+            self._remove_empty(path.parent)
+        return removed
 
     def delete(self, keys: Sequence[str]) -> None:
         """Unlink each key's file, then remove the directories that left empty, up to the root.

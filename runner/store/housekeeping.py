@@ -7,6 +7,9 @@ problems to the run's message (local) or print them (agent).
 
 The order matters: `latest` moves first, so retention, which never deletes the run `latest` names,
 sees the run just collected as the newest.
+
+In a file:// store the job's stale temporary files (left by writers killed mid-write, older than
+STALE_TEMP_SECONDS) are removed too, with or without a retention policy: no listing shows them.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from dataclasses import dataclass
 
 from runner.errors import reason_of
 from runner.store.base import Store
-from runner.store.latest import update_latest
+from runner.store.file import STALE_TEMP_SECONDS, FileStore
+from runner.store.latest import job_prefix, update_latest
 from runner.store.retention import RetentionPolicy, apply_retention
 
 
@@ -26,6 +30,7 @@ class Housekeeping:
     latest_moved: bool = False
     deleted: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
+    temp_removed: tuple[str, ...] = ()  # stale temporary files deleted (file:// stores)
 
     def describe(self) -> str:
         """One line for a person: the pointer, the runs deleted, what went wrong; empty when nothing."""
@@ -63,4 +68,12 @@ def after_collect(
             problems.append(f"retention failed: {reason_of(error)}")
         else:
             deleted, problems = pruned.deleted, [*problems, *pruned.problems]
-    return Housekeeping(latest_moved=moved, deleted=tuple(deleted), problems=tuple(problems))
+    removed: list[str] = []
+    if isinstance(store, FileStore):
+        try:
+            removed = store.remove_stale_temp_files(job_prefix(job), now - STALE_TEMP_SECONDS)
+        except Exception as error:
+            problems.append(f"cannot remove stale temporary files: {reason_of(error)}")
+    return Housekeeping(
+        latest_moved=moved, deleted=tuple(deleted), problems=tuple(problems), temp_removed=tuple(removed)
+    )

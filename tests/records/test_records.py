@@ -90,3 +90,73 @@ def test_exclusive_sections_serialise_writers(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert RunRecords(database).get("mnist-aaaaaa").attempts == 200
+
+
+def test_an_older_database_gains_the_new_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    database = tmp_path / "runs.db"
+    with sqlite3.connect(database) as db:
+        db.execute(
+            "CREATE TABLE runs (id TEXT PRIMARY KEY, job, backend, state, created, workdir, store_url, "
+            "manifest, launch, labels, message, started, finished, attempts, max_attempts, exit_code, gpus, "
+            "supervisor_pid, supervisor_start, job_pgid)"
+        )
+        db.execute(
+            "INSERT INTO runs VALUES ('mnist-aaaaaa', 'mnist', 'process', 'succeeded', 1.0, '/w', "
+            "'file:///s', '', '{}', '{}', '', NULL, NULL, 1, 1, 0, '', NULL, NULL, NULL)"
+        )
+    records = RunRecords(database)
+    old = records.get("mnist-aaaaaa")
+    assert (old.outcome, old.job_start, old.next_collect) == ({}, None, None)
+    records.update("mnist-aaaaaa", outcome={"state": "succeeded"}, job_start="42")
+    assert records.get("mnist-aaaaaa").outcome == {"state": "succeeded"}
+
+
+def test_collection_states() -> None:
+    assert RunState.COLLECTING.terminal and not RunState.COLLECTING.final
+    assert RunState.UNCOLLECTED.final and not RunState.UNCOLLECTED.collected
+    assert {state for state in RunState if state.collected} == {
+        RunState.SUCCEEDED,
+        RunState.FAILED,
+        RunState.TIMED_OUT,
+        RunState.CANCELLED,
+        RunState.LOST,
+    }
+
+
+def test_a_full_disk_is_a_records_error_and_a_patient_writer_waits_for_room(
+    records: RunRecords, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    from runner.errors import DiskFullError
+    from runner.records.database import records_error
+    from tests.support.fakes import FakeClock
+
+    error = records_error(tmp_path / "runs.db", sqlite3.OperationalError("database or disk is full"))
+    assert isinstance(error, DiskFullError)
+    assert f"the disk holding RUNNER_HOME ({tmp_path}) is full" in error.message
+
+    class FillsUp:
+        """A connection that fails its next `failures` statements as a full disk does."""
+
+        def __init__(self, inner: sqlite3.Connection, failures: int) -> None:
+            self.inner, self.failures = inner, failures
+
+        def execute(self, sql: str, parameters: object = ()) -> sqlite3.Cursor:
+            if sql.startswith(("UPDATE", "INSERT")) and self.failures:
+                self.failures -= 1
+                raise error
+            return self.inner.execute(sql, parameters)  # type: ignore[arg-type]
+
+    clock = FakeClock()
+    patient = RunRecords(tmp_path / "runs.db", patience=60, clock=clock)
+    patient.create(record("mnist-aaaaaa"))
+    patient._db = FillsUp(patient._db, failures=3)  # type: ignore[assignment]
+    assert patient.update("mnist-aaaaaa", attempts=2).attempts == 2
+    assert len(clock.sleeps) == 3, "it waited for room three times"
+    impatient = RunRecords(tmp_path / "runs.db")
+    impatient._db = FillsUp(impatient._db, failures=1)  # type: ignore[assignment]
+    with pytest.raises(DiskFullError):
+        impatient.update("mnist-aaaaaa", attempts=3)

@@ -858,3 +858,23 @@ def test_get_bytes_of_a_collected_log(store: RecordingStore, work: Path) -> None
     assert store.get_bytes(f"{PREFIX}/logs/attempt-2.log") == b"epoch 1\nepoch 2\ndone\n"
     with pytest.raises(NotFoundError):
         store.get_bytes(f"{PREFIX}/logs/attempt-9.log")
+
+
+def test_hard_links_to_files_outside_the_outputs_are_refused(
+    store: RecordingStore, work: Path, outside: Path, run_dir: Path
+) -> None:
+    outputs = work / "outputs"
+    os.link(outside / "passwd", outputs / "passwd")
+    (outputs / "deep").mkdir()
+    os.link(outside / "passwd", outputs / "deep" / "again")  # two names inside, three links in all
+    (outputs / "pair-a").write_bytes(b"twins")
+    os.link(outputs / "pair-a", outputs / "pair-b")  # every link inside: collected
+    (outputs / "via-symlink").symlink_to("passwd")  # a symlink inside, to the outside file's link
+    collection = collect(store, work)
+    paths = {entry.path for entry in collection.files}
+    assert {"outputs/pair-a", "outputs/pair-b"} <= paths
+    refused = {item.path: item.reason for item in collection.refused}
+    for leak in ("outputs/passwd", "outputs/deep/again", "outputs/via-symlink"):
+        assert leak not in paths and leak in refused
+        assert refused[leak] == "a hard link to a file outside outputs/ (3 links, 2 inside): not collected"
+    assert SECRET not in b"".join(path.read_bytes() for path in run_dir.rglob("*") if path.is_file())

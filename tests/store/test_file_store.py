@@ -439,3 +439,29 @@ def test_file_store_is_a_store(store: FileStore) -> None:
     as_protocol: Store = store
     as_protocol.put_bytes("j/r/a", b"x")
     assert as_protocol.exists("j/r/a")
+
+
+def test_stale_temporary_files_are_listed_and_removed_by_age(store: FileStore, root: Path) -> None:
+    store.put_bytes("job/run-1/model.bin", b"model")
+    stale = root / "job" / "run-2" / f".tmp-{'a' * 32}.part"
+    stale.parent.mkdir(parents=True)
+    fresh = root / "job" / "run-1" / f".tmp-{'b' * 32}.part"
+    lookalike = root / "job" / "run-1" / ".tmp-not-ours.part"
+    for path in (stale, fresh, lookalike):
+        path.write_bytes(b"partial")
+    os.utime(stale, (1000.0, 1000.0))
+    os.utime(lookalike, (1000.0, 1000.0))
+    assert [item.key for item in store.list("job")] == ["job/run-1/.tmp-not-ours.part", "job/run-1/model.bin"]
+    assert store.stale_temp_files("job", older_than=2000.0) == [stale]
+    assert store.remove_stale_temp_files("job", older_than=2000.0) == [f"job/run-2/{stale.name}"]
+    assert not stale.exists() and not stale.parent.exists(), "the directory it leaves empty goes too"
+    assert fresh.exists() and lookalike.exists()
+
+
+def test_check_writable_refuses_a_store_that_is_a_file(tmp_path: Path) -> None:
+    regular = tmp_path / "store"
+    regular.write_text("a file\n")
+    with pytest.raises(StoreError, match="cannot write to file://"):
+        FileStore(regular).check_writable()
+    FileStore(tmp_path / "new" / "store").check_writable()
+    assert list((tmp_path / "new" / "store").iterdir()) == [], "the probe leaves nothing behind"

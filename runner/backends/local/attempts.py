@@ -8,6 +8,7 @@ records the outcome. Time comes from a Clock so tests can drive it without sleep
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 from collections.abc import Callable
@@ -19,9 +20,10 @@ from runner.backends.local import gpus as gpu_inventory
 from runner.backends.local.policy import Ending, after_attempt
 from runner.clock import Clock
 from runner.config import Settings
+from runner.errors import RunnerError, StoreError
 from runner.records import RunRecord, RunRecords, RunState
 from runner.store import Store, open_store
-from runner.store.collect import collect_run
+from runner.store.collect import RUN_FILE, collect_run, read_manifest, run_prefix
 from runner.store.housekeeping import after_collect
 from runner.store.retention import RetentionPolicy, retention_from_mapping
 
@@ -61,6 +63,25 @@ class Outcome:
     exit_code: int | None
     attempts: list[AttemptResult]
     message: str
+
+    def to_data(self, finished: float) -> dict[str, Any]:
+        """The outcome as the run record keeps it until the run is collected (RunRecord.outcome)."""
+        return {
+            "state": self.state.value,
+            "exitCode": self.exit_code,
+            "attempts": [asdict(item) for item in self.attempts],
+            "message": self.message,
+            "finished": finished,
+        }
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Outcome:
+        return cls(
+            RunState(data["state"]),
+            data.get("exitCode"),
+            [AttemptResult(**item) for item in data.get("attempts", [])],
+            str(data.get("message", "")),
+        )
 
 
 class AttemptLoop:
@@ -179,6 +200,10 @@ class LocalLaunch:
     outputs_path: str = "/outputs"
     cpu_millis: int | None = None
     memory_bytes: int | None = None
+    pids_limit: int | None = None  # spec.resources.pids (docker's --pids-limit)
+    # the manifest's env references: name -> {"fromEnv": VAR} or {"fromFile": /path}, never a value;
+    # read when each attempt starts (runner.backends.local.envrefs.resolve)
+    env_from: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def to_data(self) -> dict[str, Any]:
         return asdict(self)
@@ -208,6 +233,10 @@ class WorkDir:
 
     def log(self, attempt: int) -> Path:
         return self.logs / f"attempt-{attempt}.log"
+
+    def exit_file(self, attempt: int) -> Path:
+        """Where the process backend's wrapper writes the attempt's exit code when its command ends."""
+        return self.root / f"attempt-{attempt}.exit"
 
 
 def claim_gpus(
@@ -262,43 +291,131 @@ def summary(record: RunRecord, outcome: Outcome | None, **extra: Any) -> dict[st
 def collect_and_finish(
     record: RunRecord, outcome: Outcome, records: RunRecords, settings: Settings, clock: Clock
 ) -> RunRecord:
-    """Collect the run into its store (failed runs too), tidy its work directory, record the end.
+    """Record the job's outcome, then collect the run into its store (failed runs too): collect_recorded."""
+    record_outcome(record.id, outcome, records, finished=clock.time())
+    return collect_recorded(records.get(record.id), records, clock)
 
-    Once collected, the job's `latest` moves to the run if it succeeded and the manifest's retention
-    deletes the runs no rule keeps (runner.store.housekeeping); problems there join the message.
-    """
-    records.update(record.id, message="collecting artifacts")
-    workdir = WorkDir(Path(record.workdir))
-    finished = clock.time()
-    message = outcome.message
-    try:
-        store = open_store(record.store_url)
-        collect_run(
-            store,
-            job=record.job,
-            run_id=record.id,
-            manifest_text=record.manifest,
-            summary=summary(record, outcome, finished=finished),
-            logs_dir=workdir.logs,
-            outputs_dir=workdir.outputs,
-        )
-    except Exception as error:  # the run's own result stands; say that collecting failed
-        message += f"; collecting artifacts failed: {error}"
-    else:
-        message += _keep_house(store, record, outcome, finished, clock)
-    for leftover in (workdir.context, workdir.outputs):
-        shutil.rmtree(leftover, ignore_errors=True)
+
+def record_outcome(
+    run_id: str,
+    outcome: Outcome,
+    records: RunRecords,
+    *,
+    finished: float,
+    message: str = "collecting artifacts",
+) -> RunRecord:
+    """The job has ended: keep its outcome in the record (state collecting) before anything is collected or
+    removed, so whoever collects it (this process, or another after this one died) records the same end."""
     return records.update(
-        record.id,
-        state=outcome.state,
+        run_id,
+        state=RunState.COLLECTING,
+        outcome=outcome.to_data(finished),
         exit_code=outcome.exit_code,
-        attempts=len(outcome.attempts),
+        attempts=max(len(outcome.attempts), records.get(run_id).attempts),
         finished=finished,
         message=message,
     )
 
 
-def _keep_house(store: Store, record: RunRecord, outcome: Outcome, finished: float, clock: Clock) -> str:
+def collect_recorded(record: RunRecord, records: RunRecords, clock: Clock) -> RunRecord:
+    """Collect a run whose outcome is recorded (state collecting), tidy its work directory, record the end.
+
+    - A run already complete in the store (MANIFEST.json there: its collector died before recording the
+      end) is never collected again: its run.json is the truth, and its state is adopted.
+    - Otherwise everything is collected; the work directory's outputs and context are removed only once
+      MANIFEST.json is written and the end is recorded.
+    - When collecting fails the run is uncollected: nothing is removed, `runner collect RUN` (or a later
+      command, after COLLECT_RETRY_SECONDS) tries again.
+
+    Once collected, the job's `latest` moves to the run if it succeeded and the manifest's retention
+    deletes the runs no rule keeps (runner.store.housekeeping); problems there join the message.
+    """
+    outcome = Outcome.from_data(record.outcome)
+    finished = float(record.outcome.get("finished") or record.finished or clock.time())
+    workdir = WorkDir(Path(record.workdir))
+    state, exit_code, message = outcome.state, outcome.exit_code, outcome.message
+    try:
+        store = open_store(record.store_url)
+        stored = _collected_summary(store, record)
+        if stored is None:
+            collect_run(
+                store,
+                job=record.job,
+                run_id=record.id,
+                manifest_text=record.manifest,
+                summary=summary(record, outcome, finished=finished),
+                logs_dir=workdir.logs,
+                outputs_dir=workdir.outputs,
+            )
+        else:
+            state, exit_code, message, finished = _adopted(stored, outcome, finished)
+    except Exception as error:  # the run's own result stands, and nothing is lost: say so
+        return records.update(
+            record.id,
+            state=RunState.UNCOLLECTED,
+            message=f"{outcome.message}; collecting artifacts failed: {_reason(error)}; its outputs and logs "
+            f"are kept in {workdir.root}: `runner collect {record.id}` tries again",
+            next_collect=clock.time() + COLLECT_RETRY_SECONDS,
+        )
+    message += _keep_house(store, record, state is RunState.SUCCEEDED, finished, clock)
+    final = records.update(
+        record.id,
+        state=state,
+        exit_code=exit_code,
+        finished=finished,
+        message=message,
+        next_collect=None,
+    )
+    for leftover in (workdir.context, workdir.outputs):  # only now: the store holds them
+        shutil.rmtree(leftover, ignore_errors=True)
+    return final
+
+
+# An uncollected run is tried again by the next command that notices it, at most this often.
+COLLECT_RETRY_SECONDS = 60.0
+
+
+def _reason(error: Exception) -> str:
+    return error.message if isinstance(error, RunnerError) else str(error)
+
+
+def _collected_summary(store: Store, record: RunRecord) -> dict[str, Any] | None:
+    """run.json of the run when it is complete in the store (MANIFEST.json there; {} if run.json is
+    unreadable); None when it is not. A damaged MANIFEST.json is not complete: collected again."""
+    try:
+        if read_manifest(store, record.job, record.id) is None:
+            return None
+    except StoreError:
+        return None
+    try:
+        document = json.loads(store.get_bytes(f"{run_prefix(record.job, record.id)}/{RUN_FILE}"))
+    except (RunnerError, ValueError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def _adopted(
+    stored: dict[str, Any], outcome: Outcome, finished: float
+) -> tuple[RunState, int | None, str, float]:
+    """The end a complete run's run.json records; the recorded outcome where it says nothing usable."""
+    try:
+        state = RunState(str(stored.get("state")))
+    except ValueError:
+        state = outcome.state
+    if not state.collected:
+        state = outcome.state
+    code = stored.get("exitCode", outcome.exit_code)
+    message = stored.get("message")
+    ended = stored.get("finished")
+    return (
+        state,
+        code if isinstance(code, int) and not isinstance(code, bool) else outcome.exit_code,
+        message if isinstance(message, str) else outcome.message,
+        float(ended) if isinstance(ended, int | float) and not isinstance(ended, bool) else finished,
+    )
+
+
+def _keep_house(store: Store, record: RunRecord, succeeded: bool, finished: float, clock: Clock) -> str:
     """Move `latest`, apply the manifest's retention; what went wrong, as a message suffix ("" if nothing)."""
     try:
         policy, problems = retention_of(record.manifest), []
@@ -308,7 +425,7 @@ def _keep_house(store: Store, record: RunRecord, outcome: Outcome, finished: flo
         store,
         job=record.job,
         run_id=record.id,
-        succeeded=outcome.state is RunState.SUCCEEDED,
+        succeeded=succeeded,
         finished=finished,
         policy=policy,
         now=clock.time(),
@@ -331,12 +448,9 @@ def retention_of(manifest: str) -> RetentionPolicy | None:
     return None if retention is None else retention_from_mapping(retention)
 
 
-def mark_lost(record: RunRecord, records: RunRecords, settings: Settings, clock: Clock) -> RunRecord:
-    """A run whose supervisor died (its job already stopped): collect what is there."""
-    outcome = Outcome(
-        RunState.LOST,
-        None,
-        [],
-        "lost: the runner supervising this run stopped unexpectedly (killed or machine restarted)",
-    )
-    return collect_and_finish(record, outcome, records, settings, clock)
+LOST_MESSAGE = "lost: the runner supervising this run stopped unexpectedly (killed or machine restarted)"
+
+
+def lost_outcome() -> Outcome:
+    """The outcome of a run whose supervisor died while its job ran, when nothing tells the job's end."""
+    return Outcome(RunState.LOST, None, [], LOST_MESSAGE)

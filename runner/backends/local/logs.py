@@ -71,7 +71,7 @@ def follow_logs(refresh: Callable[[], RunRecord], clock: Clock) -> Iterator[LogC
         if record.attempts > current.attempt:
             current = _AttemptLog(record, current.attempt + 1)
             continue
-        if record.state.terminal:
+        if record.state.final:
             rest = current.read_all_finished()
             if rest:
                 yield LogChunk(current.attempt, rest)

@@ -6,6 +6,13 @@ submitted it. A backend says how its attempts start (start_attempt, which the su
 to stop what a dead supervisor left behind. Everything else of the Backend protocol is shared: a local run
 is refreshed without a request (refresh_many refreshes one by one), every local run was launched here (adopt
 finds none), and its logs are files in its work directory, then in the store (runner.backends.local.logs).
+
+Collection is claimed in the records. Once a job has ended its outcome is recorded (state collecting) and
+the process whose pid the record names as its supervisor collects it: the supervisor itself, a detached
+collector (`python -m runner.backends.local.supervisor --collect RUN_ID`) that a command starts when it
+finds the supervisor dead, or `runner collect`. A command never collects inside itself (a lost run with
+100,000 files must not hold up `runner list`); a claim whose process died is taken over by the next
+command, and the collection resumes: outputs leave the work directory only once the store has them.
 """
 
 from __future__ import annotations
@@ -21,16 +28,61 @@ from pathlib import Path
 from runner.backends.base import LogChunk, RunPlan
 from runner.backends.local import gpus as gpu_inventory
 from runner.backends.local import procs
-from runner.backends.local.attempts import Attempt, LocalLaunch, WorkDir, mark_lost
+from runner.backends.local.attempts import (
+    Attempt,
+    LocalLaunch,
+    Outcome,
+    WorkDir,
+    collect_recorded,
+    lost_outcome,
+    record_outcome,
+)
 from runner.backends.local.logs import follow_logs, read_logs
 from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
-from runner.errors import BackendError, SubmitError
+from runner.errors import BackendError, StoreError, SubmitError, UserError
 from runner.images.context import copy_context
 from runner.records import RunRecord, RunRecords, RunState
+from runner.store import FileStore, open_store
 
 # A supervisor that has not yet recorded itself is given this long before its run counts as lost.
 _START_GRACE_SECONDS = 30.0
+# How long a command asking about one run (status, logs) waits for a collector it started; `list` waits not.
+REFRESH_WAIT_SECONDS = 10.0
+_WAIT_POLL_SECONDS = 0.05
+
+
+def check_store(url: str) -> None:
+    """Refuse a run whose store cannot take its artifacts, before anything of it is created: an unknown
+    scheme, and for a file:// store one that cannot be written (read-only, full, a file, no permission)."""
+    try:
+        store = open_store(url)
+    except UserError as error:
+        raise SubmitError(f"RUNNER_STORE: {error.message}", hint=error.hint) from None
+    if isinstance(store, FileStore):
+        try:
+            store.check_writable()
+        except StoreError as error:
+            raise SubmitError(
+                f"the artifact store cannot be written, so the run's artifacts could not be kept: "
+                f"{error.message}",
+                hint="fix the store (space, permissions) or point RUNNER_STORE elsewhere",
+            ) from None
+
+
+def start_collector(run_id: str, settings: Settings) -> subprocess.Popen[bytes]:
+    """A detached `supervisor --collect RUN_ID` in its own session; it outlives the command."""
+    workdir = settings.work_root / run_id
+    log_path = workdir / "supervisor.log" if workdir.is_dir() else Path(os.devnull)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "runner.backends.local.supervisor", "--collect", run_id],
+            env={**os.environ, "RUNNER_HOME": str(settings.home), "RUNNER_STORE": settings.store_url},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 class SupervisedBackend:
@@ -59,6 +111,10 @@ class SupervisedBackend:
     ) -> Attempt:
         """Start attempt number of the run on the GPUs its supervisor holds; the supervisor watches it."""
         raise NotImplementedError
+
+    def ended_outcome(self, record: RunRecord) -> Outcome | None:
+        """How the job of a run whose supervisor died ended, when the backend can tell; None if not."""
+        return None
 
     def check(self, plan: RunPlan) -> None:
         resources = plan.manifest.spec.resources
@@ -89,6 +145,7 @@ class SupervisedBackend:
         return plan
 
     def launch(self, plan: RunPlan, records: RunRecords, settings: Settings) -> RunRecord:
+        check_store(settings.store_url)
         workdir = WorkDir(settings.work_root / plan.run_id)
         try:
             workdir.root.mkdir(parents=True)
@@ -133,25 +190,66 @@ class SupervisedBackend:
         else:
             self.refresh(record, records, settings)
 
-    def refresh(self, record: RunRecord, records: RunRecords, settings: Settings) -> RunRecord:
-        if record.state.terminal or procs.is_alive(record.supervisor_pid, record.supervisor_start):
+    def refresh(
+        self, record: RunRecord, records: RunRecords, settings: Settings, wait: float = REFRESH_WAIT_SECONDS
+    ) -> RunRecord:
+        """A run whose supervisor (or collector) died is handed to a detached collector, which stops
+        what is left of its job and collects it; up to wait seconds are given to it to finish."""
+        if record.state.collected or procs.is_alive(record.supervisor_pid, record.supervisor_start):
             return record
         clock = SYSTEM_CLOCK
         if record.supervisor_pid is None and clock.time() - record.created < _START_GRACE_SECONDS:
             return record
+        if record.state is RunState.UNCOLLECTED and (record.next_collect or 0.0) > clock.time():
+            return record
+        claimed = self._claim(record, records, settings, clock, spawn=True)
+        return _await_collection(claimed, records, clock, wait)
+
+    def _claim(
+        self, record: RunRecord, records: RunRecords, settings: Settings, clock: Clock, *, spawn: bool
+    ) -> RunRecord:
+        """Take over the collection of a run whose supervisor or collector died (or that is uncollected):
+        its outcome recorded, a detached collector started (spawn) or this process as its collector."""
         with records.exclusive():
             current = records.get(record.id)
-            if current.state.terminal or current.supervisor_pid != record.supervisor_pid:
+            claim = (current.state, current.supervisor_pid, current.supervisor_start)
+            if claim != (record.state, record.supervisor_pid, record.supervisor_start):
+                return current  # another command moved it on first
+            if current.state.collected:
                 return current
-            current = records.update(record.id, state=RunState.LOST, message="lost; collecting what is left")
-        self.stop_orphans(current)
-        return mark_lost(current, records, settings, clock)
+            if not current.state.terminal:  # the job ran under the supervisor that died
+                outcome = self.ended_outcome(current) or lost_outcome()
+                message = "lost; collecting what is left" if outcome.state is RunState.LOST else "collecting"
+                current = record_outcome(current.id, outcome, records, finished=clock.time(), message=message)
+            elif current.state is RunState.UNCOLLECTED:
+                current = records.update(current.id, state=RunState.COLLECTING)
+            pid = start_collector(current.id, settings).pid if spawn else os.getpid()
+            return records.update(current.id, supervisor_pid=pid, supervisor_start=procs.start_time(pid))
+
+    def collect(self, record: RunRecord, records: RunRecords, settings: Settings) -> RunRecord:
+        """Collect a run whose collection failed or was cut short, in this process (`runner collect`)."""
+        clock = SYSTEM_CLOCK
+        if record.state.collected:
+            return record
+        if procs.is_alive(record.supervisor_pid, record.supervisor_start):
+            if not record.state.terminal:
+                raise UserError(
+                    f"run {record.id} is still {record.state.value}: it is collected when it ends",
+                    hint=f"runner logs -f {record.id}",
+                )
+            return _await_collection(record, records, clock, float("inf"))  # its collector is at it
+        claimed = self._claim(record, records, settings, clock, spawn=False)
+        if claimed.supervisor_pid != os.getpid():
+            return _await_collection(claimed, records, clock, float("inf"))
+        self.stop_orphans(claimed)
+        return collect_recorded(claimed, records, clock)
 
     def refresh_many(
         self, runs: Sequence[RunRecord], records: RunRecords, settings: Settings
     ) -> dict[str, RunRecord]:
-        """One by one: refreshing a local run asks the process table, not a server."""
-        return {record.id: self.refresh(record, records, settings) for record in runs}
+        """One by one: refreshing a local run asks the process table, not a server. Nothing waits for a
+        collector: `runner list` shows a lost run as collecting while one works on it."""
+        return {record.id: self.refresh(record, records, settings, wait=0.0) for record in runs}
 
     def adopt(self, records: RunRecords, namespace: str | None, settings: Settings) -> list[str]:
         """Nothing to adopt: every local run was launched on this machine, and recorded when it was."""
@@ -171,3 +269,16 @@ class SupervisedBackend:
         if follow:
             return follow_logs(current, clock)
         return read_logs(record, attempt)
+
+
+def _await_collection(record: RunRecord, records: RunRecords, clock: Clock, wait: float) -> RunRecord:
+    """The run once its collector has finished, died, or wait seconds have passed."""
+    give_up = clock.monotonic() + wait
+    while (
+        record.state is RunState.COLLECTING
+        and clock.monotonic() < give_up
+        and procs.is_alive(record.supervisor_pid, record.supervisor_start)
+    ):
+        clock.sleep(_WAIT_POLL_SECONDS)
+        record = records.get(record.id)
+    return record

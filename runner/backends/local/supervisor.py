@@ -1,9 +1,17 @@
 """Entry point of the detached process that owns one local run.
 
 `python -m runner.backends.local.supervisor RUN_ID`
+`python -m runner.backends.local.supervisor --collect RUN_ID`
 
 It outlives the command that submitted the run. SIGTERM (from `runner cancel`) or SIGINT/SIGHUP
 cancels the run; SIGKILL leaves the record for the next runner command to find as lost.
+
+With --collect it is a detached collector: a command that found a run's supervisor (or an earlier
+collector) dead started it and recorded its pid as the run's claim (see supervised.py). It stops what
+is left of the job, then collects the run as its supervisor would have.
+
+A full disk under RUNNER_HOME does not lose a job's end: the supervisor's record writes wait for space
+(RECORDS_PATIENCE_SECONDS) rather than fail, so the job's exit code and log are recorded once there is room.
 
 The run's backend (runner.backends.local.family, by the record's name) starts each attempt; the loop,
 the GPUs and collection are the same for all. Only that backend's module is imported: a process run's
@@ -27,16 +35,22 @@ from runner.backends.local.attempts import (
     Outcome,
     claim_gpus,
     collect_and_finish,
+    collect_recorded,
 )
 from runner.backends.local.family import local_backend
 from runner.clock import SYSTEM_CLOCK
 from runner.config import load_settings
 from runner.records import RunRecords, RunState
 
+# How long a supervisor's record writes wait for a full disk to have room again before it gives up.
+RECORDS_PATIENCE_SECONDS = 3600.0
+# How long a collector waits for the command that started it to record it as the run's claim.
+CLAIM_WAIT_SECONDS = 30.0
+
 
 def supervise(run_id: str) -> RunState:
     settings = load_settings()
-    records = RunRecords(settings.database)
+    records = RunRecords(settings.database, patience=RECORDS_PATIENCE_SECONDS)
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -93,9 +107,35 @@ def supervise(run_id: str) -> RunState:
     return final.state
 
 
+def collect(run_id: str) -> RunState | None:
+    """Collect a run this process was started to collect; None when the claim went to another."""
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)  # collecting must not be cut short
+    settings = load_settings()
+    records = RunRecords(settings.database, patience=RECORDS_PATIENCE_SECONDS)
+    clock = SYSTEM_CLOCK
+    me = os.getpid()
+    give_up = clock.monotonic() + CLAIM_WAIT_SECONDS
+    record = records.get(run_id)
+    while record.supervisor_pid != me:  # the claimer records this pid right after starting it
+        if clock.monotonic() >= give_up:
+            return None
+        clock.sleep(0.02)
+        record = records.get(run_id)
+    if record.state is not RunState.COLLECTING:
+        return None
+    local_backend(record.backend).stop_orphans(record)
+    final = collect_recorded(record, records, clock)
+    records.close()
+    return final.state
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--collect":
+        collect(argv[1])
+        return 0
     if len(argv) != 1:
-        print("usage: python -m runner.backends.local.supervisor RUN_ID", file=sys.stderr)
+        print("usage: python -m runner.backends.local.supervisor [--collect] RUN_ID", file=sys.stderr)
         return 2
     supervise(argv[0])
     return 0
