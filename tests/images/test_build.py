@@ -33,18 +33,11 @@ import pytest
 
 from runner.errors import RunnerError
 from runner.images import wheel as wheel_module
-from runner.images.build import (
-    TAG_LABEL,
-    BuildError,
-    BuiltImage,
-    ContextStream,
-    EngineError,
-    ensure_image,
-    has_registry,
-    image_name,
-    push_image,
-)
+from runner.images.build import TAG_LABEL, BuiltImage, ensure_image, image_name
+from runner.images.engine import BuildError, EngineError
+from runner.images.push import has_registry, push_image
 from runner.images.recipe import build_recipe
+from runner.images.tarstream import ContextStream
 from runner.images.wheel import package_files, runner_version, runner_wheel, source_digest, wheel_bytes
 from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER
 from runner.spec.model import JobManifest
@@ -500,7 +493,7 @@ def test_build_run_reuse_and_rebuild(engine: Engine, tmp_path: Path, monkeypatch
     assert "to stderr" in ran.stdout  # the agent tees both streams into one log
     assert "run hello-r1 succeeded (exit code 0); collected" in ran.stderr
     assert ran.config["User"] == "1000:1000"
-    assert ran.config["Entrypoint"] == ["python", "-m", "runner.agent", "--"]
+    assert ran.config["Entrypoint"] == ["python", "-I", "-m", "runner.agent", "--"]
     assert ran.store["outputs/result.txt"] == b"done\n"
     assert "MANIFEST.json" in ran.store and b"hello uid 1000" in ran.store["logs/attempt-1.log"]
     assert json.loads(ran.store["run.json"])["state"] == "succeeded"

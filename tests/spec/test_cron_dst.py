@@ -15,13 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.spec.cron import (
-    CronSchedule,
-    follows_the_clock,
-    last_fire_at_or_before,
-    next_fire,
-    parse_cron,
-)
+from runner.spec.cron import CronSchedule, parse_cron
+from runner.spec.fire_times import follows_the_clock, last_fire_at_or_before, next_fire
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -269,7 +264,8 @@ def test_last_and_next_fire_agree(
 def test_the_kubernetes_rule_skips_a_jumped_time_and_repeats_a_doubled_one() -> None:
     """A CronJob (robfig/cron v3) walks the wall clock: no 02:30 on the spring-forward night, two on the
     fall-back night; the runner's own rule gives one on each."""
-    from runner.spec.cron import last_fire_at_or_before, next_fire, parse_cron
+    from runner.spec.cron import parse_cron
+    from runner.spec.fire_times import last_fire_at_or_before, next_fire
 
     nightly = parse_cron("30 2 * * *")
     spring = datetime(2026, 3, 28, 23, 0, tzinfo=UTC)  # the evening before Berlin jumps 02:00 -> 03:00

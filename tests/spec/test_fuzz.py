@@ -186,7 +186,8 @@ FIELD_NAMES = [
     "kubernetes", "namespace", "queue", "priorityClass", "serviceAccount",
 ]  # fmt: skip
 
-TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=30)
+# Any UTF-8 text but NUL, which no command argument or environment value can hold (refused by the model).
+TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x00"), max_size=30)
 SCALARS = st.one_of(
     st.none(),
     st.booleans(),
@@ -335,15 +336,7 @@ def valid_manifests(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         spec["env"] = draw(st.dictionaries(ENV_NAME, ENV_VALUE, max_size=4))
     if draw(st.booleans()):
-        gpu = draw(st.integers(0, 64))
-        resources: dict[str, Any] = {"gpu": gpu}
-        if gpu and draw(st.booleans()):
-            resources["gpuType"] = draw(st.sampled_from(["H100", "A100", "NVIDIA-H100-80GB-HBM3"]))
-        millicores = draw(st.integers(1, 1024 * 1000))
-        resources["cpu"] = draw(st.sampled_from([format_cpu(millicores), millicores / 1000]))
-        size = draw(st.integers(1, 1024 * 2**40))
-        resources["memory"] = draw(st.sampled_from([format_memory(size), size]))
-        spec["resources"] = resources
+        spec["resources"] = draw_resources(draw)
     if draw(st.booleans()):
         names = draw(st.lists(DNS_LABEL, max_size=3, unique_by=lambda n: n.replace("-", "_")))
         spec["inputs"] = [{"name": n, "source": f"s3://bucket/{n}/", "path": f"/in/{n}"} for n in names]
@@ -367,10 +360,26 @@ def valid_manifests(draw: st.DrawFn) -> dict[str, Any]:
             "queue": draw(DNS_LABEL),
             "priorityClass": draw(DNS_LABEL),
         }
+    return {"apiVersion": "runner/v1", "kind": "Job", "metadata": draw_metadata(draw), "spec": spec}
+
+
+def draw_resources(draw: st.DrawFn) -> dict[str, Any]:
+    gpu = draw(st.integers(0, 64))
+    resources: dict[str, Any] = {"gpu": gpu}
+    if gpu and draw(st.booleans()):
+        resources["gpuType"] = draw(st.sampled_from(["H100", "A100", "NVIDIA-H100-80GB-HBM3"]))
+    millicores = draw(st.integers(1, 1024 * 1000))
+    resources["cpu"] = draw(st.sampled_from([format_cpu(millicores), millicores / 1000]))
+    size = draw(st.integers(1, 1024 * 2**40))
+    resources["memory"] = draw(st.sampled_from([format_memory(size), size]))
+    return resources
+
+
+def draw_metadata(draw: st.DrawFn) -> dict[str, Any]:
     metadata: dict[str, Any] = {"name": draw(DNS_LABEL)}
     if draw(st.booleans()):
         metadata["labels"] = draw(st.dictionaries(DNS_LABEL, LABEL_VALUE, max_size=3))
-    return {"apiVersion": "runner/v1", "kind": "Job", "metadata": metadata, "spec": spec}
+    return metadata
 
 
 @FUZZ

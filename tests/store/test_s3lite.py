@@ -33,7 +33,8 @@ from runner.errors import NotFoundError, StoreError, UnsafePathError, UserError
 from runner.store import Digest, S3Store, StoredObject, open_store
 from runner.store.collect import collect_run, read_manifest
 from runner.store.s3common import CREDENTIALS_HINT
-from runner.store.s3lite import Endpoint, S3LiteStore
+from runner.store.s3lite import S3LiteStore
+from runner.store.s3lite_transport import Endpoint
 from runner.store.sigv4 import (
     EMPTY_SHA256,
     Credentials,

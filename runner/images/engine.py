@@ -1,0 +1,143 @@
+"""The local Docker engine as building and pushing use it: one cached client, lookups, errors in words.
+
+``connect_engine`` gives a client of the engine DOCKER_HOST names (docker SDK, imported lazily);
+``BuildError`` and ``EngineError`` are what building and pushing raise, and the helpers at the end
+turn what the engine said (API errors, error events, connection failures) into short messages.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from runner.errors import BackendError, RunnerError
+
+if TYPE_CHECKING:
+    import docker
+
+Progress = Callable[[str], None]  # what building and pushing pass each line of the engine's output to
+
+ENGINE_HINT = "start one with scripts/engine.sh start (or point DOCKER_HOST at one)"
+DEFAULT_ENGINE = "unix:///var/run/docker.sock"
+CLIENT_TIMEOUT_S = 120  # per request; a build's output stream has no read timeout (silent steps are fine)
+
+
+class BuildError(RunnerError):
+    """An image could not be built or pushed; ``step`` is the failing step, ``output`` its last lines."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        step: str | None = None,
+        output: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.step = step
+        self.output = tuple(output)
+
+
+class EngineError(BackendError):
+    """No Docker engine answers, or it stopped answering."""
+
+
+def engine_address() -> str:
+    return os.environ.get("DOCKER_HOST") or DEFAULT_ENGINE
+
+
+_clients: dict[tuple[str, int], docker.DockerClient] = {}
+_clients_lock = threading.Lock()
+
+
+def connect_engine(timeout: int = CLIENT_TIMEOUT_S) -> docker.DockerClient:
+    """A client of the engine DOCKER_HOST (or the default socket) names; EngineError when none answers.
+
+    One client per engine and timeout for the life of the process: making one asks the engine for its
+    version and pings it (~10 ms each time), which dominated submitting many runs from one process (the
+    scheduler, a service). A cached client whose engine went away fails its next call with the usual
+    connection error, which callers already report.
+    """
+    try:
+        import docker
+    except ImportError:
+        raise EngineError(
+            "the docker SDK for Python is not installed", hint="pip install 'docker>=7.1' next to the runner"
+        ) from None
+
+    key = (engine_address(), timeout)
+    with _clients_lock:
+        cached = _clients.get(key)
+        if cached is not None:
+            return cached
+        try:
+            client = docker.from_env(timeout=timeout)
+            client.ping()
+        except docker.errors.DockerException as error:
+            raise EngineError(
+                f"no Docker engine answers at {engine_address()}: {short(str(error))}", hint=ENGINE_HINT
+            ) from None
+        _clients[key] = client
+        return client
+
+
+def local_image(client: docker.DockerClient, reference: str) -> str | None:
+    """The id of the image the engine has under reference, or None when it has none."""
+    import docker
+
+    try:
+        image = client.images.get(reference)
+    except docker.errors.ImageNotFound:
+        return None
+    except docker.errors.APIError as error:
+        raise EngineError(f"the Docker engine cannot look up {reference}: {api_message(error)}") from None
+    return str(image.id)
+
+
+def connection_errors() -> tuple[type[Exception], ...]:
+    """What a call to the engine raises when its connection breaks or times out."""
+    import requests
+
+    return (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+
+
+def engine_errors() -> tuple[type[Exception], ...]:
+    """Whatever a call to the engine may raise: its refusals and lost connections."""
+    import docker
+
+    return (docker.errors.DockerException, *connection_errors())
+
+
+def stopped_answering(doing: str, error: BaseException) -> EngineError:
+    """The engine's connection broke off while building or pushing ("building IMAGE")."""
+    return EngineError(
+        f"the Docker engine at {engine_address()} stopped answering while {doing}: {short(str(error))}",
+        hint=ENGINE_HINT,
+    )
+
+
+# --- messages -----------------------------------------------------------------------------------
+
+
+def event_error(event: Mapping[str, Any]) -> str:
+    """The message of an error event in a build's or push's output stream."""
+    detail = event.get("errorDetail")
+    if isinstance(detail, dict) and detail.get("message"):
+        return str(detail["message"])
+    return str(event.get("error") or "unknown error")
+
+
+def is_error_event(event: Mapping[str, Any]) -> bool:
+    return "error" in event or "errorDetail" in event
+
+
+def api_message(error: Exception) -> str:
+    explanation = getattr(error, "explanation", None)
+    return short(str(explanation or error))
+
+
+def short(text: str, limit: int = 600) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
