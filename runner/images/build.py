@@ -33,7 +33,6 @@ from runner.images.engine import (
     stopped_answering,
 )
 from runner.images.hashing import image_reference, image_tag
-from runner.images.push import push_image
 from runner.images.recipe import BuildRecipe, build_recipe
 from runner.images.tarstream import ContextStream, StreamAborted
 from runner.images.wheel import runner_version, runner_wheel
@@ -43,18 +42,6 @@ from runner.spec.model import JobManifest
 if TYPE_CHECKING:
     import docker
 
-# connect_engine and push_image are imported from here by runner.backends.local.docker,
-# runner.service.runs and runner.backends.kubernetes.backend.
-__all__ = [
-    "TAG_LABEL",
-    "BuiltImage",
-    "Progress",
-    "connect_engine",
-    "ensure_image",
-    "image_name",
-    "planned_reference",
-    "push_image",
-]
 
 TAG_LABEL = "runner.dev/image-tag"
 

@@ -23,18 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from runner.spec.fire_times import last_fire_at_or_before, next_fire
-
-# next_fire and last_fire_at_or_before are imported from here by runner.service.schedules.slots,
-# runner.backends.kubernetes.pure.cronjobs and tests.support.sim.cronjobs.
-__all__ = [
-    "CronSchedule",
-    "last_fire_at_or_before",
-    "next_fire",
-    "parse_cron",
-    "validate_timezone",
-]
-
 _FIELD_NAMES = "minute hour day-of-month month day-of-week"
 
 _MACROS = {

@@ -23,7 +23,8 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from runner.records.schedules import ScheduleRecord
-from runner.spec.cron import CronSchedule, last_fire_at_or_before, next_fire, parse_cron
+from runner.spec.cron import CronSchedule, parse_cron
+from runner.spec.fire_times import last_fire_at_or_before, next_fire
 
 
 class Action(StrEnum):

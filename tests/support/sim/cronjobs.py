@@ -16,7 +16,8 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime, timedelta
 
-from runner.spec.cron import last_fire_at_or_before, next_fire, parse_cron
+from runner.spec.cron import parse_cron
+from runner.spec.fire_times import last_fire_at_or_before, next_fire
 from tests.support.apiserver.store import WatchEvent, parse_timestamp, timestamp
 from tests.support.sim.api import CRONJOBS, JOBS, ClusterApi, Obj, controller_uid, is_true, key_of
 from tests.support.sim.clock import Clock, Timer

@@ -18,7 +18,8 @@ from typing import Any
 from runner.backends.kubernetes.pure.status import job_outcome
 from runner.records import RunState
 from runner.records.schedule_view import ScheduleView
-from runner.spec.cron import next_fire, parse_cron
+from runner.spec.cron import parse_cron
+from runner.spec.fire_times import next_fire
 from runner.spec.labels import JOB_LABEL, SCHEDULE_LABEL
 
 # What kubectl create job --from=cronjob/NAME puts on the Job, and the CronJob controller on its own.
