@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 OUTPUT_FORMATS = click.Choice(["table", "wide", "json", "yaml", "name"])
 DATA_FORMATS = click.Choice(["json", "yaml"])
+EXIT_INTERRUPTED = 130
+CONNECTION_HINT = "check that the server is up and reachable from here (--debug shows the traceback)"
 
 
 class RunnerGroup(click.Group):
@@ -41,6 +43,21 @@ class RunnerGroup(click.Group):
             full = disk_full(error)
             click.echo(format_error(full), err=True)
             ctx.exit(full.exit_code)
+        except KeyboardInterrupt:
+            if _debugging(ctx):
+                raise
+            click.echo("\ninterrupted", err=True)  # Ctrl-C no command caught: 130, as the README says
+            ctx.exit(EXIT_INTERRUPTED)
+        except Exception as error:
+            if _debugging(ctx):
+                raise
+            from runner.service.runs import connection_problem
+
+            problem = connection_problem(error)
+            if problem is None:
+                raise
+            click.echo(format_error(RunnerError(problem, hint=CONNECTION_HINT)), err=True)
+            ctx.exit(1)
 
 
 def _debugging(ctx: click.Context) -> bool:
@@ -62,7 +79,14 @@ def service() -> RunService:
     from runner.config import load_settings
     from runner.service import RunService
 
-    return RunService(load_settings())
+    said: set[str] = set()
+
+    def warn(message: str) -> None:
+        if message not in said:  # once per command, however often it is met
+            said.add(message)
+            click.echo(f"warning: {message}", err=True)
+
+    return RunService(load_settings(), warn=warn)
 
 
 def now() -> float:
@@ -99,10 +123,29 @@ def validate(files: tuple[Path, ...]) -> None:
             failed += 1
             click.echo(format_error(error), err=True)
             continue
+        missing = missing_requirements(loaded)
+        if missing:
+            failed += 1
+            click.echo(f"{path}: {missing}", err=True)
+            continue
         click.echo(f"{path}: valid (job {loaded.manifest.name})")
     if failed:
         click.echo(f"{failed} of {len(files)} manifest(s) invalid", err=True)
         sys.exit(2)
+
+
+def missing_requirements(loaded: Any) -> str | None:
+    """spec.image.requirements naming a file its build context does not hold: what to say, or None."""
+    requirements = loaded.manifest.spec.image.requirements
+    if not isinstance(requirements, str):
+        return None
+    found = loaded.context_dir / requirements
+    if found.is_file():
+        return None
+    return (
+        f"spec.image.requirements: {requirements!r} is not a file in the build context "
+        f"({loaded.context_dir}); give a file there, or a list of pip specs"
+    )
 
 
 @cli.command()
@@ -148,12 +191,15 @@ def render(
     from dataclasses import replace
 
     from runner.backends.kubernetes.backend import KubernetesBackend
+    from runner.cli.output import cluster_setting_warnings
     from runner.config import load_settings
     from runner.images.build import planned_reference
     from runner.render import to_yaml
     from runner.service.plan import parse_overrides, plan_run
 
     settings = load_settings()
+    for warning in cluster_setting_warnings(settings):
+        click.echo(f"warning: {warning}", err=True)
     plan = plan_run(loaded, parse_overrides(inputs), run_id=run_id)  # the plan runner submit makes
     if image is None:  # the reference runner submit builds and pushes, without building it
         image = planned_reference(
@@ -188,12 +234,17 @@ def submit(file: Path, backend: str | None, detach: bool, inputs: tuple[str, ...
         click.echo(record.id)
         return
     click.echo(f"run {record.id} submitted (backend: {record.backend}); Ctrl-C cancels it", err=True)
+    printer = LogPrinter(record.id, prefix=True)
+    interrupted = False
     try:
-        stream_logs(runs, record.id, prefix=True)
+        stream_logs(runs, record.id, prefix=True, printer=printer)
     except KeyboardInterrupt:
+        interrupted = True
         click.echo(f"\ncancelling run {record.id} ...", err=True)
     current = runs.get(record.id)  # ended, or left by Ctrl-C: then cancel it
     final = runs.cancel_run(current)
+    if interrupted:  # the job's last lines, written while it stopped
+        stream_logs(runs, record.id, prefix=True, follow=False, printer=printer)
     report_end(runs, final)
     from runner.service import exit_code_of
 
@@ -258,35 +309,98 @@ def report_end(runs: RunService, record: RunRecord) -> None:
     detail = f": {record.message}" if record.message and record.message != record.state.value else ""
     click.echo(f"run {record.id} {state} in {took}{detail}", err=True)
     click.echo(f"artifacts: {runs.location(record)}", err=True)
+    say_refused(runs.refused(record))
+
+
+def say_refused(refused: list[tuple[str, str]]) -> None:
+    """Outputs the store did not take, on stderr: they are in no artifact list, only in run.json."""
+    if not refused:
+        return
+    click.echo(f"warning: {len(refused)} output(s) refused and not collected:", err=True)
+    for path, reason in refused:
+        click.echo(f"  {path}: {reason}", err=True)
+
+
+class LogPrinter:
+    """Writes a run's logs to stdout as they come, each line prefixed with the run id when asked. It
+    remembers how much of each attempt it wrote, so a second pass (the drain after a cancel) writes
+    only what came since."""
+
+    def __init__(self, run_id: str, *, prefix: bool) -> None:
+        label = click.style(f"[{run_id}] ", fg="cyan") if sys.stdout.isatty() else f"[{run_id}] "
+        self.label = label.encode() if prefix else b""
+        self.written: dict[int, int] = {}
+        self.attempt = 1
+        self.pending = b""
+        self.said = ""
+
+    def note(self, record: RunRecord) -> None:
+        """Say a retry's backoff (the run's message while it waits) in the stream, once."""
+        message = record.message
+        if message != self.said and "retrying in" in message:
+            self.said = message
+            self.flush()
+            click.echo(message, err=True)
+
+    def write(self, attempt: int, data: bytes, offset: int) -> None:
+        done, end = self.written.get(attempt, 0), offset + len(data)
+        if end <= done:
+            return  # written by an earlier pass
+        data = data[max(done - offset, 0) :]
+        self.written[attempt] = end
+        out = sys.stdout.buffer
+        if attempt != self.attempt:
+            self.attempt = attempt
+            self.flush()
+            click.echo(f"--- attempt {attempt} ---", err=True)
+        if not self.label:
+            out.write(data)
+            out.flush()
+            return
+        lines = (self.pending + data).split(b"\n")
+        self.pending = lines.pop()
+        for line in lines:
+            out.write(self.label + line + b"\n")
+        out.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            sys.stdout.buffer.write(self.label + self.pending + b"\n")
+            sys.stdout.buffer.flush()
+            self.pending = b""
+
+    def stream(self, runs: RunService, record: RunRecord, *, follow: bool, attempt: int | None) -> None:
+        offsets: dict[int, int] = {}
+        try:
+            for chunk in runs.logs_of(record, follow=follow, attempt=attempt, on_record=self.note):
+                offset = offsets.get(chunk.attempt, 0)
+                offsets[chunk.attempt] = offset + len(chunk.data)
+                self.write(chunk.attempt, chunk.data, offset)
+        finally:
+            self.flush()
 
 
 def stream_logs(
-    runs: RunService, reference: str, *, prefix: bool, follow: bool = True, attempt: int | None = None
+    runs: RunService,
+    reference: str,
+    *,
+    prefix: bool,
+    follow: bool = True,
+    attempt: int | None = None,
+    printer: LogPrinter | None = None,
 ) -> None:
-    """Write a run's logs to stdout as they come, each line prefixed with the run id when asked."""
+    """Write a run's logs to stdout as they come (see LogPrinter)."""
     record = runs.get(reference)
-    label = click.style(f"[{record.id}] ", fg="cyan") if sys.stdout.isatty() else f"[{record.id}] "
-    pending = b""
-    out = sys.stdout.buffer
-    last_attempt = 1
-    for chunk in runs.logs_of(record, follow=follow, attempt=attempt):
-        if chunk.attempt != last_attempt:
-            last_attempt = chunk.attempt
-            out.write(pending + (b"\n" if pending else b""))
-            pending = b""
-            click.echo(f"--- attempt {chunk.attempt} ---", err=True)
-        if not prefix:
-            out.write(chunk.data)
-            out.flush()
-            continue
-        lines = (pending + chunk.data).split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            out.write(label.encode() + line + b"\n")
-        out.flush()
-    if pending:
-        out.write((label.encode() if prefix else b"") + pending + b"\n")
-        out.flush()
+    if attempt is not None and attempt > record.attempts and (record.state.terminal or not follow):
+        from runner.errors import NotFoundError
+
+        had = f"{record.attempts} attempt" + ("" if record.attempts == 1 else "s")
+        raise NotFoundError(
+            f"run {record.id} has no attempt {attempt}: it has {had} so far"
+            + ("" if record.state.terminal else " (-f waits for it)"),
+            hint=f"runner logs {record.id}" + (f" --attempt {record.attempts}" if record.attempts else ""),
+        )
+    (printer or LogPrinter(record.id, prefix=prefix)).stream(runs, record, follow=follow, attempt=attempt)
 
 
 @cli.command(name="list")
@@ -305,6 +419,12 @@ def list_runs(job: str | None, limit: int, fmt: str, cluster: bool, namespace: s
         click.echo("".join(f"{record.id}\n" for record in records), nl=False)
     elif fmt in ("json", "yaml"):
         click.echo(structured([run_document(r, runs.location(r)) for r in records], fmt), nl=False)
+    elif not records and job is not None:
+        others = runs.list_runs(limit=1)
+        click.echo(
+            f"No runs of job {job!r}." + (" `runner list` shows every job's runs." if others else ""),
+            err=True,
+        )
     elif not records:
         click.echo("No runs yet. Try: runner submit jobs/mnist/job.yaml", err=True)
     else:
@@ -324,10 +444,14 @@ def status(run: str, fmt: str) -> None:
 
     runs = service()
     record = runs.get(run)
+    stored = runs.stored_summary(record)
+    refused = runs.refused(record)
+    document = run_document(record, runs.location(record), stored)
     if fmt == "text":
-        click.echo(run_fields(record, runs.location(record), now()), nl=False)
+        click.echo(run_fields(record, runs.location(record), now(), stored), nl=False)
+        say_refused(refused)
     else:
-        click.echo(structured(run_document(record, runs.location(record)), fmt), nl=False)
+        click.echo(structured(document, fmt), nl=False)
 
 
 @cli.command()
@@ -398,12 +522,14 @@ def artifacts(run: str, destination: Path | None, fmt: str) -> None:
             "run": record.id,
             "location": runs.location(record),
             "files": [vars(entry) for entry in files],
+            "refused": [{"path": path, "reason": reason} for path, reason in runs.refused(record)],
         }
         click.echo(structured(data, fmt), nl=False)
         return
     click.echo(f"# {runs.location(record)}", err=True)
     rows = [[entry.path, human_size(entry.size), entry.sha256[:16]] for entry in files]
     click.echo(table(["PATH", "SIZE", "SHA256"], rows), nl=False)
+    say_refused(runs.refused(record))
 
 
 def _add_schedule_commands() -> None:

@@ -2,8 +2,10 @@
 
 ``render_container`` decides everything about the container: its name, image, environment (the
 manifest's, the inputs' variables and the agent's settings), labels, mounts (the run's outputs
-directory read-write at the outputs path, each input read-only at its path), CPU and memory limits
-and GPUs. The docker backend (runner.backends.local.docker.start_container) only sends it:
+directory read-write at the outputs path, each input read-only at its path), CPU, memory and pids
+limits (spec.resources.pids, else DEFAULT_PIDS_LIMIT: Docker sets none, so a fork bomb in a job
+would take the host's pids) and GPUs. The docker backend (runner.backends.local.docker.start_container)
+only sends it:
 ``client.containers.run(detach=True, **config.run_arguments())``. Nothing here talks to an engine.
 """
 
@@ -13,6 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol
+
+# spec.resources.pids when the manifest gives none. Docker sets no limit at all: one job's fork bomb
+# would take every pid of the host. The limit counts threads too; a TensorFlow training process holds
+# a few hundred on a large machine, data-loading workers as many again each, so 4096 leaves real jobs
+# ample room and still stops a runaway one long before the host's pid_max.
+DEFAULT_PIDS_LIMIT = 4096
 
 ATTEMPT_LABEL = "runner.dev/attempt"
 BACKEND = "docker"
@@ -33,6 +41,8 @@ class ContainerLaunch(Protocol):
     def cpu_millis(self) -> int | None: ...
     @property
     def memory_bytes(self) -> int | None: ...
+    @property
+    def pids_limit(self) -> int | None: ...  # spec.resources.pids; None: DEFAULT_PIDS_LIMIT
 
 
 class ContainerRun(Protocol):
@@ -57,6 +67,7 @@ class ContainerConfig:
     volumes: Mapping[str, Mapping[str, str]]  # host path -> {"bind": container path, "mode": rw|ro}
     nano_cpus: int | None
     mem_limit: int | None
+    pids_limit: int  # processes and threads in the container (docker run --pids-limit)
     gpu_ids: tuple[str, ...]  # the host's GPUs this attempt holds, by index
 
     def __post_init__(self) -> None:  # frozen all through: a config is not changed once rendered
@@ -77,6 +88,7 @@ class ContainerConfig:
             "volumes": {host: dict(bind) for host, bind in self.volumes.items()},
             "nano_cpus": self.nano_cpus,
             "mem_limit": self.mem_limit,
+            "pids_limit": self.pids_limit,
             "device_requests": requests,
         }
 
@@ -105,6 +117,7 @@ def render_container(
         volumes=volumes,
         nano_cpus=launch.cpu_millis * 1_000_000 if launch.cpu_millis else None,
         mem_limit=launch.memory_bytes,
+        pids_limit=DEFAULT_PIDS_LIMIT if launch.pids_limit is None else launch.pids_limit,
         gpu_ids=tuple(str(index) for index in gpus),
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from runner.spec.labels import MANAGED_BY, MANAGER
+from runner.spec.model import check_dns_label
 
 SUBMITTER = "runner"
 JOBS = "runner-jobs"
@@ -19,7 +20,14 @@ LABELS = {MANAGED_BY: MANAGER, "app.kubernetes.io/name": "runner"}
 # (runner.backends.kubernetes.cronjobs):
 # create or replace a CronJob, patch it to pause and resume, create a Job from it to trigger a run (as
 # `kubectl create job --from=cronjob/NAME`: get cronjobs, create jobs), list its Jobs, delete it; and its
-# ConfigMaps: create, get, patch (the CronJob becomes their owner), list and delete those no run needs.
+# ConfigMaps: create, get, patch, list and delete those no run needs.
+#
+# ConfigMaps are immutable (`immutable: true`), but only their data is: `patch` is what makes a
+# schedule's ConfigMap owned by its CronJob (metadata.ownerReferences, so that deleting the schedule
+# deletes it; runner.backends.kubernetes.cronjobs CronJobs._own). It cannot be created with its owner:
+# the ConfigMap must exist before the CronJob (which may fire at once, and its pods mount it), and the
+# owner reference needs the CronJob's uid, known only once the CronJob is created. A run's ConfigMap
+# is never patched (created, read back after a conflict, deleted with its Job).
 SUBMITTER_RULES: list[dict[str, Any]] = [
     {
         "apiGroups": ["batch"],
@@ -43,7 +51,11 @@ def _meta(name: str, namespace: str) -> dict[str, Any]:
 
 
 def render_rbac(namespace: str) -> list[dict[str, Any]]:
-    """ServiceAccounts, the submitter's Role and its RoleBinding for one namespace."""
+    """ServiceAccounts, the submitter's Role and its RoleBinding for one namespace.
+
+    Raises ValueError for a namespace that is not a DNS-1123 label (empty, upper-case, a newline...).
+    """
+    check_dns_label(namespace, "namespace")
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(SUBMITTER, namespace)},
         {

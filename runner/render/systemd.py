@@ -8,6 +8,11 @@ Two choices worth knowing:
   run it started; with `process` only the scheduler itself stops, and runs finish and are collected.
 - Secrets stay out of the unit file (it is world-readable): store credentials go in the optional
   environment file, `%h/.config/runner/scheduler.env`, which the unit reads when it exists.
+- Only the installed runner is imported: a `python -m runner.cli.main` command runs with `-P`
+  (Python 3.11+: the working directory is not put on sys.path; a `pip install --user` runner, which
+  `-I` would hide, still works), so a runner.py or runner/ in the home directory (a user unit's
+  working directory, set explicitly) cannot shadow it; a console script (an absolute path) puts only
+  its own directory there.
 """
 
 from __future__ import annotations
@@ -39,9 +44,18 @@ def systemd_quote(value: str, *, command: bool = False) -> str:
     return f'"{escaped}"'
 
 
+def isolated(runner: Sequence[str]) -> list[str]:
+    """The runner's command with `-P` after the interpreter of a `PYTHON -m MODULE` command (unless it
+    has -P or -I already): the working directory stays off sys.path. A console script is left alone."""
+    words = list(runner)
+    if "-m" in words[1:] and not {"-P", "-I"} & set(words[1 : words.index("-m", 1)]):
+        words.insert(1, "-P")
+    return words
+
+
 def render_scheduler_unit(runner: Sequence[str], environment: Mapping[str, str]) -> str:
     """The unit running `<runner...> scheduler`, with the carried settings from `environment`."""
-    command = " ".join(systemd_quote(word, command=True) for word in [*runner, "scheduler"])
+    command = " ".join(systemd_quote(word, command=True) for word in [*isolated(runner), "scheduler"])
     lines = [
         "[Unit]",
         "Description=runner scheduler: starts the scheduled jobs of this machine",
@@ -51,6 +65,7 @@ def render_scheduler_unit(runner: Sequence[str], environment: Mapping[str, str])
         "[Service]",
         "Type=simple",
         f"ExecStart={command}",
+        "WorkingDirectory=%h",
     ]
     for name in CARRIED_VARIABLES:
         if environment.get(name):

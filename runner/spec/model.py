@@ -17,8 +17,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     PlainSerializer,
+    Tag,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -41,6 +43,11 @@ DEFAULT_BASE_IMAGE = "tensorflow/tensorflow:2.21.0-gpu"
 MAX_NAME_LENGTH = 52
 RUN_SUFFIX_LENGTH = 6
 _SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+
+# spec.resources.pids: processes and threads (each thread takes a pid); the docker backend's default
+# is runner.render.docker.DEFAULT_PIDS_LIMIT.
+MIN_PIDS = 16  # a Python interpreter with a thread pool; fewer cannot start a job
+MAX_PIDS = 4_194_304  # the kernel's largest pid_max
 
 
 def new_run_id(job: str) -> str:
@@ -179,6 +186,10 @@ class Resources(_Model):
     gpu_type: str | None = Field(default=None, alias="gpuType")
     cpu: Millicores | None = None
     memory: Bytes | None = None
+    # The most processes and threads the job's container may hold (docker's --pids-limit); None: the
+    # docker backend's default (runner.render.docker.DEFAULT_PIDS_LIMIT). On a cluster the kubelet's
+    # podPidsLimit applies (a node setting); the process backend sets none.
+    pids: int | None = Field(default=None, ge=MIN_PIDS, le=MAX_PIDS, strict=True)
 
     @field_validator("gpu_type")
     @classmethod
@@ -336,14 +347,123 @@ def _scalar_to_string(value: Any) -> Any:
     return value
 
 
-EnvValue = Annotated[str, BeforeValidator(_scalar_to_string)]
-Argument = Annotated[str, BeforeValidator(_scalar_to_string)]
+def check_no_nul(value: str) -> str:
+    """A command line argument or an environment value is a C string: a NUL byte would end it."""
+    if "\x00" in value:
+        raise ValueError(
+            "contains a NUL character (\\0), which no command argument or environment variable can hold"
+        )
+    surrogate = next((c for c in value if "\ud800" <= c <= "\udfff"), None)
+    if surrogate is not None:  # only a "\uD800"-style escape makes one: it cannot be encoded for the job
+        raise ValueError(f"contains {surrogate!r}, half of a UTF-16 surrogate pair, which is no character")
+    return value
+
+
+EnvValue = Annotated[str, BeforeValidator(_scalar_to_string), AfterValidator(check_no_nul)]
+Argument = Annotated[str, BeforeValidator(_scalar_to_string), AfterValidator(check_no_nul)]
+
+# A Secret's key (Kubernetes ConfigMap/Secret key rules).
+_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+# What a value read from a file may hold: environment strings beyond this are refused by execve.
+MAX_FILE_VALUE_BYTES = 64 * 1024
+
+
+class SecretKeyRef(_Model):
+    """A key of a Kubernetes Secret in the run's namespace (rendered as valueFrom.secretKeyRef)."""
+
+    name: str
+    key: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return check_dns_subdomain(value, "Secret name")
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        if len(value) > 253 or not _SECRET_KEY.fullmatch(value):
+            raise ValueError(f"a Secret's key is letters, digits, '-', '_' or '.', got {value!r}")
+        return value
+
+
+class EnvFrom(_Model):
+    """An environment variable whose value is not in the manifest: exactly one source.
+
+    fromEnv        a variable of the environment `runner submit` (or the scheduler) runs in, read
+                   when each attempt starts (process and docker backends)
+    fromFile       a file on this machine (absolute, or ~/...), read when each attempt starts; one
+                   trailing newline is dropped (process and docker backends)
+    secretKeyRef   {name, key} of a Secret in the run's namespace (kubernetes backend)
+
+    The value is never written to the run records, the store or any rendered object.
+    """
+
+    from_env: str | None = Field(default=None, alias="fromEnv")
+    from_file: str | None = Field(default=None, alias="fromFile")
+    secret_key_ref: SecretKeyRef | None = Field(default=None, alias="secretKeyRef")
+
+    @field_validator("from_env")
+    @classmethod
+    def _from_env(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            raise ValueError(
+                f"fromEnv names a variable: letters, digits and '_', not starting with a digit, got {value!r}"
+            )
+        return value
+
+    @field_validator("from_file")
+    @classmethod
+    def _from_file(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not (value.startswith("/") or value.startswith("~/")) or not value.isprintable():
+            raise ValueError(
+                "fromFile is an absolute path on this machine (or ~/...), like ~/.secrets/api-key, "
+                f"got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EnvFrom:
+        given = [name for name, value in self.sources().items() if value is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "an env reference has exactly one of fromEnv (a variable of the submitting environment), "
+                "fromFile (a file on this machine) or secretKeyRef (a Kubernetes Secret's key)"
+                + (f"; got {' and '.join(given)}" if given else "")
+            )
+        return self
+
+    def sources(self) -> dict[str, Any]:
+        return {"fromEnv": self.from_env, "fromFile": self.from_file, "secretKeyRef": self.secret_key_ref}
+
+    @property
+    def kind(self) -> str:
+        """fromEnv, fromFile or secretKeyRef: the source given."""
+        return next(name for name, value in self.sources().items() if value is not None)
+
+    @property
+    def local(self) -> bool:
+        """Whether this machine resolves it (fromEnv, fromFile), rather than a cluster (secretKeyRef)."""
+        return self.secret_key_ref is None
+
+
+def _env_entry(value: Any) -> str:
+    return "reference" if isinstance(value, dict | EnvFrom) else "value"
+
+
+# A plain value, or a reference to where the value is (a mapping): EnvFrom.
+EnvEntry = Annotated[
+    Annotated[EnvValue, Tag("value")] | Annotated[EnvFrom, Tag("reference")],
+    Discriminator(_env_entry),
+]
 
 
 class Spec(_Model):
     image: Image = Field(default_factory=Image)
     command: list[Argument] = Field(min_length=1)
-    env: dict[EnvName, EnvValue] = Field(default_factory=dict)
+    env: dict[EnvName, EnvEntry] = Field(default_factory=dict)
     resources: Resources = Field(default_factory=Resources)
     inputs: list[Input] = Field(default_factory=list)
     outputs: Outputs = Field(default_factory=Outputs)
@@ -379,6 +499,16 @@ class Spec(_Model):
                     raise ValueError(f"inputs {name!r} ({path}) and {item.name!r} ({item.path}) overlap")
             paths[item.path] = item.name
         return inputs
+
+    @property
+    def env_values(self) -> dict[str, str]:
+        """The env given as values in the manifest (references left out)."""
+        return {name: value for name, value in self.env.items() if isinstance(value, str)}
+
+    @property
+    def env_references(self) -> dict[str, EnvFrom]:
+        """The env given as references (fromEnv, fromFile, secretKeyRef): resolved where the job runs."""
+        return {name: value for name, value in self.env.items() if isinstance(value, EnvFrom)}
 
     @model_validator(mode="after")
     def _outputs_apart_from_inputs(self) -> Spec:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -400,3 +401,50 @@ def test_debug_shows_the_exception_instead(run: Invoke, tmp_path: Path) -> None:
     path = write(tmp_path, "job.yaml", "")
     with pytest.raises(ManifestError):
         run("--debug", "render", str(path))
+
+
+def test_a_nul_byte_in_the_command_or_env_is_refused_by_validate(
+    tmp_path: Path, runner: Callable[..., Any]
+) -> None:
+    """YAML's "\\0" escape makes a NUL no command line or environment can carry: refused before any run."""
+    path = write(
+        tmp_path,
+        "job.yaml",
+        'apiVersion: runner/v1\nkind: Job\nmetadata: {name: nul}\nspec:\n  command: [echo, "a\\0b"]\n  env: {A: "x\\0y"}\n',
+    )
+    result = runner("validate", str(path))
+    assert result.code == 2, result.output
+    assert (
+        f"{path}:5:19: spec.command[1]: contains a NUL character (\\0), which no command argument or environment variable can hold"
+        in result.stderr
+    )
+    assert f"{path}:6:12: spec.env.A: contains a NUL character (\\0)" in result.stderr
+    assert "Traceback" not in result.output
+
+
+SHADOW = (
+    "root:$6$Zq1saltsalt$Xk9hashhashhashhashhashhashhashhashhashhashhashhashhash:19000:0:99999:7:::\n"
+    "daemon:*:19000:0:99999:7:::\n"
+    "alice:$6$abcdefgh$Secretsecretsecretsecretsecretsecretsecretsecretsecret:19500:0:99999:7:::\n"
+)
+TOKEN = "ghp_R3allySecretTokenValue1234567890abcdefABCDEF\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "secrets"),
+    [(SHADOW, ["$6$", "hashhash", "Secretsecret", "daemon:*"]), (TOKEN, ["ghp_", "R3ally"])],
+)
+def test_a_file_that_is_no_manifest_is_never_echoed(
+    tmp_path: Path, runner: Callable[..., Any], content: str, secrets: list[str]
+) -> None:
+    """A job.yaml linked to /etc/shadow or a token file: exit 2 with positions, none of its contents."""
+    target = write(tmp_path, "private", content)
+    link = tmp_path / "job.yaml"
+    link.symlink_to(target)
+    for command in (["validate", str(link)], ["render", str(link)], ["submit", str(link)]):
+        result = runner(*command)
+        assert result.code == 2, result.output
+        assert f"{link}:1:1:" in result.stderr
+        for secret in secrets:
+            assert secret not in result.output, (command, result.output)
+        assert "Traceback" not in result.output

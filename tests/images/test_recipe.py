@@ -69,7 +69,7 @@ def check_structure(dockerfile: str, base: str, command: list[str], *, wheelhous
     uid, _, gid = users[-1].partition(":")
     assert uid.isdigit() and gid.isdigit() and int(uid) > 0 and int(gid) > 0, "numeric, non-root"
     entrypoint = [arguments for keyword, arguments in steps if keyword == "ENTRYPOINT"]
-    assert entrypoint == ['["python", "-m", "runner.agent", "--"]']
+    assert entrypoint == ['["python", "-I", "-m", "runner.agent", "--"]']
     cmd = [arguments for keyword, arguments in steps if keyword == "CMD"]
     assert len(cmd) == 1 and json.loads(cmd[0]) == command
     assert ("ENV", "PYTHONUNBUFFERED=1") in steps

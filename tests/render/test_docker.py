@@ -22,7 +22,7 @@ from docker.types import DeviceRequest
 from runner.backends.local.attempts import LocalLaunch
 from runner.backends.local.docker import DockerBackend
 from runner.records import RunRecord, RunState
-from runner.render.docker import ContainerConfig, render_container
+from runner.render.docker import DEFAULT_PIDS_LIMIT, ContainerConfig, render_container
 from runner.service.plan import plan_run
 from runner.spec import load_manifest
 from tests.support import golden
@@ -130,6 +130,8 @@ def sent_before_the_render(launch: LocalLaunch, record: RunRecord, case: Case) -
         "volumes": volumes,
         "nano_cpus": launch.cpu_millis * 1_000_000 if launch.cpu_millis else None,
         "mem_limit": launch.memory_bytes,
+        # added since: a pids limit, the manifest's or DEFAULT_PIDS_LIMIT (Docker sets none)
+        "pids_limit": DEFAULT_PIDS_LIMIT if launch.pids_limit is None else launch.pids_limit,
         "device_requests": requests,
     }
 
@@ -258,3 +260,28 @@ def test_start_container_sends_the_rendered_config(tmp_path: Path, monkeypatch: 
     )
     assert engine.containers.calls == [{"detach": True, **expected.run_arguments()}]
     assert (tmp_path / "run" / "outputs").is_dir() and (tmp_path / "run" / "logs").is_dir()
+
+
+# ------------------------------------------------------------------------------------- pids limit
+
+
+def test_every_container_gets_a_pids_limit_the_manifest_may_set() -> None:
+    launch, record = launch_and_record(CASES["mnist"])
+    assert launch.pids_limit is None
+    config = render_container(launch, record, attempt=1, gpus=[], outputs_dir="/o", grace=1)
+    assert config.run_arguments()["pids_limit"] == DEFAULT_PIDS_LIMIT == 4096
+    assert engine_request(config.run_arguments())["host_config"]["PidsLimit"] == 4096
+    config = render_container(
+        replace(launch, pids_limit=256), record, attempt=1, gpus=[], outputs_dir="/o", grace=1
+    )
+    assert engine_request(config.run_arguments())["host_config"]["PidsLimit"] == 256
+
+
+def test_the_docker_backend_records_the_manifests_pids(tmp_path: Path) -> None:
+    manifest = tmp_path / "job.yaml"
+    manifest.write_text(
+        "apiVersion: runner/v1\nkind: Job\nmetadata: {name: forks}\n"
+        "spec: {command: [sh], resources: {pids: 128}}\n"
+    )
+    plan = replace(plan_run(load_manifest(manifest), {}, run_id="forks-a1b2c3"), image="i")
+    assert DockerBackend().launch_details(plan).pids_limit == 128

@@ -39,7 +39,9 @@ LABEL_VALUE = st.from_regex(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,20}[A-Za-z0-9])?)?",
 ENV_NAME = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,15}", fullmatch=True).filter(
     lambda n: not n.startswith("RUNNER_") and n not in k8s.SECRET_VARIABLES
 )
-TEXT = st.text()
+# Any text but NUL and lone surrogates, which no command argument or environment value can hold (the
+# model refuses them).
+TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"))
 OUTPUTS = st.sampled_from(
     ["/outputs", "/tmp", "/tmp/out", "/work/out/", "/models//", "/job/outputs", "/dev/shm"]
 )

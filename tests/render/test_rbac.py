@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
 import yaml
 
 from runner.render.rbac import JOBS, SUBMITTER, render_rbac
+from tests.conftest import Result
+
+Runner = Callable[..., Result]
 
 
 def test_no_wildcards_and_exactly_the_needed_verbs() -> None:
@@ -48,3 +54,35 @@ def test_runner_rbac_prints_yaml_for_kubectl_apply() -> None:
     assert result.exit_code == 0, result.output
     documents = list(yaml.safe_load_all(result.output))
     assert documents == render_rbac("ml")
+
+
+@pytest.mark.parametrize("namespace", ["", "ml\nkind: ClusterRole", "ML", "-ml", "a" * 64, "ml "])
+def test_a_namespace_that_is_no_dns_label_is_refused(runner: Runner, namespace: str) -> None:
+    result = runner("rbac", "-n", namespace)
+    assert result.code == 2, result.output
+    assert result.stdout == ""  # nothing for kubectl apply to take
+    assert "Invalid value for '-n' / '--namespace': namespace" in result.stderr
+    assert "DNS-1123 label" in result.stderr or "at most 63" in result.stderr
+    assert "Traceback" not in result.stderr
+    with pytest.raises(ValueError, match="namespace"):
+        render_rbac(namespace)
+
+
+def test_configmap_patch_is_granted_because_schedules_set_their_owner() -> None:
+    """ConfigMaps are immutable, their metadata is not: `runner schedule apply` creates the ConfigMap
+    before the CronJob (whose pods mount it) and then patches the CronJob in as its owner (the owner
+    reference needs the CronJob's uid). tests/backends/kubernetes/test_cronjobs.py replays every call
+    against SUBMITTER_RULES; this keeps the reason next to the grant."""
+    import inspect
+
+    from runner.backends.kubernetes.cronjobs import CronJobs
+
+    assert "patch_namespaced_config_map" in inspect.getsource(CronJobs._own)
+    configmaps = [rule for rule in render_rbac("ml")[2]["rules"] if rule["resources"] == ["configmaps"]]
+    assert configmaps == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "verbs": ["create", "get", "list", "patch", "delete"],
+        }
+    ]

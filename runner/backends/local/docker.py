@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from runner.backends.base import RunPlan
+from runner.backends.local import envrefs
 from runner.backends.local.attempts import LocalLaunch, WorkDir
 from runner.backends.local.supervised import SupervisedBackend
 from runner.config import Settings
@@ -36,7 +37,7 @@ _LOG_DRAIN_SECONDS = 10.0
 
 def engine(timeout: int = 60) -> docker.DockerClient:
     """A client of the local engine, or EngineError (a BackendError) saying how to get one."""
-    from runner.images.build import connect_engine
+    from runner.images.engine import connect_engine
 
     return connect_engine(timeout)
 
@@ -71,8 +72,11 @@ def engine_answers(timeout: float = 1.0) -> bool:
 class ContainerAttempt:
     """One attempt as a container; its output is copied into the attempt's log as it comes."""
 
-    def __init__(self, container: Any, log: Path) -> None:
+    def __init__(self, container: Any, log: Path, memory_bytes: int | None = None) -> None:
         self.container = container
+        self.log = log
+        self.memory_bytes = memory_bytes
+        self.note: str | None = None  # how it ended, when the exit code does not say: out of memory
         self._copier = threading.Thread(target=self._copy_logs, args=(log,), daemon=True)
         self._copier.start()
 
@@ -91,7 +95,28 @@ class ContainerAttempt:
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             return None
         self._copier.join(_LOG_DRAIN_SECONDS)
-        return int(result.get("StatusCode", 1))
+        code = int(result.get("StatusCode", 1))
+        if code != 0 and self._out_of_memory():
+            limit = self.memory_bytes
+            if limit is not None:
+                from runner.spec.quantities import format_memory
+
+                self.note = f"killed: out of memory (limit {format_memory(limit)})"
+            else:
+                self.note = "killed: out of memory"
+            with contextlib.suppress(OSError), self.log.open("ab") as sink:
+                sink.write(f"\nrunner: {self.note}; exit code {code}\n".encode())
+        return code
+
+    def _out_of_memory(self) -> bool:
+        """Whether Docker recorded that the kernel's OOM killer ended the container (State.OOMKilled)."""
+        import docker
+
+        try:
+            self.container.reload()
+        except docker.errors.APIError:
+            return False
+        return bool((self.container.attrs.get("State") or {}).get("OOMKilled"))
 
     def terminate(self) -> None:
         self._signal("SIGTERM")
@@ -133,6 +158,10 @@ def start_container(
     workdir.outputs.chmod(0o777)  # the image runs as a numeric non-root user
     if launch.image is None:
         raise BackendError(f"run {record.id} has no image to run")
+    try:  # the manifest's env references, read now: they reach the container, never the records
+        launch = replace(launch, env={**launch.env, **envrefs.resolve(launch.env_from)})
+    except envrefs.UnreadableReference as problem:
+        raise BackendError(f"cannot start the container of run {record.id}: {problem}") from None
     config = render_container(
         launch, record, attempt=attempt, gpus=gpus, outputs_dir=str(workdir.outputs), grace=grace
     )
@@ -141,7 +170,7 @@ def start_container(
         container = client.containers.run(detach=True, **config.run_arguments())
     except docker.errors.DockerException as error:
         raise BackendError(f"cannot start the container of run {record.id}: {error}") from error
-    return ContainerAttempt(container, workdir.log(attempt))
+    return ContainerAttempt(container, workdir.log(attempt), launch.memory_bytes)
 
 
 def remove_run_containers(run_id: str) -> int:
@@ -165,6 +194,7 @@ class DockerBackend(SupervisedBackend):
 
     def check(self, plan: RunPlan) -> None:
         super().check(plan)
+        envrefs.check_references(plan.manifest.spec, self.name)
         client = engine()
         if plan.manifest.spec.resources.gpu and "nvidia" not in (client.info().get("Runtimes") or {}):
             raise SubmitError(
@@ -194,7 +224,8 @@ class DockerBackend(SupervisedBackend):
             raise BackendError("the docker backend launches only a prepared plan (its image is built first)")
         return LocalLaunch(
             command=list(spec.command),
-            env={**spec.env, **{item.env_name: item.path for item in spec.inputs}},
+            env={**spec.env_values, **{item.env_name: item.path for item in spec.inputs}},
+            env_from=envrefs.launch_references(spec, self.name),
             timeout=spec.timeout,
             gpus=spec.resources.gpu,
             gpu_type=spec.resources.gpu_type,
@@ -203,6 +234,7 @@ class DockerBackend(SupervisedBackend):
             outputs_path=spec.outputs.path,
             cpu_millis=spec.resources.cpu,
             memory_bytes=spec.resources.memory,
+            pids_limit=spec.resources.pids,
         )
 
     def stop_orphans(self, record: RunRecord) -> None:

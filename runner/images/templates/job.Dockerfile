@@ -63,5 +63,8 @@ COPY --chown={{ uid }}:{{ uid }} job/ {{ workdir }}/
 ENV PYTHONUNBUFFERED=1
 WORKDIR {{ workdir }}
 USER {{ uid }}:{{ uid }}
-ENTRYPOINT ["python", "-m", "runner.agent", "--"]
+# The agent in isolated mode (-I): the working directory is the job's context, and a runner.py or
+# runner/ there must not shadow the installed agent (nor PYTHONPATH, nor the user's site-packages).
+# The job's command runs with the container's environment as given, PYTHONPATH included.
+ENTRYPOINT ["python", "-I", "-m", "runner.agent", "--"]
 CMD {{ command }}

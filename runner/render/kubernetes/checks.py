@@ -20,7 +20,7 @@ from runner.render.kubernetes.conventions import (
     STORE_SECRET_KEYS,
 )
 from runner.spec import JobManifest
-from runner.spec.model import check_dns_label, check_dns_subdomain
+from runner.spec.model import EnvFrom, check_dns_label, check_dns_subdomain
 
 _CREDENTIAL_PARAMETER = re.compile(r"secret|token|passw|signature|credential|access.?key", re.IGNORECASE)
 
@@ -140,11 +140,21 @@ def input_sources(manifest: JobManifest, overrides: Mapping[str, str]) -> dict[s
 
 
 def check_env(manifest: JobManifest, store_secret: str | None) -> None:
-    for name in manifest.spec.env:
-        if name in SECRET_VARIABLES:
+    """Values in spec.env are written into the Job (and its ConfigMap): secrets must be secretKeyRef
+    references; fromEnv and fromFile name things on this machine that a pod cannot read."""
+    for name, entry in manifest.spec.env.items():
+        if isinstance(entry, EnvFrom) and entry.local:
+            raise UserError(
+                f"spec.env.{name}: {entry.kind} is read on this machine when a local attempt starts; "
+                "a pod on a cluster cannot read it",
+                hint=f"put the value in a Secret of the namespace and write {name}: "
+                "{secretKeyRef: {name: SECRET, key: KEY}}",
+            )
+        if name in SECRET_VARIABLES and isinstance(entry, str):
             raise UserError(
                 f"spec.env.{name}: a secret would be written into the Job, for anyone who can read Jobs",
-                hint="put it in a Secret and pass its name as the store secret",
+                hint=f"put it in a Secret and write {name}: {{secretKeyRef: {{name: SECRET, key: KEY}}}}, "
+                "or pass the store's Secret as the store secret",
             )
         if store_secret is not None and name in dict(STORE_SECRET_KEYS):
             raise UserError(

@@ -2,11 +2,12 @@
 
 What the job's pod looks like::
 
-    container "job"   the job image, `python -m runner.agent -- <spec.command>`, as UID/GID 1000,
+    container "job"   the job image, `python -I -m runner.agent -- <spec.command>`, as UID/GID 1000,
                       restricted Pod Security (non-root, no privilege escalation, no capabilities,
-                      RuntimeDefault seccomp); env: the manifest's, RUNNER_INPUT_<NAME>, the agent's
-                      settings (RUNNER_STORE, RUNNER_JOB, ...) and the store's credentials by
-                      reference to a Secret, never as values
+                      RuntimeDefault seccomp); env: the manifest's (its secretKeyRef entries by
+                      reference), RUNNER_INPUT_<NAME>, the agent's settings (RUNNER_STORE,
+                      RUNNER_JOB, ...) and the store's credentials by reference to a Secret, never
+                      as values
     volumes           outputs (emptyDir at spec.outputs.path), the manifest ConfigMap read-only at
                       /etc/runner/job.yaml (RUNNER_MANIFEST), /tmp (emptyDir), one emptyDir per input
 """
@@ -119,7 +120,13 @@ def _environment(checked: Checked, run_id: str | None) -> list[dict[str, Any]]:
     manifest, target = checked.manifest, checked.target
     spec = manifest.spec
     store_secret = target.store_secret
-    env: list[dict[str, Any]] = [{"name": name, "value": _literal(value)} for name, value in spec.env.items()]
+    env: list[dict[str, Any]] = []
+    for name, entry in spec.env.items():
+        if isinstance(entry, str):
+            env.append({"name": name, "value": _literal(entry)})
+        elif entry.secret_key_ref is not None:  # fromEnv and fromFile are refused by check_env
+            secret = {"name": entry.secret_key_ref.name, "key": entry.secret_key_ref.key}
+            env.append({"name": name, "valueFrom": {"secretKeyRef": secret}})
     env += [
         {"name": item.env_name, "value": _literal(path)}
         for item, path in zip(spec.inputs, checked.input_paths, strict=True)

@@ -44,5 +44,8 @@ COPY --chown=1000:1000 job/ /job/
 ENV PYTHONUNBUFFERED=1
 WORKDIR /job
 USER 1000:1000
-ENTRYPOINT ["python", "-m", "runner.agent", "--"]
+# The agent in isolated mode (-I): the working directory is the job's context, and a runner.py or
+# runner/ there must not shadow the installed agent (nor PYTHONPATH, nor the user's site-packages).
+# The job's command runs with the container's environment as given, PYTHONPATH included.
+ENTRYPOINT ["python", "-I", "-m", "runner.agent", "--"]
 CMD ["python", "-m", "mnist.train", "--epochs", "5"]

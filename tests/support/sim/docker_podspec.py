@@ -32,8 +32,18 @@ DEFAULT_KEY_MODE = 0o644
 """configMap and secret volume files, unless defaultMode or an item's mode says otherwise (as Kubernetes)."""
 
 
+class ObjectKind(Protocol):
+    """What a source is asked for: `plural` is "secrets" or "configmaps" (the fake API server's
+    ResourceType fits)."""
+
+    @property
+    def plural(self) -> str: ...
+
+
 class ObjectSource(Protocol):
-    """Where Secrets and ConfigMaps come from: the fake API server's store (../apiserver/store.py) fits."""
+    """Where Secrets and ConfigMaps come from: the fake API server's store (../apiserver/store.py) fits,
+    and so does a real API server's (tests/support/nodeagent/source.py). find() answers the object as
+    the API's JSON, or None when there is none."""
 
     def find(self, rt: ResourceType, namespace: str, name: str) -> Obj | None: ...
 
@@ -283,7 +293,10 @@ def write_volumes(pod: Obj, source: ObjectSource, root: Path) -> dict[str, HostV
 
     emptyDir: an empty directory anyone may write (kubelet makes them 0777; medium Memory is a directory
     too). configMap, secret: the keys as files, read-only to the container. hostPath: the path itself.
-    Other kinds (persistentVolumeClaim, projected, downwardAPI, ...) are not simulated and fail the pod.
+    projected (what the ServiceAccount admission adds for a pod's API token): its configMap, secret and
+    downwardAPI (fieldRef) items, and a serviceAccountToken from a source that can issue one (a
+    `TokenSource`: a real API server's TokenRequest). Other kinds (persistentVolumeClaim, downwardAPI on
+    its own, ...) are not simulated and fail the pod.
     A missing configMap or secret fails it with kubelet's MountVolume.SetUp words; the real kubelet would
     keep the pod ContainerCreating and retry, which a test would only ever see as a pod that never starts.
     """
@@ -310,6 +323,14 @@ def write_volumes(pod: Obj, source: ObjectSource, root: Path) -> dict[str, HostV
                 raise config_error(message) from failure
             _write_keys(directory, files, fs_group)
             found[name] = HostVolume(directory, read_only=True)
+        elif "projected" in volume:
+            try:
+                files = projected_files(pod, volume["projected"], source)
+            except StartFailure as failure:
+                message = f'MountVolume.SetUp failed for volume "{name}" : {failure.message}'
+                raise config_error(message) from failure
+            _write_keys(directory, files, fs_group)
+            found[name] = HostVolume(directory, read_only=True)
         elif "hostPath" in volume:
             path = Path(volume["hostPath"]["path"])
             if volume["hostPath"].get("type") == "DirectoryOrCreate":
@@ -319,6 +340,45 @@ def write_volumes(pod: Obj, source: ObjectSource, root: Path) -> dict[str, HostV
             kinds = sorted(set(volume) - {"name"})
             raise config_error(f'volume "{name}": {"/".join(kinds)} volumes are not simulated')
     return found
+
+
+class TokenSource(Protocol):
+    """A source that also issues service account tokens (a real API server's TokenRequest)."""
+
+    def service_account_token(self, pod: Obj, audience: str | None, expiration_seconds: int) -> str: ...
+
+
+def projected_files(pod: Obj, projected: Obj, source: ObjectSource) -> dict[str, tuple[bytes, int]]:
+    """path -> (content, mode) of a projected volume: each source's files, in order."""
+    namespace = (pod.get("metadata") or {}).get("namespace", "default")
+    default_mode = projected.get("defaultMode", DEFAULT_KEY_MODE)
+    files: dict[str, tuple[bytes, int]] = {}
+    for entry in projected.get("sources") or []:
+        if "configMap" in entry or "secret" in entry:
+            kind = "configmap" if "configMap" in entry else "secret"
+            ref = entry["configMap"] if kind == "configmap" else entry["secret"]
+            obj = _fetch(source, kind, namespace, ref["name"], bool(ref.get("optional")))
+            data = object_data(obj, kind) if obj else {}
+            files.update(key_files(data, {**ref, "defaultMode": default_mode}, kind))
+        elif "downwardAPI" in entry:
+            for item in entry["downwardAPI"].get("items") or []:
+                if "fieldRef" not in item:
+                    raise config_error(f"downwardAPI item {item.get('path')!r}: only fieldRef is simulated")
+                node = (pod.get("spec") or {}).get("nodeName") or ""
+                value = field_value(pod, item["fieldRef"]["fieldPath"], node=node, pod_ip="")
+                files[item["path"]] = (value.encode(), item.get("mode", default_mode))
+        elif "serviceAccountToken" in entry:
+            token = entry["serviceAccountToken"]
+            issue = getattr(source, "service_account_token", None)
+            if issue is None:
+                raise config_error("this object source cannot issue service account tokens")
+            expiration = int(token.get("expirationSeconds") or 3600)
+            value = issue(pod, token.get("audience"), expiration)
+            files[token["path"]] = (str(value).encode(), default_mode)
+        else:
+            kinds = sorted(set(entry))
+            raise config_error(f"projected {'/'.join(kinds)} sources are not simulated")
+    return files
 
 
 def binds(container: Obj, volumes: Mapping[str, HostVolume]) -> list[Bind]:
