@@ -8,7 +8,9 @@ so every command reports it in one line instead of a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -62,7 +64,8 @@ def connect(database: Path, schema: str, *, check_same_thread: bool = True) -> s
     """A connection in WAL mode with a busy timeout (short transactions from many processes), with the
     schema's tables created if missing. Autocommit: transactions are taken explicitly (`immediate`)."""
     try:
-        database.parent.mkdir(parents=True, exist_ok=True)
+        database.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _create_private(database)
         db = sqlite3.connect(
             database,
             timeout=30,
@@ -79,6 +82,14 @@ def connect(database: Path, schema: str, *, check_same_thread: bool = True) -> s
     db.execute("PRAGMA busy_timeout=30000")
     db.executescript(schema)
     return db
+
+
+def _create_private(database: Path) -> None:
+    """The database file, made private to its owner (0600) before SQLite opens it: runs hold manifests
+    and messages. SQLite gives its -wal and -shm files the database's mode."""
+    os.close(os.open(database, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    with contextlib.suppress(OSError):  # a database made by an earlier runner, or not ours to change
+        database.chmod(0o600)
 
 
 def add_missing_columns(db: sqlite3.Connection, table: str, columns: Iterable[str]) -> None:

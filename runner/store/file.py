@@ -39,7 +39,8 @@ def write_atomically(path: Path, source: BinaryIO) -> Digest:
     """Stream source into a temporary file beside path, then rename it over path.
 
     Readers see the previous file or the whole new one, never part of it; the temporary file is
-    removed whatever goes wrong, and the file gets the usual permissions (0666 less the umask).
+    removed whatever goes wrong. The file is private to its owner (0600): a run's manifest, logs and
+    outputs are nobody else's to read.
     """
     temp = path.with_name(f"{_TEMP_PREFIX}{secrets.token_hex(16)}.part")
     descriptor = _create(path, temp)
@@ -68,8 +69,8 @@ def _create(path: Path, temp: Path) -> int:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     for tries_left in reversed(range(_CREATE_TRIES)):
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(temp, flags, 0o666)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            return os.open(temp, flags, 0o600)
         except FileNotFoundError as error:
             if not tries_left:
                 raise StoreError(f"cannot write {path}: {error.strerror}") from error
@@ -152,7 +153,7 @@ class FileStore:
         temporary file, so a probe cut short is cleaned as stale) and removed."""
         probe = self.root / f"{_TEMP_PREFIX}{secrets.token_hex(16)}.part"
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
             descriptor = os.open(
                 probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
             )

@@ -113,14 +113,17 @@ def test_put_replaces_an_existing_object(store: FileStore, root: Path) -> None:
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
-def test_objects_get_the_usual_permissions(store: FileStore, root: Path, umask: int) -> None:
-    """Not mkstemp's 0600: other readers of a shared store must be able to read artifacts."""
+def test_objects_are_private_to_their_owner_whatever_the_umask(
+    store: FileStore, root: Path, umask: int
+) -> None:
+    """A run's manifest, logs and outputs may hold secrets (issue 11): 0600, the store's root 0700. A store
+    shared between users is an s3:// one, with its own access policy."""
     previous = os.umask(umask)
     try:
         store.put_bytes("j/r/a", b"x")
     finally:
         os.umask(previous)
-    assert stat.S_IMODE((root / "j/r/a").stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE((root / "j/r/a").stat().st_mode) == 0o600
 
 
 def test_no_temp_files_are_left_after_success(store: FileStore, root: Path) -> None:

@@ -34,6 +34,8 @@ GPU_WAIT_SECONDS = 1.0
 class Attempt(Protocol):
     """One started attempt of a run."""
 
+    note: str | None  # how it ended, where the exit code does not say (a container killed out of memory)
+
     def wait(self, timeout: float) -> int | None:
         """The exit code once it has ended (128+N for signal N), or None after timeout seconds."""
         ...
@@ -118,7 +120,8 @@ class AttemptLoop:
             number += 1
             self.on_attempt(number)
             started = self.clock.time()
-            code, ending = self._watch(self.start(number), deadline)
+            attempt = self.start(number)
+            code, ending = self._watch(attempt, deadline)
             results.append(
                 AttemptResult(
                     number, started, self.clock.time(), code, ending.value, f"logs/attempt-{number}.log"
@@ -126,9 +129,10 @@ class AttemptLoop:
             )
             decision = after_attempt(ending, code, number, self.max_attempts, self.backoff_base)
             if decision.state is not None:
-                return Outcome(
-                    decision.state, code, results, _describe(decision.state, code, number, self.timeout)
-                )
+                message = _describe(decision.state, code, number, self.timeout)
+                if decision.state is RunState.FAILED and attempt.note:
+                    message = f"{attempt.note}: {message}"
+                return Outcome(decision.state, code, results, message)
             self.on_wait(f"attempt {number} exited with code {code}; retrying in {decision.retry_in:g}s")
             paused = self._pause(decision.retry_in, deadline)
             if paused is not None:

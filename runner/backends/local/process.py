@@ -66,6 +66,8 @@ os._exit(code)
 
 
 class ProcessAttempt:
+    note: str | None = None  # a process's exit code says how it ended
+
     def __init__(self, process: subprocess.Popen[bytes], run_id: str = "") -> None:
         self.process = process
         self.run_id = run_id
@@ -145,6 +147,8 @@ def start_process(
 
 class _NotStarted:
     """An attempt whose command could not be started: it ends at once with 127, as in a shell."""
+
+    note: str | None = None  # the attempt's log says why
 
     def wait(self, timeout: float) -> int | None:
         return 127

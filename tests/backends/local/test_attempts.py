@@ -23,6 +23,7 @@ class FakeAttempt:
     started: float = 0.0
     ends_at: float | None = None
     signals: list[str] = field(default_factory=list)
+    note: str | None = None
 
     def __post_init__(self) -> None:
         self.started = self.clock.now

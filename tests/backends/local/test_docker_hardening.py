@@ -4,6 +4,7 @@ not the records. Through the real `runner submit --backend docker` on the real e
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -79,6 +80,9 @@ def test_an_out_of_memory_kill_says_so(runner: Runner, small_job: Callable[..., 
     assert "runner: killed: out of memory (limit 64Mi); exit code 137" in result.stdout
     log = (store_dir(home, "hungry", run) / "logs" / "attempt-1.log").read_text()
     assert "killed: out of memory (limit 64Mi)" in log
+    status = runner("status", run, "-o", "json")
+    message = json.loads(status.stdout)["message"]
+    assert message.startswith("killed: out of memory (limit 64Mi): "), status.output
 
 
 def test_env_references_reach_the_container_but_not_the_records(
