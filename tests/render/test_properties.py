@@ -49,6 +49,30 @@ SOURCES = st.sampled_from(["s3://bucket/{n}/", "gs://data/{n}", "https://example
 
 
 @st.composite
+def resource_specs(draw: st.DrawFn) -> dict[str, Any]:
+    gpu = draw(st.integers(0, 64))
+    resources: dict[str, Any] = {"gpu": gpu}
+    if gpu and draw(st.booleans()):
+        resources["gpuType"] = draw(st.sampled_from(["H100", "NVIDIA-A100-SXM4-40GB", "Tesla-T4"]))
+    if draw(st.booleans()):
+        resources["cpu"] = format_cpu(draw(st.integers(1, 1024 * 1000)))
+    if draw(st.booleans()):
+        resources["memory"] = format_memory(draw(st.integers(1, 1024 * 2**40)))
+    return resources
+
+
+@st.composite
+def kubernetes_options(draw: st.DrawFn) -> dict[str, str]:
+    options = {
+        "namespace": draw(DNS_LABEL),
+        "queue": draw(DNS_LABEL),
+        "priorityClass": draw(DNS_LABEL),
+        "serviceAccount": draw(DNS_LABEL),
+    }
+    return {k: v for k, v in options.items() if draw(st.booleans())}
+
+
+@st.composite
 def manifests(draw: st.DrawFn) -> JobManifest:
     spec: dict[str, Any] = {
         "command": draw(st.lists(TEXT, min_size=1, max_size=4).filter(lambda c: c[0].strip()))
@@ -56,15 +80,7 @@ def manifests(draw: st.DrawFn) -> JobManifest:
     if draw(st.booleans()):
         spec["env"] = draw(st.dictionaries(ENV_NAME, TEXT, max_size=4))
     if draw(st.booleans()):
-        gpu = draw(st.integers(0, 64))
-        resources: dict[str, Any] = {"gpu": gpu}
-        if gpu and draw(st.booleans()):
-            resources["gpuType"] = draw(st.sampled_from(["H100", "NVIDIA-A100-SXM4-40GB", "Tesla-T4"]))
-        if draw(st.booleans()):
-            resources["cpu"] = format_cpu(draw(st.integers(1, 1024 * 1000)))
-        if draw(st.booleans()):
-            resources["memory"] = format_memory(draw(st.integers(1, 1024 * 2**40)))
-        spec["resources"] = resources
+        spec["resources"] = draw(resource_specs())
     if draw(st.booleans()):
         names = draw(st.lists(DNS_LABEL, max_size=3, unique_by=lambda n: n.replace("-", "_")))
         spec["inputs"] = [{"name": n, "source": draw(SOURCES).format(n=n), "path": f"/in/{n}"} for n in names]
@@ -75,13 +91,7 @@ def manifests(draw: st.DrawFn) -> JobManifest:
     if draw(st.booleans()):
         spec["timeout"] = format_duration(draw(st.integers(1, 30 * 86400)))
     if draw(st.booleans()):
-        options = {
-            "namespace": draw(DNS_LABEL),
-            "queue": draw(DNS_LABEL),
-            "priorityClass": draw(DNS_LABEL),
-            "serviceAccount": draw(DNS_LABEL),
-        }
-        spec["kubernetes"] = {k: v for k, v in options.items() if draw(st.booleans())}
+        spec["kubernetes"] = draw(kubernetes_options())
     metadata: dict[str, Any] = {"name": draw(LONG_NAME)}
     if draw(st.booleans()):
         metadata["labels"] = draw(st.dictionaries(LABEL_KEY, LABEL_VALUE, max_size=3))

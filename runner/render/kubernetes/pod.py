@@ -15,6 +15,7 @@ What the job's pod looks like::
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from runner.render.gpus import gpu_placement
@@ -34,6 +35,7 @@ from runner.render.kubernetes.conventions import (
 )
 from runner.render.kubernetes.target import Checked
 from runner.spec import JobManifest
+from runner.spec.model import EnvFrom
 from runner.spec.quantities import format_cpu, format_memory
 
 
@@ -117,16 +119,9 @@ def pod_spec(checked: Checked, *, config_map: str, run_id: str | None) -> dict[s
 
 
 def _environment(checked: Checked, run_id: str | None) -> list[dict[str, Any]]:
-    manifest, target = checked.manifest, checked.target
-    spec = manifest.spec
-    store_secret = target.store_secret
-    env: list[dict[str, Any]] = []
-    for name, entry in spec.env.items():
-        if isinstance(entry, str):
-            env.append({"name": name, "value": _literal(entry)})
-        elif entry.secret_key_ref is not None:  # fromEnv and fromFile are refused by check_env
-            secret = {"name": entry.secret_key_ref.name, "key": entry.secret_key_ref.key}
-            env.append({"name": name, "valueFrom": {"secretKeyRef": secret}})
+    """The job container's env, in order: the manifest's, the inputs', CUDA's, the store's, the agent's."""
+    spec = checked.manifest.spec
+    env = _manifest_env(spec.env)
     env += [
         {"name": item.env_name, "value": _literal(path)}
         for item, path in zip(spec.inputs, checked.input_paths, strict=True)
@@ -138,14 +133,38 @@ def _environment(checked: Checked, run_id: str | None) -> list[dict[str, Any]]:
         for name, value in (("CUDA_VISIBLE_DEVICES", ""), ("NVIDIA_VISIBLE_DEVICES", "void")):
             if name not in spec.env:
                 env.append({"name": name, "value": value})
-    if store_secret is not None:
-        for name, optional in STORE_SECRET_KEYS:
-            reference: dict[str, Any] = {"name": store_secret, "key": name}
-            if optional:
-                reference["optional"] = True
-            env.append({"name": name, "valueFrom": {"secretKeyRef": reference}})
-    # The agent's settings (runner.agent.settings). RUNNER_ATTEMPT is left out: Kubernetes gives a
-    # Job's pods no attempt number.
+    if checked.target.store_secret is not None:
+        env += _store_credentials(checked.target.store_secret)
+    return env + _agent_env(checked, run_id)
+
+
+def _manifest_env(entries: Mapping[str, str | EnvFrom]) -> list[dict[str, Any]]:
+    """spec.env: values as literals, secrets by reference (fromEnv and fromFile are refused by check_env)."""
+    env: list[dict[str, Any]] = []
+    for name, entry in entries.items():
+        if isinstance(entry, str):
+            env.append({"name": name, "value": _literal(entry)})
+        elif entry.secret_key_ref is not None:
+            secret = {"name": entry.secret_key_ref.name, "key": entry.secret_key_ref.key}
+            env.append({"name": name, "valueFrom": {"secretKeyRef": secret}})
+    return env
+
+
+def _store_credentials(store_secret: str) -> list[dict[str, Any]]:
+    """The store's credentials, each a key of the store's Secret (the optional ones may be missing)."""
+    env: list[dict[str, Any]] = []
+    for name, optional in STORE_SECRET_KEYS:
+        reference: dict[str, Any] = {"name": store_secret, "key": name}
+        if optional:
+            reference["optional"] = True
+        env.append({"name": name, "valueFrom": {"secretKeyRef": reference}})
+    return env
+
+
+def _agent_env(checked: Checked, run_id: str | None) -> list[dict[str, Any]]:
+    """The agent's settings (runner.agent.settings). RUNNER_ATTEMPT is left out: Kubernetes gives a
+    Job's pods no attempt number."""
+    manifest, target = checked.manifest, checked.target
     agent: dict[str, str | None] = {
         "RUNNER_STORE": target.store_url,
         "RUNNER_JOB": manifest.name,
@@ -155,9 +174,10 @@ def _environment(checked: Checked, run_id: str | None) -> list[dict[str, Any]]:
         "RUNNER_GRACE": f"{target.grace:g}",
         "RUNNER_BACKEND": BACKEND,
     }
-    if spec.retention is not None:
+    if manifest.spec.retention is not None:
         # Which of the job's runs the store keeps: the agent prunes once its own run is complete.
-        agent["RUNNER_RETENTION"] = spec.retention.to_env()
+        agent["RUNNER_RETENTION"] = manifest.spec.retention.to_env()
+    env: list[dict[str, Any]] = []
     for variable, setting in agent.items():
         if setting is not None:
             env.append({"name": variable, "value": _literal(setting)})
