@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.support.apiserver.fixtures",
     "tests.support.s3_server",
     "tests.support.sim.fixtures",
+    "tests.support.realcluster",
 ]
 
 

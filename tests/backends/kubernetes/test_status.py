@@ -32,6 +32,12 @@ H100_X2 = Request(gpus=2, gpu_type="H100", cpu_millis=4000, memory_bytes=16 * 2*
             Request(gpus=1),
             "waiting: no node has 1 free GPU",
         ),
+        (  # kube-scheduler 1.36's own words, seen on the real control plane (tests/realcluster)
+            "0/2 nodes are available: 2 Insufficient nvidia.com/gpu. no new claims to deallocate, "
+            "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.",
+            Request(gpus=16, gpu_type="H100"),
+            "waiting: no node has 16 free H100 GPUs",
+        ),
         (
             "0/5 nodes are available: 2 Insufficient cpu, 3 Insufficient nvidia.com/gpu. "
             "preemption: not eligible",

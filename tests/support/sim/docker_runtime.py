@@ -1,9 +1,11 @@
 """A PodRuntime (runtime.py) that runs each pod's container as a real Docker container.
 
-The simulated kubelet binds a pod to a node and hands it here; this runtime does what kubelet and its
-container runtime would: pull the image (pull policy honoured), resolve env and volumes from the fake API
-server's Secrets and ConfigMaps, create the container with the pod's securityContext and limits, stream its
-output to the sink, and report how it ended. The translation rules live in docker_podspec.py.
+The simulated kubelet (or the node agent of tests/support/nodeagent, in front of a real API server) hands
+a pod bound to one of its nodes here; this runtime does what kubelet and its container runtime would: pull
+the image (pull policy honoured), resolve env and volumes from the Secrets and ConfigMaps of its
+`ObjectSource` (the fake API server's store, or a real API server), create the container with the pod's
+securityContext and limits, stream its output to the sink, and report how it ended.
+The translation rules live in docker_podspec.py.
 
 How it differs from a node, on purpose:
 - Host networking: a pod reaches loopback services (the S3 stand-in, the registry) as a real pod reaches
@@ -74,16 +76,23 @@ class _Pod:
 
 
 class DockerRuntime:
-    """Runs pods as Docker containers on the engine behind `client`, env and volumes from `source`."""
+    """Runs pods as Docker containers on the engine behind `client`, env and volumes from `source`.
+    `labels` are added to every container's (say, whose runtime it is)."""
 
     pod_ip = "127.0.0.1"
 
     def __init__(
-        self, source: ObjectSource, client: docker.DockerClient, *, root: Path | None = None
+        self,
+        source: ObjectSource,
+        client: docker.DockerClient,
+        *,
+        root: Path | None = None,
+        labels: dict[str, str] | None = None,
     ) -> None:
         self.source = source
         self.client = client
         self.id = uuid.uuid4().hex[:12]
+        self.labels = dict(labels or {})
         if root is None:
             root = Path(tempfile.mkdtemp(prefix=f"sim-docker-runtime-{self.id}-"))
         root.mkdir(parents=True, exist_ok=True)
@@ -204,6 +213,7 @@ class DockerRuntime:
         ]
         meta = pod["metadata"]
         labels = {
+            **self.labels,
             LABEL_POD_UID: state.uid,
             LABEL_POD: f"{meta.get('namespace')}/{meta.get('name')}",
             LABEL_NODE: node,

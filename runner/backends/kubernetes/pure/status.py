@@ -17,6 +17,8 @@ from runner.spec.quantities import format_cpu, format_memory
 
 _SCHEDULER_SUMMARY = re.compile(r"^\s*\d+/(?P<total>\d+) nodes are available:\s*(?P<reasons>.*)$")
 _COUNTED_REASON = re.compile(r"^\s*(?P<count>\d+)\s+(?P<reason>.+?)\s*$")
+# Where the preemption plugin's verdict starts: " preemption:" (up to 1.35) or ", preemption:" (1.36 on).
+_PREEMPTION_NOTE = re.compile(r",?\s+preemption:")
 
 
 @dataclass(frozen=True)
@@ -30,14 +32,17 @@ class Request:
 
 
 def _scheduler_reasons(message: str) -> tuple[int | None, list[tuple[int, str]]]:
-    """Node count and the counted reasons of a FailedScheduling message (preemption notes dropped)."""
-    first = message.split(" preemption:", 1)[0].strip().rstrip(".")
+    """Node count and the counted reasons of a FailedScheduling message (preemption and other uncounted
+    notes dropped)."""
+    first = _PREEMPTION_NOTE.split(message, maxsplit=1)[0].strip().rstrip(".")
     match = _SCHEDULER_SUMMARY.match(first)
     if match is None:
         return None, []
     reasons = []
     for part in match["reasons"].split(","):
-        counted = _COUNTED_REASON.match(part)
+        # A counted reason ends at its first full stop; what follows is a note of another plugin's
+        # without a count (1.36's "no new claims to deallocate").
+        counted = _COUNTED_REASON.match(part.split(". ", 1)[0])
         if counted:
             reasons.append((int(counted["count"]), counted["reason"].rstrip(".")))
     return int(match["total"]), reasons
