@@ -199,7 +199,7 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
     print(f"first submission (image build and push included): {time.perf_counter() - began:.1f} s")
     sample = max(1, min(200, n // 20))
     fresh_client = kube_client.shared_client
-    kube_client.shared_client = kube_client.api_client  # type: ignore[assignment]
+    kube_client.shared_client = kube_client.api_client
     with window(server) as before_submit:  # as before: a new API client (kubeconfig, connection) per run
         submit_all(loaded, sample, threads)
     kube_client.shared_client = fresh_client

@@ -184,6 +184,8 @@ def _no_leftover_supervisors(home: Path) -> Iterator[None]:
     for run_id, supervisor, pgid, state in rows:
         for pid in (supervisor, pgid):
             if pid and process_exists(pid):
-                wait_for(
-                    lambda pid=pid: not process_exists(pid), 30, f"process {pid} of run {run_id} ({state})"
-                )
+
+                def gone(pid: int = pid) -> bool:
+                    return not process_exists(pid)
+
+                wait_for(gone, 30, f"process {pid} of run {run_id} ({state})")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from docker.models.containers import _create_container_args
+from docker.models.containers import _create_container_args  # type: ignore[attr-defined]  # private API
 from docker.types import DeviceRequest
 
 from runner.backends.local.attempts import LocalLaunch

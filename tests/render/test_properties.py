@@ -5,7 +5,7 @@ credential reaches the objects."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 import yaml
@@ -41,7 +41,8 @@ ENV_NAME = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,15}", fullmatch=True).filter(
 )
 # Any text but NUL and lone surrogates, which no command argument or environment value can hold (the
 # model refuses them).
-TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"))
+SURROGATES: tuple[Literal["Cs"]] = ("Cs",)
+TEXT = st.text(alphabet=st.characters(exclude_categories=SURROGATES, exclude_characters="\x00"))
 OUTPUTS = st.sampled_from(
     ["/outputs", "/tmp", "/tmp/out", "/work/out/", "/models//", "/job/outputs", "/dev/shm"]
 )

@@ -104,9 +104,9 @@ def check_invariants(manifest: JobManifest) -> None:
     spec = manifest.spec
     assert spec.command and spec.command[0].strip()
     assert all(isinstance(arg, str) for arg in spec.command)
-    for name, value in spec.env.items():
+    for name, env_value in spec.env.items():
         assert ENV_NAME_RE.fullmatch(name) and not name.startswith("RUNNER_"), name
-        assert isinstance(value, str)
+        assert isinstance(env_value, str)
     assert 0 <= spec.retries <= 20 and type(spec.retries) is int
     assert 0 <= spec.resources.gpu <= 64 and type(spec.resources.gpu) is int
     assert spec.resources.gpu_type is None or spec.resources.gpu > 0

@@ -30,7 +30,7 @@ import pytest
 from runner.errors import NotFoundError, StoreError, UnsafePathError, UserError
 from runner.store import Digest, S3Store, StoredObject, open_store
 from runner.store.collect import collect_run, read_manifest
-from runner.store.s3 import CREDENTIALS_HINT
+from runner.store.s3common import CREDENTIALS_HINT
 from tests.support.s3_server import clear_aws_environment
 from tests.support.s3util import (
     PREFIX,

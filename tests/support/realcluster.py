@@ -245,7 +245,9 @@ def real_kube(
     api = control_plane.api_client()
     core = client.CoreV1Api(api)
     namespace = f"rt-{uuid.uuid4().hex[:10]}"
-    core.create_namespace({"metadata": {"name": namespace, "labels": RESTRICTED}})
+    # a dict body: the client sends it as it is, though its annotations ask for a V1Namespace
+    namespace_body: Any = {"metadata": {"name": namespace, "labels": RESTRICTED}}
+    core.create_namespace(namespace_body)
     directory = tmp_path / "kube"
     directory.mkdir()
     kubeconfig = write_kubeconfig(control_plane, directory / "config", namespace)
@@ -268,7 +270,7 @@ def real_kube(
             lambda: not kube.pods(), NAMESPACE_GONE_S, f"the pods of namespace {namespace} to go", pause=0.2
         )
         core.delete_namespace(namespace, _preload_content=False)
-        api.close()
+        api.close()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture

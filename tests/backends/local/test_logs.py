@@ -43,6 +43,12 @@ def write_log(record: RunRecord, attempt: int, data: bytes) -> None:
         log.write(data)
 
 
+def write_log_then(record: RunRecord, attempt: int, data: bytes, then: RunRecord) -> RunRecord:
+    """write_log, then the record a scripted step reads next."""
+    write_log(record, attempt, data)
+    return then
+
+
 def logs(
     record: RunRecord,
     *,
@@ -86,9 +92,9 @@ def test_following_streams_each_attempt_until_the_run_ends(tmp_path: Path) -> No
     script: list[Callable[[RunRecord], RunRecord]] = [
         lambda r: r,  # first read of the record
         lambda r: r,  # nothing new yet: the follower waits
-        lambda r: (write_log(r, 1, b"failed\n"), r)[1],
-        lambda r: (write_log(r, 2, b"two\n"), replace(r, attempts=2))[1],
-        lambda r: (write_log(r, 2, b"done\n"), replace(r, state=RunState.SUCCEEDED))[1],
+        lambda r: write_log_then(r, 1, b"failed\n", r),
+        lambda r: write_log_then(r, 2, b"two\n", replace(r, attempts=2)),
+        lambda r: write_log_then(r, 2, b"done\n", replace(r, state=RunState.SUCCEEDED)),
     ]
     seen = [record]
 

@@ -146,6 +146,12 @@ def clone(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
+def clone_obj(obj: Obj) -> Obj:
+    """clone of one whole object, typed as one."""
+    copied: Obj = clone(obj)
+    return copied
+
+
 def _key(rt: ResourceType, namespace: str, name: str) -> tuple[str, str, str]:
     return (f"{rt.group}/{rt.plural}", namespace, name)
 
@@ -199,7 +205,7 @@ class Store:
             found = self._objects.get(_key(rt, namespace, name))
             if found is None:
                 raise not_found(rt, name)
-            return clone(found)
+            return clone_obj(found)
 
     def find(self, rt: ResourceType, namespace: str, name: str) -> Obj | None:
         with self.lock:
@@ -267,7 +273,7 @@ class Store:
         for listener in self.listeners:
             listener(event)
         self.changed.notify_all()
-        return clone(obj)
+        return clone_obj(obj)
 
     def _index(self, key: tuple[str, str, str], old: Obj | None, new: Obj | None) -> None:
         """Keep the indexes in step with one object going from old to new (None: absent)."""
@@ -381,7 +387,7 @@ class Store:
             if _key(rt, meta.get("namespace", ""), name) in self._objects:
                 raise already_exists(rt, name)
             if dry_run:
-                return clone(obj)
+                return clone_obj(obj)
             created = self._commit(rt, obj, "ADDED")
             if rt.plural == "namespaces":
                 self.create(resources.lookup("serviceaccounts"), name, {"metadata": {"name": "default"}})
@@ -463,7 +469,7 @@ class Store:
         if "generation" in old["metadata"] and _spec_of(new) != _spec_of(old):
             new["metadata"]["generation"] = old["metadata"]["generation"] + 1
         if new == old or dry_run:
-            return clone(new)
+            return clone_obj(new)
         if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
             removed = self._remove(rt, new)
             self.collect_garbage_if_enabled()
@@ -529,7 +535,7 @@ class Store:
                 raise not_found(rt, meta["name"])
             updated = {**clone(obj), "metadata": clone(current["metadata"])}
             if updated == current:
-                return clone(current)
+                return clone_obj(current)
             # The replaced object leaves the store unchanged (stored objects are swapped, never edited):
             # the event can carry it as it is.
             return self._commit(rt, updated, "MODIFIED", current)

@@ -17,6 +17,7 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from tests.support.nodeagent.agent import NodeAgent
 from tests.support.nodeagent.nodes import NodeSpec
@@ -48,10 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     from kubernetes import client, config
 
     configuration = client.Configuration()
-    config.load_kube_config(config_file=args.kubeconfig, client_configuration=configuration)
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=args.kubeconfig, client_configuration=configuration
+    )
     configuration.connection_pool_maxsize = 16
     api = client.ApiClient(configuration)
-    options = {"delete_nodes": not args.keep_nodes}
+    options: dict[str, Any] = {"delete_nodes": not args.keep_nodes}
     if args.scale is not None:
         seconds = args.scale
         agent = NodeAgent.scale(api, args.pki, duration=lambda pod: seconds, **options)

@@ -23,6 +23,7 @@ all, stops every container, and (by default) deletes the agent's Nodes and Lease
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import queue
@@ -31,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from tests.support.nodeagent import nodes
 from tests.support.nodeagent.logs import ContainerLog
@@ -329,12 +330,13 @@ class NodeAgent:
             self.specs.pop(name, None)
             self.lost.discard(name)
             self._node_uids.pop(name, None)
-        for delete in (
+        deletes: tuple[Callable[[], object], ...] = (
             lambda: self.coordination.delete_namespaced_lease(
                 name, nodes.LEASE_NAMESPACE, _request_timeout=TIMEOUT
             ),
             lambda: self.core.delete_node(name, _request_timeout=TIMEOUT),
-        ):
+        )
+        for delete in deletes:
             try:
                 delete()
             except ApiException as error:
@@ -379,7 +381,7 @@ class NodeAgent:
             if uid is not None:
                 body = nodes.lease_object(name, uid, renewed)
                 self.coordination.create_namespaced_lease(
-                    nodes.LEASE_NAMESPACE, body, _request_timeout=TIMEOUT
+                    nodes.LEASE_NAMESPACE, _dict_body(body), _request_timeout=TIMEOUT
                 )
 
     def _report_node(self, name: str) -> None:
@@ -413,26 +415,27 @@ class NodeAgent:
                 self._stopping.wait(1)
 
     def _list(self) -> str:
-        response = self.core.list_pod_for_all_namespaces(
-            field_selector="spec.nodeName!=", _preload_content=False, _request_timeout=TIMEOUT
-        )
-        listing = json.loads(response.data)
+        listing = self._json(self.core.list_pod_for_all_namespaces, field_selector="spec.nodeName!=")
         items = listing.get("items") or []
         present = {item["metadata"]["uid"] for item in items}
         for item in items:
-            self.post(lambda item=item: self.observe("ADDED", item))
+            self.post(functools.partial(self.observe, "ADDED", item))
         self.post(lambda: self._forget_missing(present))
         return str(listing["metadata"]["resourceVersion"])
 
     def _watch(self, version: str) -> str:
-        response = self.core.list_pod_for_all_namespaces(
-            field_selector="spec.nodeName!=",
-            watch=True,
-            resource_version=version,
-            allow_watch_bookmarks=True,
-            timeout_seconds=WATCH_SECONDS,
-            _preload_content=False,
-            _request_timeout=(TIMEOUT[0], WATCH_SECONDS + 30),
+        # unread (_preload_content=False), the answer is the HTTP response, not the V1PodList annotated
+        response = cast(
+            "BaseHTTPResponse",
+            self.core.list_pod_for_all_namespaces(
+                field_selector="spec.nodeName!=",
+                watch=True,
+                resource_version=version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=WATCH_SECONDS,
+                _preload_content=False,
+                _request_timeout=(TIMEOUT[0], WATCH_SECONDS + 30),
+            ),
         )
         self._watch_response = response
         try:
@@ -449,7 +452,7 @@ class NodeAgent:
                     raise RuntimeError(f"watch error: {obj.get('message')}")
                 version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
-                    self.post(lambda kind=kind, obj=obj: self.observe(kind, obj))
+                    self.post(functools.partial(self.observe, kind, obj))
         finally:
             self._watch_response = None
             with contextlib.suppress(Exception):
@@ -721,7 +724,7 @@ class NodeAgent:
             self.core.delete_namespaced_pod(
                 name,
                 namespace,
-                body=body,
+                body=_dict_body(body),
                 grace_period_seconds=0,
                 _request_timeout=TIMEOUT,
                 _preload_content=False,
@@ -759,7 +762,7 @@ class NodeAgent:
         }
         try:
             self.core.create_namespaced_event(
-                pod.namespace, body, _request_timeout=TIMEOUT, _preload_content=False
+                pod.namespace, _dict_body(body), _request_timeout=TIMEOUT, _preload_content=False
             )
         except Exception as error:
             log.debug("node agent: event %s of %s: %s", reason, pod.name, error)
@@ -788,6 +791,12 @@ class NodeAgent:
     def pod_log(self, namespace: str, name: str) -> str:
         """What the agent holds of a pod's output (for tests)."""
         return self._lookup(namespace, name, self._by_name[(namespace, name)].container).text()
+
+
+def _dict_body(body: Obj) -> Any:
+    """A plain dict as a request body: the client sends dicts as they are, though its annotations ask for
+    its models (V1Lease, V1DeleteOptions, CoreV1Event)."""
+    return body
 
 
 def _core(api: ApiClient) -> Any:

@@ -106,7 +106,7 @@ PROJECTED = {
 def test_a_projected_service_account_volume_has_its_token_ca_and_namespace() -> None:
     pod = {"metadata": {"name": "p", "namespace": "team", "uid": "u"}, "spec": {"nodeName": "n1"}}
     source = _Source({("configmaps", "kube-root-ca.crt"): {"data": {"ca.crt": "PEM"}}}, token="tok")
-    files = podspec.projected_files(pod, PROJECTED, source)  # type: ignore[arg-type]
+    files = podspec.projected_files(pod, PROJECTED, source)
     assert files == {
         "token": (b"tok:None:3607", 0o644),
         "ca.crt": (b"PEM", 0o644),
@@ -118,4 +118,4 @@ def test_a_source_that_cannot_issue_tokens_fails_the_pod() -> None:
     pod = {"metadata": {"name": "p", "namespace": "team", "uid": "u"}, "spec": {}}
     source = _Source({("configmaps", "kube-root-ca.crt"): {"data": {"ca.crt": "PEM"}}})
     with pytest.raises(StartFailure, match="cannot issue service account tokens"):
-        podspec.projected_files(pod, PROJECTED, source)  # type: ignore[arg-type]
+        podspec.projected_files(pod, PROJECTED, source)
