@@ -9,7 +9,24 @@ from typing import Any
 
 import yaml
 
+from runner.config import Settings
 from runner.records import RunRecord
+
+
+def cluster_setting_warnings(settings: Settings) -> list[str]:
+    """What rendered cluster objects lack without the cluster settings (for stderr: stdout stays YAML)."""
+    warnings = []
+    if not settings.registry:
+        warnings.append(
+            "RUNNER_REGISTRY is not set: the image reference is local to this machine and no cluster "
+            "can pull it; set RUNNER_REGISTRY=host:port (where `runner build` pushes)"
+        )
+    if not settings.store_secret:
+        warnings.append(
+            "RUNNER_STORE_SECRET is not set: the pods get no credentials for the artifact store; set it "
+            "to the name of a Secret holding AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    return warnings
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -69,8 +86,16 @@ def run_duration(record: RunRecord, now: float) -> float | None:
     return (record.finished or now) - record.started
 
 
-def run_document(record: RunRecord, artifacts: str) -> dict[str, Any]:
-    """A run as data for -o json|yaml: stable camelCase keys, ISO-8601 UTC times."""
+def run_document(record: RunRecord, artifacts: str, stored: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A run as data for -o json|yaml: stable camelCase keys, ISO-8601 UTC times. stored: its run.json,
+    for what only the store knows (refused outputs, the image's digest)."""
+    stored = stored or {}
+    extra: dict[str, Any] = {}
+    if stored:
+        extra["refused"] = stored.get("refused") or []
+    image, digest = run_image(record, stored)
+    if image:
+        extra["image"] = {"reference": image, "digest": digest}
     return {
         "id": record.id,
         "job": record.job,
@@ -86,7 +111,17 @@ def run_document(record: RunRecord, artifacts: str) -> dict[str, Any]:
         "gpus": record.gpu_indices,
         "labels": record.labels,
         "artifacts": artifacts,
+        **extra,
     }
+
+
+def run_image(record: RunRecord, stored: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The job image a run used and its digest: from run.json, else the launch details recorded."""
+    image = stored.get("image")
+    if isinstance(image, dict):
+        return image.get("reference"), image.get("digest")
+    reference = record.launch.get("image")
+    return (reference if isinstance(reference, str) else None), record.launch.get("imageDigest")
 
 
 def run_rows(records: Sequence[RunRecord], now: float) -> tuple[list[str], list[list[str]]]:
@@ -107,8 +142,12 @@ def run_rows(records: Sequence[RunRecord], now: float) -> tuple[list[str], list[
     return headers, rows
 
 
-def run_fields(record: RunRecord, artifacts: str, now: float) -> str:
+def run_fields(record: RunRecord, artifacts: str, now: float, stored: dict[str, Any] | None = None) -> str:
     labels = ",".join(f"{key}={value}" for key, value in sorted(record.labels.items())) or "<none>"
+    image, digest = run_image(record, stored or {})
+    shown_image = [("Image", image + (f"@{digest}" if digest else ""))] if image else []
+    refused = (stored or {}).get("refused") or []
+    shown_refused = [("Refused", f"{len(refused)} output(s) not collected (below)")] if refused else []
     return fields(
         [
             ("Run", record.id),
@@ -123,8 +162,10 @@ def run_fields(record: RunRecord, artifacts: str, now: float) -> str:
             ("Attempts", f"{record.attempts} of {record.max_attempts}"),
             ("Exit code", "-" if record.exit_code is None else str(record.exit_code)),
             ("GPUs", record.gpus or "none"),
+            *shown_image,
             ("Labels", labels),
             ("Artifacts", artifacts),
+            *shown_refused,
         ]
     )
 

@@ -127,7 +127,12 @@ def schedule() -> None:
 @schedule.command()
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--backend", type=BACKENDS, help="Where its runs go (default: $RUNNER_BACKEND).")
-@namespace_option
+@click.option(
+    "-n",
+    "--namespace",
+    help="With --backend kubernetes: the CronJob's namespace (default: the manifest's, else the "
+    "kubeconfig context's).",
+)
 @click.option("--dry-run", is_flag=True, help="With --backend kubernetes: print the objects, send nothing.")
 def apply(file: Path, backend: str | None, namespace: str | None, dry_run: bool) -> None:
     """Create or update the schedule of FILE (its manifest is kept as applied: apply again after edits)."""
@@ -140,8 +145,11 @@ def apply(file: Path, backend: str | None, namespace: str | None, dry_run: bool)
         raise click.UsageError("--dry-run and --namespace apply to --backend kubernetes only")
     target = schedules_for(cluster=cluster, namespace=namespace, settings=settings)
     if dry_run:
+        from runner.cli.output import cluster_setting_warnings
         from runner.render import to_yaml
 
+        for warning in cluster_setting_warnings(settings):
+            click.echo(f"warning: {warning}", err=True)
         click.echo(to_yaml(target.schedules.render(file)), nl=False)
         return
     applied = target.schedules.apply(file, backend)
@@ -238,9 +246,17 @@ def delete(names: tuple[str, ...], cluster: bool, namespace: str | None) -> None
 @click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table")
 def history(name: str, limit: int, fmt: str) -> None:
     """What became of a local schedule's recent slots: started, skipped (Forbid), missed, failed."""
+    from zoneinfo import ZoneInfo
+
     from runner.cli.output import structured, table, timestamp
 
-    slots = schedules_for(cluster=False).schedules.history(name, limit)
+    local = schedules_for(cluster=False).schedules
+    slots = local.history(name, limit)
+    zone = ZoneInfo(local.get(name).time_zone)  # shown as `schedule list` shows them: in its zone
+
+    def shown(value: float) -> str:  # one column: the zone's wall time with its offset
+        return datetime.fromtimestamp(value, zone).isoformat(timespec="minutes")
+
     documents = [
         {
             "slot": timestamp(slot.slot),
@@ -259,7 +275,7 @@ def history(name: str, limit: int, fmt: str) -> None:
         return
     rows = [
         [
-            timestamp(slot.slot) or "-",
+            shown(slot.slot),
             "trigger" if slot.manual else "cron",
             slot.outcome.value,
             slot.run_id or "-",

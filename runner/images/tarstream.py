@@ -9,7 +9,9 @@ import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from runner.config import format_size, max_context_bytes
 from runner.errors import RunnerError
+from runner.images.context import ContextError
 from runner.images.recipe import BuildEntry, BuildRecipe
 
 _CHUNK = 1 << 20
@@ -26,15 +28,20 @@ class ContextStream:
 
     Times are 0, owners root, modes as the recipe gives them; symbolic links travel as links.
     An error reading the context is kept in ``error`` (the HTTP layer would otherwise report it as
-    a connection failure) and re-raised by the caller.
+    a connection failure) and re-raised by the caller. The recipe's files were checked when it was made
+    (runner.images.context.scan_context); a file that has since become a FIFO or device is refused
+    without being waited on, and the context's files may not add up to more than limit bytes
+    (RUNNER_MAX_CONTEXT when None) however they grew since.
     """
 
-    def __init__(self, recipe: BuildRecipe, context_dir: Path, wheel: Path):
+    def __init__(self, recipe: BuildRecipe, context_dir: Path, wheel: Path, *, limit: int | None = None):
         self.recipe = recipe
         self.context_dir = context_dir
         self.wheel = wheel
         self.error: RunnerError | None = None
         self.sent = 0
+        self.limit = max_context_bytes() if limit is None else limit
+        self.context_bytes = 0
 
     def __iter__(self) -> Iterator[bytes]:
         try:
@@ -42,6 +49,9 @@ class ContextStream:
                 yield from self._entry(entry)
             yield from self._file(self.recipe.runner_wheel, 0o644, self.wheel, follow=True)
             yield from self._finish()
+        except ContextError as error:
+            self.error = error
+            raise StreamAborted(str(error)) from None
         except OSError as error:
             name = error.filename or "the context"
             self.error = RunnerError(
@@ -87,6 +97,8 @@ class ContextStream:
                 raise OSError(errno.EINVAL, "is no longer a regular file", str(path))
             os.set_blocking(descriptor, True)
             size = info.st_size
+            if not follow:  # a context file, not the runner's wheel
+                self._count(path, size)
             yield self._header(name, tarfile.REGTYPE, mode, size)
             left = size
             while left:
@@ -99,6 +111,15 @@ class ContextStream:
             yield self._padding(size)
         finally:
             os.close(descriptor)
+
+    def _count(self, path: Path, size: int) -> None:
+        self.context_bytes += size
+        if self.context_bytes > self.limit:
+            raise ContextError(
+                f"spec.image.context: {self.context_dir} holds more than {format_size(self.limit)} "
+                f"(RUNNER_MAX_CONTEXT) by the time {path} was sent: it grew while the image was built",
+                hint="build once nothing writes to the context, or raise RUNNER_MAX_CONTEXT",
+            )
 
     def _padding(self, size: int) -> bytes:
         pad = b"\0" * (-size % _BLOCK)

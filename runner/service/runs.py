@@ -6,20 +6,21 @@ through the Backend protocol alone: nothing here knows which backends there are 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from runner.backends import BACKENDS, LogChunk, auto_reason, choose_backend, get_backend
 from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
-from runner.errors import NotFoundError, StoreError, UserError
+from runner.errors import BackendError, NotFoundError, RunnerError, StoreError, UserError
 from runner.records import RunRecord, RunRecords, RunState
 from runner.service.plan import parse_overrides, plan_run
 from runner.spec import LoadedManifest, load_manifest
 from runner.store import Store, check_key, open_store
-from runner.store.collect import FileEntry, read_manifest, run_prefix
+from runner.store.collect import RUN_FILE, FileEntry, read_manifest, run_prefix
 
 if TYPE_CHECKING:
     from runner.images.build import BuiltImage
@@ -60,10 +61,38 @@ def exit_code_of(record: RunRecord) -> int:
     return EXIT_RUNNER_FAILURE
 
 
+def connection_problem(error: BaseException) -> str | None:
+    """What a failed connection to a remote service (an API server, a registry) was, in one line, when
+    error is one of urllib3's (what the HTTP clients raise when nothing answers); None for anything else."""
+    if not (type(error).__module__ or "").startswith("urllib3"):
+        return None
+    pool = getattr(error, "pool", None)
+    where = ""
+    if pool is not None:
+        where = f" {getattr(pool, 'scheme', 'http')}://{pool.host}:{pool.port}"
+    reason = str(getattr(error, "reason", None) or error)
+    if "Failed to establish a new connection: " in reason:
+        reason = reason.split("Failed to establish a new connection: ", 1)[1].rstrip("')\"")
+    return f"cannot connect to{where or ' the server'}: {reason}"
+
+
+def unreachable(backend: str, error: Exception) -> str:
+    """A backend that could not be asked about its runs, said once: which, and why."""
+    why = connection_problem(error) or (error.message if isinstance(error, RunnerError) else str(error))
+    return f"the {backend} backend could not be reached ({why}); its runs are shown as last recorded"
+
+
 class RunService:
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        warn: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        """warn: how a command says what it could not do and went on without (an unreachable cluster)."""
         self.settings = settings
         self.clock = clock or SYSTEM_CLOCK
+        self.warn = warn
         self._records: RunRecords | None = None
 
     @property
@@ -109,7 +138,8 @@ class RunService:
         self, path: Path, *, registry: str | None, push: bool, progress: Callable[[str], None]
     ) -> tuple[BuiltImage, str | None]:
         """Build (or reuse) the job's image; push it when a registry is given. The pushed digest, if any."""
-        from runner.images.build import ensure_image, push_image
+        from runner.images.build import ensure_image
+        from runner.images.push import push_image
 
         loaded = load_manifest(path)
         registry = registry or self.settings.registry
@@ -141,7 +171,15 @@ class RunService:
         return backend.collect(record, self.records, self.settings)
 
     def get(self, reference: str) -> RunRecord:
-        return self.refresh(self.records.resolve(reference))
+        """A run brought up to date; as last recorded (with a warning) when its backend cannot be reached."""
+        record = self.records.resolve(reference)
+        try:
+            return self.refresh(record)
+        except Exception as error:
+            if not _degradable(error):
+                raise
+            self.warn(unreachable(record.backend, error))
+            return record
 
     def list_runs(
         self,
@@ -156,7 +194,12 @@ class RunService:
         records a cache."""
         if cluster:
             for name in BACKENDS:
-                get_backend(name).adopt(self.records, cluster_namespace, self.settings)
+                try:
+                    get_backend(name).adopt(self.records, cluster_namespace, self.settings)
+                except Exception as error:
+                    if not _degradable(error):
+                        raise
+                    self.warn(unreachable(name, error))
         return self.refresh_all(self.records.list(job=job, limit=limit))
 
     def refresh_all(self, listed: list[RunRecord]) -> list[RunRecord]:
@@ -170,7 +213,13 @@ class RunService:
                 live.setdefault(record.backend, []).append(record)
         fresh: dict[str, RunRecord] = {}
         for name, group in live.items():
-            fresh.update(get_backend(name).refresh_many(group, self.records, self.settings))
+            try:
+                fresh.update(get_backend(name).refresh_many(group, self.records, self.settings))
+            except Exception as error:  # one unreachable cluster must not hide the other runs
+                if not _degradable(error):
+                    raise
+                self.warn(unreachable(name, error))
+                fresh.update((record.id, record) for record in group)
         return [fresh.get(record.id) or self.refresh(record) for record in listed]
 
     def cancel(self, reference: str, *, wait: bool = True, timeout: float | None = None) -> RunRecord:
@@ -180,7 +229,18 @@ class RunService:
         """Cancel a run just read (get, refresh): it is not read again before the backend is asked."""
         if record.state.terminal:
             return record
-        get_backend(record.backend).cancel(record, self.records, self.settings)
+        try:
+            get_backend(record.backend).cancel(record, self.records, self.settings)
+        except Exception as error:
+            if not _degradable(error) or record.launch.get("created") is not False:
+                raise
+            # a launch that says it created nothing (its submit failed part way): nothing to stop
+            return self.records.update(
+                record.id,
+                state=RunState.CANCELLED,
+                finished=self.clock.time(),
+                message="cancelled: nothing of it was created (its submit failed)",
+            )
         limit = self.settings.grace_seconds + 60 if timeout is None else timeout
         give_up = self.clock.monotonic() + limit
         while wait and not record.state.final and self.clock.monotonic() < give_up:
@@ -192,26 +252,67 @@ class RunService:
         return self.logs_of(self.get(reference), follow=follow, attempt=attempt)
 
     def logs_of(
-        self, record: RunRecord, *, follow: bool = False, attempt: int | None = None
+        self,
+        record: RunRecord,
+        *,
+        follow: bool = False,
+        attempt: int | None = None,
+        on_record: Callable[[RunRecord], None] = lambda record: None,
     ) -> Iterator[LogChunk]:
-        """The logs of a run just read (get, refresh), without reading it again first."""
+        """The logs of a run just read (get, refresh), without reading it again first. on_record sees
+        each fresh read of the run a followed stream makes (a retry's backoff, say, is in its message)."""
+
+        def current() -> RunRecord:
+            fresh = self.refresh(self.records.get(record.id))
+            on_record(fresh)
+            return fresh
+
         return get_backend(record.backend).logs(
-            record,
-            follow=follow,
-            attempt=attempt,
-            current=lambda: self.refresh(self.records.get(record.id)),
-            clock=self.clock,
+            record, follow=follow, attempt=attempt, current=current, clock=self.clock
         )
+
+    def artifacts_run(self, reference: str) -> tuple[RunRecord, str | None]:
+        """The run whose artifacts a reference means, and a note saying which when that is not plain: a
+        job name means the job's latest succeeded complete run (the store's `latest`), not its newest."""
+        if self.records.find(reference) is not None:
+            return self.get(reference), None
+        newest = self.records.list(job=reference, limit=1)
+        if not newest:
+            return self.get(reference), None  # a prefix of a run id, or not found
+        from runner.store.latest import read_latest
+
+        latest = read_latest(open_store(newest[0].store_url), reference)
+        if latest is None or self.records.find(latest) is None:
+            raise NotFoundError(
+                f"job {reference} has no succeeded run with complete artifacts yet "
+                f"(its newest run, {newest[0].id}, is {newest[0].state})",
+                hint=f"runner artifacts {newest[0].id} shows that run's, if it has any",
+            )
+        record = self.get(latest)
+        note = f"job {reference}: its latest succeeded run, {record.id}"
+        if newest[0].id != record.id:
+            note += f" (its newest, {newest[0].id}, is {newest[0].state})"
+        return record, note
 
     def artifacts(self, reference: str) -> tuple[RunRecord, list[FileEntry]]:
         record = self.get(reference)
         return record, _complete_files(open_store(record.store_url), record)
 
-    def download(self, reference: str, destination: Path) -> tuple[RunRecord, list[FileEntry]]:
-        """Copy a run's artifacts into destination, verifying every file's checksum."""
+    def download(
+        self, reference: str, destination: Path, *, only: str | None = None
+    ) -> tuple[RunRecord, list[FileEntry]]:
+        """Copy a run's artifacts (or only the one at path `only`) into destination, verifying every
+        file's checksum."""
         record = self.get(reference)
         store = open_store(record.store_url)  # one store (one S3 client) for the manifest and the files
         files = _complete_files(store, record)
+        if only is not None:
+            files = [entry for entry in files if entry.path == only.strip("/")]
+            if not files:
+                raise NotFoundError(
+                    f"run {record.id} has no file {only!r}",
+                    hint=f"runner artifacts {record.id} lists its files",
+                )
         prefix = run_prefix(record.job, record.id)
         for entry in files:
             target = destination / check_key(entry.path)  # MANIFEST.json is data: never trust its paths
@@ -224,8 +325,35 @@ class RunService:
                 )
         return record, files
 
+    def stored_summary(self, record: RunRecord) -> dict[str, Any]:
+        """The run's run.json in the store ({} while it has none, or it cannot be read)."""
+        if not record.state.collected:
+            return {}
+        try:
+            data = open_store(record.store_url).get_bytes(f"{run_prefix(record.job, record.id)}/{RUN_FILE}")
+            document = json.loads(data)
+        except (RunnerError, ValueError):
+            return {}
+        return document if isinstance(document, dict) else {}
+
+    def refused(self, record: RunRecord) -> list[tuple[str, str]]:
+        """What collection refused to copy (a symlink out of the outputs, a FIFO, ...): (path, reason)."""
+        refused = self.stored_summary(record).get("refused") or []
+        return [
+            (str(item.get("path")), str(item.get("reason"))) for item in refused if isinstance(item, dict)
+        ]
+
     def location(self, record: RunRecord) -> str:
-        return open_store(record.store_url).location(run_prefix(record.job, record.id)) + "/"
+        try:
+            return open_store(record.store_url).location(run_prefix(record.job, record.id)) + "/"
+        except UserError:  # a store URL this runner no longer accepts: shown as recorded
+            return f"{record.store_url.rstrip('/')}/{run_prefix(record.job, record.id)}/"
+
+
+def _degradable(error: Exception) -> bool:
+    """An error a listing goes on without: the backend said it could not do it (BackendError: no cluster
+    configured, an API failure), or its connection failed. Anything else is a bug and is raised."""
+    return isinstance(error, BackendError) or connection_problem(error) is not None
 
 
 def _complete_files(store: Store, record: RunRecord) -> list[FileEntry]:

@@ -8,6 +8,9 @@ input are refused before validation.
 
 from __future__ import annotations
 
+import os
+import select
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +23,7 @@ from runner.spec.positions import FatalProblem, Position, offset_position
 from runner.spec.yamlread import read_yaml
 
 MAX_MANIFEST_BYTES = 1024 * 1024
+PIPE_WAIT_SECONDS = 2.0  # how long a FIFO or device given as the manifest may take to say something
 MAX_PROBLEMS = 200  # reported one per line; past this, a count
 
 
@@ -46,9 +50,7 @@ def load_manifest(path: Path) -> LoadedManifest:
     try:
         if path.is_dir():
             raise ManifestError([f"{name}: is a directory; expected a manifest file such as {name}/job.yaml"])
-        with path.open("rb") as file:
-            # Read one byte more than allowed, so that devices and pipes without a size are bounded too.
-            raw = file.read(MAX_MANIFEST_BYTES + 1)
+        raw = _read_bounded(path, name)
     except FileNotFoundError:
         raise ManifestError(
             [f"{name}: no such file"], hint="check the path; manifests are YAML files such as job.yaml"
@@ -70,6 +72,41 @@ def load_manifest(path: Path) -> LoadedManifest:
         raise ManifestError([f"{name}: the file is {size}; a manifest is at most 1 MiB"])
     manifest, text = parse_manifest(raw, name)
     return LoadedManifest(manifest=manifest, path=path.absolute(), text=text)
+
+
+def _read_bounded(path: Path, name: str) -> bytes:
+    """At most one byte more than a manifest may hold, never waiting on a pipe nobody writes to.
+
+    The file is opened non-blocking (opening a FIFO for reading otherwise waits for a writer). A regular
+    file is then read as usual; a pipe, FIFO or device is read only once it has something to give within
+    PIPE_WAIT_SECONDS (`runner validate <(envsubst < job.yaml)` works; a FIFO nothing writes to, or a
+    terminal nobody types in, is refused). Sockets cannot be opened and are refused as what they are.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(descriptor, "rb", buffering=0) as file:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            _await_data(descriptor, name, "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device")
+        os.set_blocking(descriptor, True)
+        chunks: list[bytes] = []
+        left = MAX_MANIFEST_BYTES + 1  # bounds devices and pipes without a size too
+        while left > 0:
+            chunk = file.read(left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+
+def _await_data(descriptor: int, name: str, kind: str) -> None:
+    poller = select.poll()
+    poller.register(descriptor, select.POLLIN | select.POLLPRI)
+    if not poller.poll(PIPE_WAIT_SECONDS * 1000):  # a FIFO no writer ever opened reports nothing
+        raise ManifestError(
+            [f"{name}: is {kind} with nothing to read after {PIPE_WAIT_SECONDS:g}s; a manifest is a file"],
+            hint="point runner at the manifest file itself",
+        )
 
 
 def parse_manifest(raw: bytes | str, name: str = "<manifest>") -> tuple[JobManifest, str]:

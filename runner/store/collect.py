@@ -13,6 +13,10 @@ Hard links are held to the same rule as symlinks: a file with more links than th
 (a hard link to /etc/passwd, or to any file outside the outputs) is refused; files linked only to each
 other inside the tree are collected. Such files are collected after the rest of their tree is walked,
 once every name of theirs in it has been counted.
+
+Outputs are capped (RUNNER_MAX_OUTPUTS, 50 GiB unless set): files are taken in the walk's order while
+they fit, by their apparent size (a sparse file counts for what reading it gives, as the store will hold
+it), and each that does not fit is refused and listed with the reason; later, smaller files may still fit.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.config import format_size, max_outputs_bytes
 from runner.errors import NotFoundError, StoreError, UnsafePathError
 from runner.store.base import Digest, Store, check_key
 
@@ -79,13 +84,20 @@ def collect_run(
     summary: dict[str, Any],
     logs_dir: Path | None,
     outputs_dir: Path | None,
+    max_outputs: int | None = None,
 ) -> Collection:
-    """Upload outputs, logs, job.yaml and run.json, then MANIFEST.json; return what was written."""
+    """Upload outputs, logs, job.yaml and run.json, then MANIFEST.json; return what was written.
+
+    At most max_outputs bytes of outputs (RUNNER_MAX_OUTPUTS when None) are collected; logs are not capped.
+    """
     prefix = run_prefix(job, run_id)
     collection = Collection()
+    cap = max_outputs_bytes() if max_outputs is None else max_outputs
     for area, directory in (("outputs", outputs_dir), ("logs", logs_dir)):
         if directory is not None:
-            _Tree(store, prefix, area, directory, collection).collect()
+            _Tree(
+                store, prefix, area, directory, collection, cap=cap if area == "outputs" else None
+            ).collect()
     collection.add(JOB_FILE, store.put_bytes(f"{prefix}/{JOB_FILE}", manifest_text.encode()))
     record = {**summary, "refused": [asdict(item) for item in collection.refused]}
     collection.add(RUN_FILE, store.put_bytes(f"{prefix}/{RUN_FILE}", json_bytes(record)))
@@ -205,8 +217,12 @@ class _Linked:
 class _Tree:
     """One of outputs/ or logs/, walked through directory descriptors."""
 
-    def __init__(self, store: Store, prefix: str, area: str, top: Path, collection: Collection) -> None:
+    def __init__(
+        self, store: Store, prefix: str, area: str, top: Path, collection: Collection, *, cap: int | None
+    ) -> None:
         self.store = store
+        self.cap = cap  # bytes this tree may hold in the store; None: no cap
+        self.left = cap
         self.prefix = prefix
         self.area = area
         self.top = top
@@ -278,7 +294,23 @@ class _Tree:
 
     def upload(self, relative: str, descriptor: int) -> None:
         with os.fdopen(descriptor, "rb") as handle:
-            self.collection.add(relative, self.store.put_stream(f"{self.prefix}/{relative}", handle))
+            if self.cap is not None and self.left is not None:
+                size = os.fstat(descriptor).st_size  # apparent: what reading gives, sparse or not
+                if size > self.left:
+                    self.refuse(relative, self._beyond_cap(size))
+                    return
+            digest = self.store.put_stream(f"{self.prefix}/{relative}", handle)
+            self.collection.add(relative, digest)
+            if self.left is not None:
+                self.left -= digest.size
+
+    def _beyond_cap(self, size: int) -> str:
+        assert self.cap is not None and self.left is not None
+        left = f"; {format_size(max(self.left, 0))} of it left" if self.left < self.cap else ""
+        return (
+            f"{format_size(size)}, beyond the {format_size(self.cap)} cap on a run's {self.area} "
+            f"(RUNNER_MAX_OUTPUTS){left}: not collected"
+        )
 
     def walk(self, directory: int, parts: list[str], depth: int) -> None:
         try:

@@ -65,6 +65,7 @@ def assert_no_traceback(result: Result) -> None:
 
 def test_validate_a_valid_manifest(run: Invoke, tmp_path: Path) -> None:
     path = write(tmp_path, "job.yaml", VALID)
+    write(tmp_path, "requirements.txt", "")  # VALID names it: validate warns of a missing one
     result = run("validate", str(path))
     assert result.exit_code == 0
     assert result.stdout == f"{path}: valid (job mnist)\n"
@@ -81,6 +82,7 @@ def test_validate_several_valid_manifests(run: Invoke, tmp_path: Path) -> None:
 
 def test_validate_reports_every_problem_and_checks_the_other_files(run: Invoke, tmp_path: Path) -> None:
     good = write(tmp_path, "good.yaml", VALID)
+    write(tmp_path, "requirements.txt", "")  # VALID names it: validate warns of a missing one
     bad = write(
         tmp_path,
         "bad.yaml",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner.images.context import IgnoreRules, context_files, copy_context
+from runner.images.context import (
+    ContextError,
+    IgnoreRules,
+    context_files,
+    copy_context,
+    copy_scanned,
+    scan_context,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -109,15 +117,138 @@ def test_symlinks_are_listed_not_followed(tmp_path: Path) -> None:
     assert context_files(context) == ["dangling", "link-to-dir", "link-to-file", "real/file.txt"]
 
 
-def test_special_files_are_left_out(tmp_path: Path) -> None:
-    make_tree(tmp_path, {"a.py": ""})
-    os.mkfifo(tmp_path / "pipe")
+def test_special_files_are_refused_by_name(tmp_path: Path) -> None:
+    """Issue 11 (12, 15): a FIFO, socket or device that would go in is refused, naming it; reading one
+    would hang or never end. A link to one is still a link, and one .dockerignore leaves out is fine."""
+    make_tree(tmp_path, {"a.py": ""}, ["ignored-pipe"])
+    os.mkfifo(tmp_path / "ignored-pipe")
     with socket.socket(socket.AF_UNIX) as sock:
         short = Path(tempfile.mkdtemp(dir="/tmp")) / "s"  # AF_UNIX paths are short
         sock.bind(str(short))
-        (tmp_path / "sock").symlink_to(short)  # a link to a socket is still a link
-        assert context_files(tmp_path) == ["a.py", "sock"]
+        (tmp_path / "sock").symlink_to(short)
+        assert context_files(tmp_path) == [".dockerignore", "a.py", "sock"]
         short.unlink()
+    os.mkfifo(tmp_path / "sub-pipe")
+    with pytest.raises(ContextError) as refused:
+        context_files(tmp_path)
+    assert f"{tmp_path / 'sub-pipe'} is a FIFO (named pipe)" in refused.value.message
+    assert refused.value.exit_code == 2
+    assert "sub-pipe" in (refused.value.hint or "")
+    with pytest.raises(ContextError, match="FIFO"):
+        copy_context(tmp_path, tmp_path.parent / "copy")
+    assert not (tmp_path.parent / "copy").exists()
+
+
+def test_a_device_in_the_context_is_refused_not_read(tmp_path: Path) -> None:
+    make_tree(tmp_path, {"a.py": ""})
+    try:
+        os.mknod(tmp_path / "zero", 0o600 | stat.S_IFCHR, os.makedev(1, 5))
+    except PermissionError:
+        pytest.skip("creating a device node needs root")
+    with pytest.raises(ContextError, match=r"zero is a character device"):
+        copy_context(tmp_path, tmp_path.parent / "copy")
+    assert not (tmp_path.parent / "copy").exists()
+
+
+def test_the_context_size_is_capped_after_the_dockerignore(tmp_path: Path) -> None:
+    make_tree(tmp_path, {"a.py": "x" * 100, "data/big.bin": ""})
+    with (tmp_path / "data/big.bin").open("wb") as sparse:
+        sparse.truncate(3 * 2**30)  # sparse: counted by the size reading it would give
+    with pytest.raises(ContextError) as refused:
+        context_files(tmp_path)
+    assert "holds more than 2.0 GiB (RUNNER_MAX_CONTEXT)" in refused.value.message
+    assert "data/big.bin (3.0 GiB)" in refused.value.message
+    assert ".dockerignore" in (refused.value.hint or "")
+    with pytest.raises(ContextError, match="holds more than 50 B"):
+        context_files(tmp_path / "data", limit=50)
+    (tmp_path / ".dockerignore").write_text("data\n")
+    assert context_files(tmp_path, limit=1000) == [".dockerignore", "a.py"]
+    with pytest.raises(ContextError, match="more than 100 B"):
+        context_files(tmp_path, limit=100)  # .dockerignore (5 B) and a.py (100 B)
+
+
+def test_the_cap_comes_from_runner_max_context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_tree(tmp_path, {"a.bin": "x" * 2048})
+    monkeypatch.setenv("RUNNER_MAX_CONTEXT", "1Ki")
+    with pytest.raises(ContextError, match=r"more than 1\.0 KiB"):
+        context_files(tmp_path)
+    monkeypatch.setenv("RUNNER_MAX_CONTEXT", "none")
+    assert context_files(tmp_path) == ["a.bin"]
+
+
+def test_the_root_directory_is_refused_at_once() -> None:
+    """`context: /` walked nothing but stopped at its first device or at the cap, never reading a file."""
+    with pytest.raises(ContextError):
+        scan_context(Path("/"), limit=2**30)
+
+
+def test_a_copied_file_that_became_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    context = make_tree(tmp_path / "context", {"a.py": "print(1)", "b.py": ""})
+    entries = scan_context(context)
+    (context / "b.py").unlink()
+    os.mkfifo(context / "b.py")
+    with pytest.raises(ContextError, match=r"b\.py is a FIFO"):
+        copy_scanned(context, entries, tmp_path / "copy")
+    assert not (tmp_path / "copy").exists()
+
+
+def test_a_copied_file_that_grew_past_the_cap_is_refused(tmp_path: Path) -> None:
+    context = make_tree(tmp_path / "context", {"a.py": "x" * 10})
+    entries = scan_context(context, limit=20)
+    (context / "a.py").write_text("x" * 30)
+    with pytest.raises(ContextError, match="grew while being copied"):
+        copy_scanned(context, entries, tmp_path / "copy", limit=20)
+    assert not (tmp_path / "copy").exists()
+
+
+def test_the_copy_keeps_modes_links_and_empty_directories(tmp_path: Path) -> None:
+    context = make_tree(tmp_path / "context", {"run.sh": "#!/bin/sh\n", "pkg/m.py": ""})
+    (context / "run.sh").chmod(0o755)
+    (context / "empty").mkdir()
+    (context / "link").symlink_to("pkg/m.py")
+    (context / "pkg").chmod(0o555)
+    try:
+        copy_context(context, tmp_path / "copy")
+    finally:
+        (context / "pkg").chmod(0o755)
+    copy = tmp_path / "copy"
+    assert stat.S_IMODE((copy / "run.sh").stat().st_mode) == 0o755
+    assert stat.S_IMODE((copy / "pkg").stat().st_mode) == 0o555
+    assert (copy / "empty").is_dir()
+    assert (copy / "link").readlink() == Path("pkg/m.py")
+    (copy / "pkg").chmod(0o755)
+
+
+def test_the_tar_stream_refuses_a_file_that_became_a_fifo_or_grew_past_the_cap(tmp_path: Path) -> None:
+    from runner.images.recipe import build_recipe
+    from runner.images.tarstream import ContextStream, StreamAborted
+    from runner.spec.model import JobManifest
+
+    manifest = JobManifest.model_validate(
+        {
+            "apiVersion": "runner/v1",
+            "kind": "Job",
+            "metadata": {"name": "demo"},
+            "spec": {"command": ["true"]},
+        }
+    )
+    context = make_tree(tmp_path / "context", {"a.py": "x" * 10, "b.py": ""})
+    wheel = tmp_path / "runner.whl"
+    wheel.write_bytes(b"wheel")
+    recipe = build_recipe(manifest, context, runner_version="0.1.0")
+    (context / "a.py").write_text("x" * 4096)
+    stream = ContextStream(recipe, context, wheel, limit=1024)
+    with pytest.raises(StreamAborted):
+        b"".join(stream)
+    assert isinstance(stream.error, ContextError)
+    assert "RUNNER_MAX_CONTEXT" in stream.error.message
+    (context / "b.py").unlink()
+    os.mkfifo(context / "b.py")
+    stream = ContextStream(recipe, context, wheel)
+    with pytest.raises(StreamAborted):
+        b"".join(stream)
+    assert stream.error is not None and "b.py" in stream.error.message
+    assert "no longer a regular file" in stream.error.message
 
 
 def test_skipped_directories_are_left_out(tmp_path: Path) -> None:

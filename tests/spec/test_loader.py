@@ -7,13 +7,17 @@ Every error is asserted word for word: the messages are the interface users see.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from runner.errors import ManifestError, UserError
-from runner.spec import JobManifest, LoadedManifest, load_manifest, parse_manifest
+from runner.spec import JobManifest, LoadedManifest, load_manifest, loader, parse_manifest
 from runner.spec.loader import MAX_MANIFEST_BYTES, MAX_PROBLEMS
 from runner.spec.yamlread import MAX_DEPTH, MAX_NODES
 from tests.spec.samples import VALID
@@ -610,6 +614,55 @@ def test_a_device_without_a_size_is_read_with_a_bound() -> None:
     if not path.exists():
         pytest.skip("no /dev/zero here")
     assert load_problems(path) == ["/dev/zero: the file is more than 1 MiB; a manifest is at most 1 MiB"]
+
+
+def test_a_fifo_nothing_writes_to_is_refused_not_waited_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11 (15): opening a FIFO for reading waits for a writer; the loader never does."""
+    monkeypatch.setattr(loader, "PIPE_WAIT_SECONDS", 0.2)
+    path = tmp_path / "job.yaml"
+    os.mkfifo(path)
+    problems = run_bounded(lambda: load_problems(path))
+    assert problems == [
+        f"{path}: is a FIFO (named pipe) with nothing to read after 0.2s; a manifest is a file"
+    ]
+
+
+def test_a_pipe_with_a_writer_is_read(tmp_path: Path) -> None:
+    """`runner validate <(envsubst < job.yaml)`: the shell's pipe, written to while it is read."""
+    path = tmp_path / "job.yaml"
+    os.mkfifo(path)
+
+    def write() -> None:
+        with path.open("w") as pipe:
+            pipe.write(VALID)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    loaded = run_bounded(lambda: load_manifest(path))
+    writer.join(10)
+    assert loaded.text == VALID
+    read_end, write_end = os.pipe()
+    os.write(write_end, VALID.encode())
+    os.close(write_end)
+    try:
+        assert run_bounded(lambda: load_manifest(Path(f"/proc/self/fd/{read_end}"))).text == VALID
+    finally:
+        os.close(read_end)
+
+
+T = TypeVar("T")
+
+
+def run_bounded(call: Callable[[], T], timeout: float = 30) -> T:
+    """call() in a thread: a hang fails the test rather than the suite."""
+    results: list[T] = []
+    thread = threading.Thread(target=lambda: results.append(call()), daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert results, f"still waiting after {timeout}s"
+    return results[0]
 
 
 def test_an_unreadable_file() -> None:

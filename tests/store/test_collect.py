@@ -878,3 +878,65 @@ def test_hard_links_to_files_outside_the_outputs_are_refused(
         assert leak not in paths and leak in refused
         assert refused[leak] == "a hard link to a file outside outputs/ (3 links, 2 inside): not collected"
     assert SECRET not in b"".join(path.read_bytes() for path in run_dir.rglob("*") if path.is_file())
+
+
+# --- the outputs cap (issue 11, item 12) --------------------------------------------------------
+
+
+def test_outputs_beyond_the_cap_are_refused_and_listed(
+    store: RecordingStore, work: Path, run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files are taken in the walk's order while they fit; each that does not is refused with the
+    reason, and a smaller one after it may still fit. Logs are not capped."""
+    outputs = work / "capped"
+    (outputs / "d").mkdir(parents=True)
+    (outputs / "a.bin").write_bytes(os.urandom(40_000))
+    (outputs / "b.bin").write_bytes(os.urandom(40_000))
+    (outputs / "c.txt").write_bytes(b"small")
+    (outputs / "d/e.bin").write_bytes(os.urandom(40_000))
+    (work / "logs/attempt-2.log").write_bytes(b"x" * 200_000)
+    monkeypatch.setenv("RUNNER_MAX_OUTPUTS", "50000")
+    collection = collect(store, work, outputs=outputs)
+    reason = (
+        "39.1 KiB, beyond the 48.8 KiB cap on a run's outputs (RUNNER_MAX_OUTPUTS); "
+        "{} of it left: not collected"
+    )
+    assert collection.refused == [
+        Refusal("outputs/b.bin", reason.format("9.8 KiB")),
+        Refusal("outputs/d/e.bin", reason.format("9.8 KiB")),
+    ]
+    assert refused_in_run_json(run_dir) == {item.path: item.reason for item in collection.refused}
+    stored = set(files_below(run_dir))
+    assert {"outputs/a.bin", "outputs/c.txt", "logs/attempt-2.log"} <= stored
+    assert not {"outputs/b.bin", "outputs/d/e.bin"} & stored
+    assert_manifest_matches_the_files(run_dir)
+
+
+def test_a_sparse_output_counts_by_its_apparent_size(
+    store: RecordingStore, work: Path, run_dir: Path
+) -> None:
+    with (work / "outputs/sparse.img").open("wb") as sparse:
+        sparse.truncate(2 * 2**30)  # 2 GiB, no blocks
+    collection = collect_run(
+        store,
+        job=JOB,
+        run_id=RUN,
+        manifest_text=MANIFEST_TEXT,
+        summary=SUMMARY,
+        logs_dir=work / "logs",
+        outputs_dir=work / "outputs",
+        max_outputs=2**30,
+    )
+    assert collection.refused == [
+        Refusal(
+            "outputs/sparse.img",
+            "2.0 GiB, beyond the 1.0 GiB cap on a run's outputs (RUNNER_MAX_OUTPUTS); "
+            "1024.0 MiB of it left: not collected",
+        )
+    ]
+    assert "outputs/sparse.img" not in files_below(run_dir)
+    assert "outputs/model.keras" in files_below(run_dir)
+
+
+def test_the_default_cap_leaves_ordinary_outputs_alone(store: RecordingStore, work: Path) -> None:
+    assert collect(store, work).refused == []

@@ -288,8 +288,17 @@ def summary(record: RunRecord, outcome: Outcome | None, **extra: Any) -> dict[st
         "gpus": record.gpu_indices,
         "host": socket.gethostname(),
         "attempts": [asdict(item) for item in outcome.attempts] if outcome else [],
+        **_image_of(record),
         **extra,
     }
+
+
+def _image_of(record: RunRecord) -> dict[str, Any]:
+    """The job image a container run used, for run.json: which image trained the model."""
+    image = record.launch.get("image")
+    if not isinstance(image, str) or not image:
+        return {}
+    return {"image": {"reference": image, "digest": record.launch.get("imageDigest")}}
 
 
 def collect_and_finish(

@@ -4,7 +4,9 @@ The supervisor (shared with the process backend) owns the run: it starts one con
 with the runner agent as entrypoint (RUNNER_STORE=none: the attached supervisor collects), streams
 the container's output into the attempt's log, stops it with SIGTERM then SIGKILL, and removes it.
 The outputs path is a bind mount of the run's work directory, so collection is the same as for the
-process backend. Every container carries the run's labels.
+process backend. Every container carries the run's labels. When the supervisor died, the run's latest
+container tells how the job ended (State.ExitCode once it exited by itself), and the collector saves each
+container's whole log as its attempt's log before removing it.
 """
 
 from __future__ import annotations
@@ -21,18 +23,19 @@ from urllib.parse import urlparse
 
 from runner.backends.base import RunPlan
 from runner.backends.local import envrefs
-from runner.backends.local.attempts import LocalLaunch, WorkDir
-from runner.backends.local.supervised import SupervisedBackend
+from runner.backends.local.attempts import LocalLaunch, Outcome, WorkDir
+from runner.backends.local.supervised import SupervisedBackend, exited_outcome
 from runner.config import Settings
 from runner.errors import BackendError, SubmitError
 from runner.records import RunRecord, RunRecords
-from runner.render.docker import render_container
+from runner.render.docker import ATTEMPT_LABEL, render_container
 from runner.spec.labels import RUN_LABEL
 
 if TYPE_CHECKING:
     import docker
 
 _LOG_DRAIN_SECONDS = 10.0
+_CLEANUP_ENGINE_TIMEOUT = 30  # seconds per request when a dead supervisor's containers are looked at
 
 
 def engine(timeout: int = 60) -> docker.DockerClient:
@@ -173,19 +176,91 @@ def start_container(
     return ContainerAttempt(container, workdir.log(attempt), launch.memory_bytes)
 
 
-def remove_run_containers(run_id: str) -> int:
-    """Remove every container of a run, running or not; how many there were."""
+def run_containers(run_id: str) -> list[Any]:
+    """Every container of a run, running or not, the latest attempt's first; none without an engine."""
     import docker
 
     try:
-        client = engine(timeout=30)
-    except BackendError:
-        return 0
-    containers = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+        client = engine(timeout=_CLEANUP_ENGINE_TIMEOUT)
+        found = client.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+    except (BackendError, docker.errors.DockerException):
+        return []
+    return sorted(found, key=_attempt_of, reverse=True)
+
+
+def _attempt_of(container: Any) -> int:
+    number = str((container.labels or {}).get(ATTEMPT_LABEL, ""))
+    return int(number) if number.isdigit() else 0
+
+
+def remove_run_containers(run_id: str, workdir: Path | None = None) -> int:
+    """Remove every container of a run, running or not (stopped first); how many there were. With a
+    work directory, each attempt's whole log is saved from its container before it goes: a supervisor
+    that died stopped copying it."""
+    import docker
+
+    containers = run_containers(run_id)
     for container in containers:
+        with contextlib.suppress(docker.errors.APIError):
+            container.kill(signal="SIGKILL")
+        if workdir is not None and _attempt_of(container):
+            _save_log(container, WorkDir(workdir).log(_attempt_of(container)))
         with contextlib.suppress(docker.errors.APIError):
             container.remove(force=True)
     return len(containers)
+
+
+def _save_log(container: Any, log: Path) -> None:
+    """The container's whole output as the attempt's log, replacing the part a dead supervisor copied."""
+    import docker
+
+    if not log.parent.is_dir():
+        return
+    partial = log.with_name(log.name + ".saving")
+    try:
+        with partial.open("wb") as sink:
+            for chunk in container.logs(stdout=True, stderr=True, stream=True, follow=False):
+                sink.write(chunk)
+        partial.replace(log)
+    except (OSError, docker.errors.DockerException):
+        partial.unlink(missing_ok=True)  # the copied part stays
+
+
+def container_outcome(record: RunRecord) -> Outcome | None:
+    """How the job of a run whose supervisor died ended, from its latest container's State: its exit code
+    once it has exited by itself; None while it runs, or when no container (or engine) is left to ask."""
+    import docker
+
+    containers = run_containers(record.id)
+    if not containers:
+        return None
+    container = containers[0]
+    try:
+        container.reload()
+    except docker.errors.DockerException:
+        return None
+    state = container.attrs.get("State") or {}
+    number = _attempt_of(container)
+    if state.get("Status") != "exited" or not number or not isinstance(state.get("ExitCode"), int):
+        return None
+    code = int(state["ExitCode"])
+    started = _timestamp(state.get("StartedAt")) or record.started or record.created
+    ended = _timestamp(state.get("FinishedAt")) or started
+    note = f"killed: out of memory; exit code {code}" if state.get("OOMKilled") and code else ""
+    source = f"its container {container.name}"
+    return exited_outcome(record, number, code, started=started, ended=ended, source=source, note=note)
+
+
+def _timestamp(value: object) -> float | None:
+    """Docker's RFC 3339 time (nanoseconds, Z) as seconds since the epoch; None for its zero time."""
+    from datetime import datetime
+
+    if not isinstance(value, str) or value.startswith("0001-"):
+        return None
+    try:
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
+        return None
 
 
 class DockerBackend(SupervisedBackend):
@@ -238,7 +313,11 @@ class DockerBackend(SupervisedBackend):
         )
 
     def stop_orphans(self, record: RunRecord) -> None:
-        remove_run_containers(record.id)
+        remove_run_containers(record.id, Path(record.workdir))
+
+    def ended_outcome(self, record: RunRecord) -> Outcome | None:
+        """A job that ended after its supervisor died: its exit code from the container's State."""
+        return container_outcome(record)
 
     def start_attempt(
         self,

@@ -1,7 +1,7 @@
 """SupervisedBackend, the base of both local backends: runs owned by a detached supervisor on this machine.
 
 Each run gets a copy of its context under RUNNER_HOME/runs/<run-id>, a record, and a supervisor
-(`python -m runner.backends.local.supervisor RUN_ID`) in its own session that outlives the command which
+(`python -P -m runner.backends.local.supervisor RUN_ID`) in its own session that outlives the command which
 submitted it. A backend says how its attempts start (start_attempt, which the supervisor calls) and how
 to stop what a dead supervisor left behind. Everything else of the Backend protocol is shared: a local run
 is refreshed without a request (refresh_many refreshes one by one), every local run was launched here (adopt
@@ -9,7 +9,7 @@ finds none), and its logs are files in its work directory, then in the store (ru
 
 Collection is claimed in the records. Once a job has ended its outcome is recorded (state collecting) and
 the process whose pid the record names as its supervisor collects it: the supervisor itself, a detached
-collector (`python -m runner.backends.local.supervisor --collect RUN_ID`) that a command starts when it
+collector (`python -P -m runner.backends.local.supervisor --collect RUN_ID`) that a command starts when it
 finds the supervisor dead, or `runner collect`. A command never collects inside itself (a lost run with
 100,000 files must not hold up `runner list`); a claim whose process died is taken over by the next
 command, and the collection resumes: outputs leave the work directory only once the store has them.
@@ -30,6 +30,7 @@ from runner.backends.local import gpus as gpu_inventory
 from runner.backends.local import procs
 from runner.backends.local.attempts import (
     Attempt,
+    AttemptResult,
     LocalLaunch,
     Outcome,
     WorkDir,
@@ -41,7 +42,7 @@ from runner.backends.local.logs import follow_logs, read_logs
 from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.errors import BackendError, StoreError, SubmitError, UserError
-from runner.images.context import copy_context
+from runner.images.context import copy_scanned, scan_context
 from runner.records import RunRecord, RunRecords, RunState
 from runner.store import FileStore, open_store
 
@@ -70,19 +71,46 @@ def check_store(url: str) -> None:
             ) from None
 
 
+def supervisor_command(*args: str) -> list[str]:
+    """`python -P -m runner.backends.local.supervisor ARGS`. -P (safe path) keeps the current directory
+    off sys.path: the supervisor starts where the submitter stood, and a runner.py or runner/ there must
+    never be imported in place of the installed package. Unlike -I it keeps PYTHONPATH and the user's
+    site-packages, where runner itself may be installed."""
+    return [sys.executable, "-P", "-m", "runner.backends.local.supervisor", *args]
+
+
 def start_collector(run_id: str, settings: Settings) -> subprocess.Popen[bytes]:
     """A detached `supervisor --collect RUN_ID` in its own session; it outlives the command."""
     workdir = settings.work_root / run_id
     log_path = workdir / "supervisor.log" if workdir.is_dir() else Path(os.devnull)
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "runner.backends.local.supervisor", "--collect", run_id],
+            supervisor_command("--collect", run_id),
             env={**os.environ, "RUNNER_HOME": str(settings.home), "RUNNER_STORE": settings.store_url},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def exited_outcome(
+    record: RunRecord, number: int, code: int, *, started: float, ended: float, source: str, note: str = ""
+) -> Outcome:
+    """How a run ended whose supervisor died after attempt number exited with code by itself: succeeded,
+    failed (its last attempt), or lost when a retry was due. source says where the code was read."""
+    attempt = AttemptResult(number, started, ended, code, "exited", f"logs/attempt-{number}.log")
+    said = f"its supervisor stopped unexpectedly; the exit code is from {source}"
+    if code == 0:
+        return Outcome(RunState.SUCCEEDED, 0, [attempt], f"succeeded ({said})")
+    if number >= record.max_attempts:
+        return Outcome(RunState.FAILED, code, [attempt], f"{note or f'exited with code {code}'} ({said})")
+    return Outcome(
+        RunState.LOST,
+        code,
+        [attempt],
+        f"lost: attempt {number} exited with code {code} and {said}, before it could retry",
+    )
 
 
 class SupervisedBackend:
@@ -147,13 +175,29 @@ class SupervisedBackend:
     def launch(self, plan: RunPlan, records: RunRecords, settings: Settings) -> RunRecord:
         check_store(settings.store_url)
         workdir = WorkDir(settings.work_root / plan.run_id)
+        limit = settings.max_context_bytes
+        try:  # refused (a FIFO or device in it, too large) before anything of the run exists
+            entries = (
+                scan_context(plan.context_dir, skip=[settings.home], limit=limit)
+                if self.copies_context
+                else []
+            )
+        except OSError as error:
+            where = error.filename or plan.context_dir
+            raise SubmitError(
+                f"spec.image.context: cannot read {where}: {error.strerror or error}",
+                hint="make it readable, or leave it out with .dockerignore",
+            ) from None
         try:
             workdir.root.mkdir(parents=True)
             if self.copies_context:
-                copy_context(plan.context_dir, workdir.context, skip=[settings.home])
+                copy_scanned(plan.context_dir, entries, workdir.context, limit=limit)
         except OSError as error:
             shutil.rmtree(workdir.root, ignore_errors=True)
             raise BackendError(f"cannot copy the context {plan.context_dir}: {error}") from error
+        except BaseException:
+            shutil.rmtree(workdir.root, ignore_errors=True)
+            raise
         record = RunRecord(
             id=plan.run_id,
             job=plan.manifest.name,
@@ -171,7 +215,7 @@ class SupervisedBackend:
         records.create(record)
         with (workdir.root / "supervisor.log").open("ab") as log:
             supervisor = subprocess.Popen(
-                [sys.executable, "-m", "runner.backends.local.supervisor", plan.run_id],
+                supervisor_command(plan.run_id),
                 env={**os.environ, "RUNNER_HOME": str(settings.home), "RUNNER_STORE": settings.store_url},
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -1,7 +1,7 @@
 """Entry point of the detached process that owns one local run.
 
-`python -m runner.backends.local.supervisor RUN_ID`
-`python -m runner.backends.local.supervisor --collect RUN_ID`
+`python -P -m runner.backends.local.supervisor RUN_ID`
+`python -P -m runner.backends.local.supervisor --collect RUN_ID`
 
 It outlives the command that submitted the run. SIGTERM (from `runner cancel`) or SIGINT/SIGHUP
 cancels the run; SIGKILL leaves the record for the next runner command to find as lost.
