@@ -6,24 +6,20 @@ Heavy modules (pydantic, the service layer) are imported inside commands so `run
 from __future__ import annotations
 
 import errno
-import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from runner import __version__
 from runner.cli.errors import for_each, format_error
+from runner.cli.session import now, service
+from runner.cli.streaming import LogPrinter, report_end, say_refused, stream_logs
 from runner.errors import ManifestError, RunnerError
 
-if TYPE_CHECKING:
-    from runner.records import RunRecord
-    from runner.service import RunService
-
 OUTPUT_FORMATS = click.Choice(["table", "wide", "json", "yaml", "name"])
-DATA_FORMATS = click.Choice(["json", "yaml"])
 EXIT_INTERRUPTED = 130
 CONNECTION_HINT = "check that the server is up and reachable from here (--debug shows the traceback)"
 
@@ -73,26 +69,6 @@ def disk_full(error: OSError) -> RunnerError:
         f"no space left on the disk holding {where}: {error.strerror}",
         hint="free some space on that disk and run the command again",
     )
-
-
-def service() -> RunService:
-    from runner.config import load_settings
-    from runner.service import RunService
-
-    said: set[str] = set()
-
-    def warn(message: str) -> None:
-        if message not in said:  # once per command, however often it is met
-            said.add(message)
-            click.echo(f"warning: {message}", err=True)
-
-    return RunService(load_settings(), warn=warn)
-
-
-def now() -> float:
-    import time
-
-    return time.time()
 
 
 @click.group(cls=RunnerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -145,69 +121,6 @@ def missing_requirements(loaded: Any) -> str | None:
         f"({loaded.context_dir}): building the job's image will fail; give a file there, or a list of "
         "pip specs"
     )
-
-
-@cli.command()
-@click.argument("file", type=click.Path(path_type=Path))
-@click.option("-o", "--output", "fmt", type=DATA_FORMATS, default="yaml", show_default=True)
-@click.option(
-    "--kubernetes", is_flag=True, help="The ConfigMap and Job a cluster run creates, for kubectl apply."
-)
-@click.option("--run-id", help="With --kubernetes: the run id (default: a new one).")
-@click.option("--image", help="With --kubernetes: the job image (default: its content-hash reference).")
-@click.option(
-    "-n",
-    "--namespace",
-    help="With --kubernetes: the namespace (default: the manifest's, else the kubeconfig context's, "
-    "as runner submit chooses it).",
-)
-@click.option("--input", "inputs", multiple=True, metavar="NAME=SOURCE", help="Point an input elsewhere.")
-def render(
-    file: Path,
-    fmt: str,
-    *,
-    kubernetes: bool,
-    run_id: str | None,
-    image: str | None,
-    namespace: str | None,
-    inputs: tuple[str, ...],
-) -> None:
-    """Print the resolved manifest (every default filled in), or with --kubernetes its cluster objects:
-    exactly what `runner submit --backend kubernetes` sends, rendered the same way.
-
-    \b
-    runner render job.yaml --kubernetes | kubectl apply -f -
-    (needs RUNNER_STORE=s3://... : pods collect into a store they can reach)
-    """
-    from runner.render import resolved_json, resolved_yaml
-    from runner.spec import load_manifest
-
-    loaded = load_manifest(file)
-    manifest = loaded.manifest
-    if not kubernetes:
-        click.echo(resolved_json(manifest) if fmt == "json" else resolved_yaml(manifest), nl=False)
-        return
-    from dataclasses import replace
-
-    from runner.backends.kubernetes.backend import KubernetesBackend
-    from runner.cli.output import cluster_setting_warnings
-    from runner.config import load_settings
-    from runner.images.build import planned_reference
-    from runner.render import to_yaml
-    from runner.service.plan import parse_overrides, plan_run
-
-    settings = load_settings()
-    for warning in cluster_setting_warnings(settings):
-        click.echo(f"warning: {warning}", err=True)
-    plan = plan_run(loaded, parse_overrides(inputs), run_id=run_id)  # the plan runner submit makes
-    if image is None:  # the reference runner submit builds and pushes, without building it
-        image = planned_reference(
-            manifest, loaded.context_dir, registry=settings.registry, skip=[settings.home]
-        )[2]
-    plan = replace(plan, image=image)
-    backend = KubernetesBackend()
-    objects = backend.objects(plan, backend.target(plan, settings, namespace))
-    click.echo(to_yaml(objects) if fmt == "yaml" else json.dumps(objects, indent=2) + "\n", nl=False)
 
 
 @cli.command()
@@ -269,7 +182,7 @@ def build(file: Path, registry: str | None, push: bool) -> None:
 
 def _namespace_label(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """A namespace must be a DNS-1123 label: refused with exit 2 before anything is printed."""
-    from runner.spec.model import check_dns_label
+    from runner.spec.names import check_dns_label
 
     try:
         return check_dns_label(value, "namespace")
@@ -297,109 +210,6 @@ def rbac(namespace: str) -> None:
     from runner.render.rbac import render_rbac
 
     click.echo(yaml.safe_dump_all(render_rbac(namespace), sort_keys=False), nl=False)
-
-
-def report_end(runs: RunService, record: RunRecord) -> None:
-    from runner.cli.output import duration, run_duration
-
-    took = duration(run_duration(record, now()))
-    colour = "green" if record.state.value == "succeeded" else "red"
-    state = click.style(record.state.value, fg=colour, bold=True)
-    detail = f": {record.message}" if record.message and record.message != record.state.value else ""
-    click.echo(f"run {record.id} {state} in {took}{detail}", err=True)
-    click.echo(f"artifacts: {runs.location(record)}", err=True)
-    say_refused(runs.refused(record))
-
-
-def say_refused(refused: list[tuple[str, str]]) -> None:
-    """Outputs the store did not take, on stderr: they are in no artifact list, only in run.json."""
-    if not refused:
-        return
-    click.echo(f"warning: {len(refused)} output(s) refused and not collected:", err=True)
-    for path, reason in refused:
-        click.echo(f"  {path}: {reason}", err=True)
-
-
-class LogPrinter:
-    """Writes a run's logs to stdout as they come, each line prefixed with the run id when asked. It
-    remembers how much of each attempt it wrote, so a second pass (the drain after a cancel) writes
-    only what came since."""
-
-    def __init__(self, run_id: str, *, prefix: bool) -> None:
-        label = click.style(f"[{run_id}] ", fg="cyan") if sys.stdout.isatty() else f"[{run_id}] "
-        self.label = label.encode() if prefix else b""
-        self.written: dict[int, int] = {}
-        self.attempt = 1
-        self.pending = b""
-        self.said = ""
-
-    def note(self, record: RunRecord) -> None:
-        """Say a retry's backoff (the run's message while it waits) in the stream, once."""
-        message = record.message
-        if message != self.said and "retrying in" in message:
-            self.said = message
-            self.flush()
-            click.echo(message, err=True)
-
-    def write(self, attempt: int, data: bytes, offset: int) -> None:
-        done, end = self.written.get(attempt, 0), offset + len(data)
-        if end <= done:
-            return  # written by an earlier pass
-        data = data[max(done - offset, 0) :]
-        self.written[attempt] = end
-        out = sys.stdout.buffer
-        if attempt != self.attempt:
-            self.attempt = attempt
-            self.flush()
-            click.echo(f"--- attempt {attempt} ---", err=True)
-        if not self.label:
-            out.write(data)
-            out.flush()
-            return
-        lines = (self.pending + data).split(b"\n")
-        self.pending = lines.pop()
-        for line in lines:
-            out.write(self.label + line + b"\n")
-        out.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            sys.stdout.buffer.write(self.label + self.pending + b"\n")
-            sys.stdout.buffer.flush()
-            self.pending = b""
-
-    def stream(self, runs: RunService, record: RunRecord, *, follow: bool, attempt: int | None) -> None:
-        offsets: dict[int, int] = {}
-        try:
-            for chunk in runs.logs_of(record, follow=follow, attempt=attempt, on_record=self.note):
-                offset = offsets.get(chunk.attempt, 0)
-                offsets[chunk.attempt] = offset + len(chunk.data)
-                self.write(chunk.attempt, chunk.data, offset)
-        finally:
-            self.flush()
-
-
-def stream_logs(
-    runs: RunService,
-    reference: str,
-    *,
-    prefix: bool,
-    follow: bool = True,
-    attempt: int | None = None,
-    printer: LogPrinter | None = None,
-) -> None:
-    """Write a run's logs to stdout as they come (see LogPrinter)."""
-    record = runs.get(reference)
-    if attempt is not None and attempt > record.attempts and (record.state.terminal or not follow):
-        from runner.errors import NotFoundError
-
-        had = f"{record.attempts} attempt" + ("" if record.attempts == 1 else "s")
-        raise NotFoundError(
-            f"run {record.id} has no attempt {attempt}: it has {had} so far"
-            + ("" if record.state.terminal else " (-f waits for it)"),
-            hint=f"runner logs {record.id}" + (f" --attempt {record.attempts}" if record.attempts else ""),
-        )
-    (printer or LogPrinter(record.id, prefix=prefix)).stream(runs, record, follow=follow, attempt=attempt)
 
 
 @cli.command(name="list")
@@ -502,67 +312,17 @@ def collect(runs_to_collect: tuple[str, ...]) -> None:
     for_each(runs_to_collect, gather)
 
 
-@cli.command()
-@click.argument("run")
-@click.option("--download", "destination", type=click.Path(path_type=Path), help="Copy the files into DIR.")
-@click.option(
-    "--file",
-    "only",
-    metavar="PATH",
-    help="Only this file (a PATH the listing shows): to stdout, or into DIR with --download.",
-)
-@click.option("-o", "--output", "fmt", type=click.Choice(["table", "json", "yaml"]), default="table")
-def artifacts(run: str, destination: Path | None, only: str | None, fmt: str) -> None:
-    """List a run's artifacts (size, sha256), or download them and verify their checksums.
-
-    RUN is a run id, or a job name: its latest succeeded run (the store's `latest`).
-    """
-    from runner.cli.output import human_size, structured, table
-
-    runs = service()
-    record, note = runs.artifacts_run(run)
-    if note:
-        click.echo(f"# {note}", err=True)
-    if only is not None and destination is None:
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as scratch:
-            _, (entry,) = runs.download(record.id, Path(scratch), only=only)
-            with (Path(scratch) / entry.path).open("rb") as source:
-                import shutil
-
-                shutil.copyfileobj(source, sys.stdout.buffer)
-            sys.stdout.buffer.flush()
-        return
-    if destination is not None:
-        record, files = runs.download(record.id, destination, only=only)
-        click.echo(f"downloaded {len(files)} files of run {record.id} to {destination} (checksums verified)")
-        return
-    record, files = runs.artifacts(record.id)
-    if fmt != "table":
-        data = {
-            "run": record.id,
-            "location": runs.location(record),
-            "files": [vars(entry) for entry in files],
-            "refused": [{"path": path, "reason": reason} for path, reason in runs.refused(record)],
-        }
-        click.echo(structured(data, fmt), nl=False)
-        return
-    click.echo(f"# {runs.location(record)}", err=True)
-    rows = [[entry.path, human_size(entry.size), entry.sha256[:16]] for entry in files]
-    click.echo(table(["PATH", "SIZE", "SHA256"], rows), nl=False)
-    say_refused(runs.refused(record))
-
-
-def _add_schedule_commands() -> None:
+def _add_commands_of_their_own_modules() -> None:
+    from runner.cli.artifacts import artifacts
+    from runner.cli.render import render
     from runner.cli.schedule import schedule
     from runner.cli.scheduler import scheduler
 
-    cli.add_command(schedule)
-    cli.add_command(scheduler)
+    for command in (render, artifacts, schedule, scheduler):
+        cli.add_command(command)
 
 
-_add_schedule_commands()
+_add_commands_of_their_own_modules()
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from runner.errors import RunnerError, UserError
 from runner.images.recipe import BuildRecipe
-from runner.spec.model import check_dns_label
+from runner.spec.names import check_dns_label
 from runner.store.base import hash_stream
 
 SCHEME = b"runner-image/v1"

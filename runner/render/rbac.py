@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from runner.spec.labels import MANAGED_BY, MANAGER
-from runner.spec.model import check_dns_label
+from runner.spec.names import check_dns_label
 
 SUBMITTER = "runner"
 JOBS = "runner-jobs"

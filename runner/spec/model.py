@@ -7,26 +7,31 @@ into file:line:column messages.
 
 from __future__ import annotations
 
-import re
 import secrets
 import string
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AfterValidator,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
-    Discriminator,
     Field,
     PlainSerializer,
-    Tag,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from runner.spec.base import ManifestModel
 from runner.spec.cron import parse_cron, validate_timezone
+from runner.spec.env import Argument, EnvEntry, EnvFrom
+from runner.spec.names import (
+    INPUT_NAME,
+    LABEL_NAME,
+    EnvName,
+    LabelKey,
+    LabelValue,
+    check_dns_label,
+    check_dns_subdomain,
+)
 from runner.spec.quantities import (
     format_cpu,
     format_duration,
@@ -56,14 +61,6 @@ def new_run_id(job: str) -> str:
     return f"{job}-{suffix}"
 
 
-# Used with fullmatch: "$" would also match before a trailing newline, letting "mnist\n" through.
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_INPUT_NAME = re.compile(r"[a-z]([-a-z0-9_]*[a-z0-9])?")
-
-
 def _from(parse: Any) -> Any:
     """Wrap a quantity parser so that pydantic reports its ValueError at the field."""
 
@@ -80,83 +77,7 @@ Bytes = Annotated[int, _from(parse_memory), PlainSerializer(format_memory, retur
 Seconds = Annotated[int, _from(parse_duration), PlainSerializer(format_duration, return_type=str)]
 
 
-def _check_dns_name(value: str, what: str, max_length: int, *, subdomain: bool) -> str:
-    if len(value) > max_length:
-        raise ValueError(f"{what} {value!r} is {len(value)} characters; at most {max_length} are allowed")
-    pattern, characters, kind = (
-        (_DNS_SUBDOMAIN, "'-' and '.'", "subdomain") if subdomain else (_DNS_LABEL, "and '-'", "label")
-    )
-    if not pattern.fullmatch(value):
-        raise ValueError(
-            f"{what} {value!r} must be lower-case letters, digits{',' if subdomain else ''} {characters}, "
-            f"starting and ending with a letter or digit (Kubernetes DNS-1123 {kind})"
-        )
-    return value
-
-
-def check_dns_label(value: str, what: str, max_length: int = 63) -> str:
-    return _check_dns_name(value, what, max_length, subdomain=False)
-
-
-def check_label_key(key: str) -> str:
-    """A Kubernetes label or annotation key: an optional DNS-subdomain prefix and '/', then a name."""
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
-        raise ValueError(f"the key's prefix {prefix!r} must be a lower-case DNS subdomain like example.com")
-    if not name or len(name) > 63 or not _LABEL_NAME.fullmatch(name):
-        raise ValueError(
-            "a key must be 1-63 letters, digits, '-', '_' or '.' (after an optional prefix and '/'), "
-            "starting and ending with a letter or digit"
-        )
-    return key
-
-
-def check_label_value(value: str) -> str:
-    if len(value) > 63 or not _LABEL_NAME.fullmatch(value):
-        raise ValueError(
-            f"label value {value!r} must be at most 63 letters, digits, '-', '_' or '.', "
-            "starting and ending with a letter or digit"
-        )
-    return value
-
-
-def check_dns_subdomain(value: str, what: str, max_length: int = 253) -> str:
-    return _check_dns_name(value, what, max_length, subdomain=True)
-
-
-def check_env_name(key: str) -> str:
-    if not _ENV_NAME.fullmatch(key):
-        raise ValueError("a variable name must be letters, digits and '_', not starting with a digit")
-    if key.startswith("RUNNER_"):
-        raise ValueError("names starting with RUNNER_ are reserved for the runner; rename the variable")
-    return key
-
-
-LabelKey = Annotated[str, AfterValidator(check_label_key)]
-LabelValue = Annotated[str, AfterValidator(check_label_value)]
-EnvName = Annotated[str, AfterValidator(check_env_name)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_means_default(cls, data: Any) -> Any:
-        """A key with an empty value (``env:`` and nothing after it) takes its default, like a missing one.
-
-        Required fields keep their null, so that they are reported as such.
-        """
-        if not isinstance(data, dict):
-            return data
-        optional: set[str] = set()
-        for name, info in cls.model_fields.items():
-            if not info.is_required():
-                optional.update((name, info.alias or name))
-        return {key: value for key, value in data.items() if value is not None or key not in optional}
-
-
-class Metadata(_Model):
+class Metadata(ManifestModel):
     name: str
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict)
     annotations: dict[LabelKey, str] = Field(default_factory=dict)
@@ -167,7 +88,7 @@ class Metadata(_Model):
         return check_dns_label(value, "name", MAX_NAME_LENGTH)
 
 
-class Image(_Model):
+class Image(ManifestModel):
     base: str = DEFAULT_BASE_IMAGE
     requirements: str | list[str] | None = None
     apt: list[str] = Field(default_factory=list)
@@ -181,7 +102,7 @@ class Image(_Model):
         return value
 
 
-class Resources(_Model):
+class Resources(ManifestModel):
     gpu: int = Field(default=0, ge=0, le=64, strict=True)
     gpu_type: str | None = Field(default=None, alias="gpuType")
     cpu: Millicores | None = None
@@ -197,7 +118,7 @@ class Resources(_Model):
         if value is None:
             return value
         # It becomes the value of the nvidia.com/gpu.product node selector.
-        if not value or len(value) > 63 or not _LABEL_NAME.fullmatch(value):
+        if not value or len(value) > 63 or not LABEL_NAME.fullmatch(value):
             raise ValueError(
                 f"expected a GPU model like H100 or NVIDIA-A100-SXM4-40GB (letters, digits, '-', '_' "
                 f"or '.'), got {value!r}"
@@ -207,7 +128,7 @@ class Resources(_Model):
         return value
 
 
-class Input(_Model):
+class Input(ManifestModel):
     name: str
     source: str
     path: str
@@ -215,7 +136,7 @@ class Input(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if len(value) > 63 or not _INPUT_NAME.fullmatch(value):
+        if len(value) > 63 or not INPUT_NAME.fullmatch(value):
             raise ValueError(f"input name {value!r} must be lower-case letters, digits, '-' or '_'")
         return value
 
@@ -254,7 +175,7 @@ def _overlap(a: str, b: str) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
-class Outputs(_Model):
+class Outputs(ManifestModel):
     path: str = "/outputs"
 
     @field_validator("path")
@@ -263,7 +184,7 @@ class Outputs(_Model):
         return check_container_path(value)
 
 
-class Retention(_Model):
+class Retention(ManifestModel):
     """Which of a job's complete runs the store keeps: the newest keepLast runs, and/or the runs that
     finished within keepDays. A run is deleted only when no given rule keeps it; the run `latest` points
     at and runs still being written are never deleted."""
@@ -285,7 +206,7 @@ class Retention(_Model):
         return ",".join(part for part in parts if not part.endswith("=None"))
 
 
-class Schedule(_Model):
+class Schedule(ManifestModel):
     cron: str
     time_zone: str = Field(default="UTC", alias="timeZone")
     concurrency: Literal["Forbid", "Replace", "Allow"] = "Forbid"
@@ -315,7 +236,7 @@ class Schedule(_Model):
         return validate_timezone(value)
 
 
-class KubernetesOptions(_Model):
+class KubernetesOptions(ManifestModel):
     namespace: str | None = None
     queue: str | None = None
     priority_class: str | None = Field(default=None, alias="priorityClass")
@@ -338,129 +259,7 @@ class KubernetesOptions(_Model):
         return None if value is None else check_dns_subdomain(value, "name")
 
 
-def _scalar_to_string(value: Any) -> Any:
-    """Environment values are strings; accept YAML numbers and booleans as their usual text."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return value
-
-
-def check_no_nul(value: str) -> str:
-    """A command line argument or an environment value is a C string: a NUL byte would end it."""
-    if "\x00" in value:
-        raise ValueError(
-            "contains a NUL character (\\0), which no command argument or environment variable can hold"
-        )
-    surrogate = next((c for c in value if "\ud800" <= c <= "\udfff"), None)
-    if surrogate is not None:  # only a "\uD800"-style escape makes one: it cannot be encoded for the job
-        raise ValueError(f"contains {surrogate!r}, half of a UTF-16 surrogate pair, which is no character")
-    return value
-
-
-EnvValue = Annotated[str, BeforeValidator(_scalar_to_string), AfterValidator(check_no_nul)]
-Argument = Annotated[str, BeforeValidator(_scalar_to_string), AfterValidator(check_no_nul)]
-
-# A Secret's key (Kubernetes ConfigMap/Secret key rules).
-_SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
-# What a value read from a file may hold: environment strings beyond this are refused by execve.
-MAX_FILE_VALUE_BYTES = 64 * 1024
-
-
-class SecretKeyRef(_Model):
-    """A key of a Kubernetes Secret in the run's namespace (rendered as valueFrom.secretKeyRef)."""
-
-    name: str
-    key: str
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return check_dns_subdomain(value, "Secret name")
-
-    @field_validator("key")
-    @classmethod
-    def _key(cls, value: str) -> str:
-        if len(value) > 253 or not _SECRET_KEY.fullmatch(value):
-            raise ValueError(f"a Secret's key is letters, digits, '-', '_' or '.', got {value!r}")
-        return value
-
-
-class EnvFrom(_Model):
-    """An environment variable whose value is not in the manifest: exactly one source.
-
-    fromEnv        a variable of the environment `runner submit` (or the scheduler) runs in, read
-                   when each attempt starts (process and docker backends)
-    fromFile       a file on this machine (absolute, or ~/...), read when each attempt starts; one
-                   trailing newline is dropped (process and docker backends)
-    secretKeyRef   {name, key} of a Secret in the run's namespace (kubernetes backend)
-
-    The value is never written to the run records, the store or any rendered object.
-    """
-
-    from_env: str | None = Field(default=None, alias="fromEnv")
-    from_file: str | None = Field(default=None, alias="fromFile")
-    secret_key_ref: SecretKeyRef | None = Field(default=None, alias="secretKeyRef")
-
-    @field_validator("from_env")
-    @classmethod
-    def _from_env(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.fullmatch(value):
-            raise ValueError(
-                f"fromEnv names a variable: letters, digits and '_', not starting with a digit, got {value!r}"
-            )
-        return value
-
-    @field_validator("from_file")
-    @classmethod
-    def _from_file(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        if not (value.startswith("/") or value.startswith("~/")) or not value.isprintable():
-            raise ValueError(
-                "fromFile is an absolute path on this machine (or ~/...), like ~/.secrets/api-key, "
-                f"got {value!r}"
-            )
-        return value
-
-    @model_validator(mode="after")
-    def _one_source(self) -> EnvFrom:
-        given = [name for name, value in self.sources().items() if value is not None]
-        if len(given) != 1:
-            raise ValueError(
-                "an env reference has exactly one of fromEnv (a variable of the submitting environment), "
-                "fromFile (a file on this machine) or secretKeyRef (a Kubernetes Secret's key)"
-                + (f"; got {' and '.join(given)}" if given else "")
-            )
-        return self
-
-    def sources(self) -> dict[str, Any]:
-        return {"fromEnv": self.from_env, "fromFile": self.from_file, "secretKeyRef": self.secret_key_ref}
-
-    @property
-    def kind(self) -> str:
-        """fromEnv, fromFile or secretKeyRef: the source given."""
-        return next(name for name, value in self.sources().items() if value is not None)
-
-    @property
-    def local(self) -> bool:
-        """Whether this machine resolves it (fromEnv, fromFile), rather than a cluster (secretKeyRef)."""
-        return self.secret_key_ref is None
-
-
-def _env_entry(value: Any) -> str:
-    return "reference" if isinstance(value, dict | EnvFrom) else "value"
-
-
-# A plain value, or a reference to where the value is (a mapping): EnvFrom.
-EnvEntry = Annotated[
-    Annotated[EnvValue, Tag("value")] | Annotated[EnvFrom, Tag("reference")],
-    Discriminator(_env_entry),
-]
-
-
-class Spec(_Model):
+class Spec(ManifestModel):
     image: Image = Field(default_factory=Image)
     command: list[Argument] = Field(min_length=1)
     env: dict[EnvName, EnvEntry] = Field(default_factory=dict)
@@ -521,7 +320,7 @@ class Spec(_Model):
         return self
 
 
-class JobManifest(_Model):
+class JobManifest(ManifestModel):
     api_version: Literal["runner/v1"] = Field(alias="apiVersion")
     kind: Literal["Job"]
     metadata: Metadata

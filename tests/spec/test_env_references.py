@@ -9,7 +9,7 @@ import pytest
 
 from runner.errors import ManifestError
 from runner.spec import load_manifest
-from runner.spec.model import EnvFrom
+from runner.spec.env import EnvFrom
 
 HEAD = "apiVersion: runner/v1\nkind: Job\nmetadata: {name: refs}\nspec:\n  command: [python, t.py]\n"
 

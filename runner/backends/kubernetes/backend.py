@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 from runner.backends.base import LogChunk, RunPlan
 from runner.backends.kubernetes.client import (
-    CONFIG_HINT,
     REQUEST_TIMEOUT,
     api_error,
     apis,
@@ -43,7 +42,7 @@ from runner.backends.kubernetes.pure.reading import (
 )
 from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
-from runner.errors import BackendError, RunnerError, SubmitError
+from runner.errors import BackendError, SubmitError
 from runner.records import RunRecord, RunRecords, RunState
 from runner.render.kubernetes import JOB_NAME_LABEL, ClusterTarget, render_run
 from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER, RUN_LABEL, SCHEDULE_LABEL
@@ -99,29 +98,10 @@ class KubernetesBackend:
         return replace(plan, image=built.reference)
 
     def missing_prerequisites(self, plan: RunPlan, settings: Settings) -> list[str]:
-        """What a cluster run of plan lacks, every item at once: a reachable cluster, an s3:// store that
-        answers, a registry that answers. (A missing store Secret is warned about: pods may have an
-        identity that gives them the store's credentials.)"""
-        missing = []
-        cluster = cluster_problem(cluster_namespace(plan.manifest, None, self.context), self.context)
-        if cluster:
-            missing.append(cluster)
-        if not settings.store_url.startswith("s3://"):
-            missing.append(
-                f"an artifact store its pods can reach: {settings.store_url} is local to this machine; "
-                "set RUNNER_STORE=s3://bucket/prefix (and AWS_ENDPOINT_URL for MinIO and the like)"
-            )
-        else:
-            store = store_problem(settings.store_url, plan.manifest.name)
-            if store:
-                missing.append(store)
-        if not settings.registry:
-            missing.append("a registry its nodes pull job images from: set RUNNER_REGISTRY=host:port")
-        else:
-            registry = registry_problem(settings.registry)
-            if registry:
-                missing.append(registry)
-        return missing
+        """What a cluster run of plan lacks, every item at once (prerequisites.missing_prerequisites)."""
+        from runner.backends.kubernetes.prerequisites import missing_prerequisites
+
+        return missing_prerequisites(plan, settings, self.context)
 
     def target(self, plan: RunPlan, settings: Settings, namespace: str | None = None) -> ClusterTarget:
         """Where plan runs: target_for in this backend's kubeconfig context."""
@@ -411,58 +391,6 @@ class KubernetesBackend:
         for number, data in chunks:
             if attempt in (None, number):
                 yield LogChunk(number, data)
-
-
-PROBE_TIMEOUT = (3, 5)  # seconds to connect, to read: a prerequisite check answers quickly
-
-
-def cluster_problem(namespace: str, context: str | None) -> str | None:
-    """Why the cluster of context cannot be asked about the namespace's runner Jobs (no kubeconfig,
-    refused, an error answer, a Role that does not allow it), or None. One LIST of at most one Job: a
-    request the runner's own Role allows (runner rbac)."""
-    try:
-        batch, _ = apis(context)
-        read_json(batch.list_namespaced_job, namespace, label_selector=f"{MANAGED_BY}={MANAGER}", limit=1)
-    except RunnerError as error:
-        return f"a Kubernetes cluster: {error.message}; {CONFIG_HINT}"
-    except Exception as error:
-        if getattr(error, "status", None):
-            return f"a Kubernetes cluster that answers: {api_error(error, f'listing Jobs in {namespace}')}"
-        reason = str(getattr(error, "reason", None) or error)
-        reason = reason.rpartition("Failed to establish a new connection: ")[2].rstrip("')\"")
-        return f"a Kubernetes cluster that answers: {reason}"
-    return None
-
-
-def store_problem(url: str, job: str) -> str | None:
-    """Why the s3:// store at url cannot be reached from here (and so likely not by the pods), or None."""
-    from runner.store import open_store
-
-    try:
-        open_store(url).exists(f"{job}/latest")
-    except RunnerError as error:
-        return f"an artifact store that answers: {url}: {error.message}"
-    except Exception as error:
-        return f"an artifact store that answers: {url}: {type(error).__name__}: {error}"
-    return None
-
-
-def registry_problem(registry: str) -> str | None:
-    """Why the registry does not answer its /v2/ endpoint (over https, else http), or None. Any HTTP
-    answer counts (401 too: the engine logs in); only no answer at all is a problem."""
-    import urllib.error
-    import urllib.request
-
-    reasons = []
-    for scheme in ("https", "http"):
-        try:
-            with urllib.request.urlopen(f"{scheme}://{registry}/v2/", timeout=PROBE_TIMEOUT[1]):
-                return None
-        except urllib.error.HTTPError:
-            return None
-        except (urllib.error.URLError, OSError, ValueError) as error:
-            reasons.append(str(getattr(error, "reason", error)))
-    return f"a registry that answers: RUNNER_REGISTRY={registry} does not ({reasons[-1]})"
 
 
 def cluster_namespace(manifest: JobManifest, namespace: str | None, context: str | None) -> str:

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from runner.errors import SubmitError
 
 if TYPE_CHECKING:
-    from runner.spec.model import EnvFrom, Spec
+    from runner.spec.env import EnvFrom
+    from runner.spec.model import Spec
 
 FROM_ENV = "fromEnv"
 FROM_FILE = "fromFile"

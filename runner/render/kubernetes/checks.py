@@ -20,7 +20,8 @@ from runner.render.kubernetes.conventions import (
     STORE_SECRET_KEYS,
 )
 from runner.spec import JobManifest
-from runner.spec.model import EnvFrom, check_dns_label, check_dns_subdomain
+from runner.spec.env import EnvFrom
+from runner.spec.names import check_dns_label, check_dns_subdomain
 
 _CREDENTIAL_PARAMETER = re.compile(r"secret|token|passw|signature|credential|access.?key", re.IGNORECASE)
 

@@ -35,7 +35,7 @@ from runner.render.kubernetes.conventions import (
 )
 from runner.render.kubernetes.target import Checked
 from runner.spec import JobManifest
-from runner.spec.model import EnvFrom
+from runner.spec.env import EnvFrom
 from runner.spec.quantities import format_cpu, format_memory
 
 
