@@ -12,25 +12,30 @@ Needs a running engine (scripts/engine.sh start) and the small python base image
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from runner.images.build import ensure_image  # noqa: E402
+from runner.images.build import build_inputs, ensure_image  # noqa: E402
 from runner.images.recipe import build_recipe  # noqa: E402
+from runner.images.tarstream import ContextStream  # noqa: E402
 from runner.images.wheel import runner_version, runner_wheel  # noqa: E402
 from runner.spec import load_manifest  # noqa: E402
 from tests.support.engine.base_images import python_base  # noqa: E402
+
+if TYPE_CHECKING:
+    import docker
 
 DOCKER = "/usr/bin/docker"
 
@@ -60,29 +65,16 @@ def row(name: str, ours: list[float], baseline_name: str, base: list[float]) -> 
     return f"{name:<40} {a * 1000:9.1f} ms   {baseline_name:<36} {b * 1000:9.1f} ms   {a / b:6.2f}x"
 
 
-def context_tar(manifest_path: Path, home: Path) -> bytes:
-    """The build context runner sends for this job, as a tar (for the docker build baseline)."""
+def context_tar(manifest_path: Path, home: Path, client: docker.DockerClient) -> bytes:
+    """The build context runner sends for this job, as a tar (for the docker build baseline): the
+    recipe's entries, the runner's wheel and the wheels resolved on the host, as runner.images.build
+    streams them."""
     loaded = load_manifest(manifest_path)
-    context = (loaded.base_dir / loaded.manifest.spec.image.context).resolve()
+    context = loaded.context_dir
     recipe = build_recipe(loaded.manifest, context, runner_version=runner_version())
     wheel = runner_wheel(home / "cache" / "wheels")
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for entry in recipe.entries(context):
-            info = tarfile.TarInfo(entry.name)
-            info.mode = entry.mode
-            if entry.kind == "dir":
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            elif entry.kind == "symlink":
-                info.type, info.linkname = tarfile.SYMTYPE, str((context / str(entry.source)).readlink())
-                tar.addfile(info)
-            else:
-                data = entry.data if entry.data is not None else (context / str(entry.source)).read_bytes()
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        tar.add(wheel, arcname=recipe.runner_wheel)
-    return buffer.getvalue()
+    inputs = build_inputs(client, recipe, home / "cache", home / "builds", lambda _: None)
+    return b"".join(ContextStream(recipe, context, wheel, extra=inputs.extra()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,7 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"spec: {{image: {{base: '{base}'}}, command: [sh, -c, 'echo first; sleep 1']}}\n"
         )
         built = ensure_image(
-            load_manifest(job / "job.yaml").manifest, job, registry=None, progress=lambda _: None
+            load_manifest(job / "job.yaml").manifest,
+            job,
+            registry=None,
+            progress=lambda _: None,
+            cache_dir=home / "cache",
+            log_dir=home / "builds",
         )
         runner = [sys.executable, "-m", "runner.cli.main"]
         submit = [
@@ -120,22 +117,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             first_line_seconds([DOCKER, "run", "--rm", *run_env, built.reference], env)
             for _ in range(args.repeat)
         ]
-        tar = context_tar(job / "job.yaml", home)
         import docker
 
         client = docker.from_env()
-        client.images.build(fileobj=io.BytesIO(tar), custom_context=True, rm=True)  # warm the layer cache
+        tar = context_tar(job / "job.yaml", home, client)
+        # warm the layer cache
+        baseline, _ = client.images.build(fileobj=io.BytesIO(tar), custom_context=True, rm=True)
         build_command = [*runner, "build", "--no-push", str(job / "job.yaml")]
         cached = timed(
             lambda: subprocess.run(build_command, env=env, check=True, capture_output=True), args.repeat
         )
         manifest = load_manifest(job / "job.yaml").manifest
         in_process = timed(
-            lambda: ensure_image(manifest, job, registry=None, progress=lambda _: None), args.repeat
+            lambda: ensure_image(
+                manifest, job, registry=None, progress=lambda _: None, cache_dir=home / "cache"
+            ),
+            args.repeat,
         )
         warm = timed(
             lambda: client.images.build(fileobj=io.BytesIO(tar), custom_context=True, rm=True), args.repeat
         )
+        for image in (built.reference, str(baseline.id)):  # what the benchmark built, not the base
+            with contextlib.suppress(docker.errors.APIError):
+                client.images.remove(image)
     print(f"median of {args.repeat} runs each; ratio = runner / baseline")
     print(f"{'subject':<40} {'time':>12}   {'baseline':<36} {'time':>12}   {'ratio':>7}")
     print(row("submit --backend docker, first log line", submit, "docker run, first line", plain))

@@ -1,12 +1,19 @@
 """Build job images on the local Docker engine (docker SDK, imported lazily).
 
 ``ensure_image`` turns a manifest and its context into ``runner/<job>:<content-hash>``: when that
-image is already on the engine it returns at once and builds nothing; otherwise it streams the build
-context (``BuildRecipe.entries`` plus the runner's wheel, runner.images.tarstream) to the engine as a
-tar, passes every line of the build's output to ``progress`` (runner.images.buildlog), and on failure
-raises ``BuildError`` naming the failing step with the end of its output, after removing what the
-failed build left (its containers go with ``forcerm``, its untagged images here). Pushing a built
-image is runner.images.push; the engine client and its errors are runner.images.engine.
+image is already on the engine it returns at once and builds nothing; otherwise it learns the base
+image's Python (runner.images.target, cached per base image), resolves the agent's packages and the
+job's requirements on the host into cached wheelhouses (runner.images.wheelhouse; a wheelhouse/ in
+the context wins for the job's), streams the build context (``BuildRecipe.entries``, the runner's
+wheel and those wheels, runner.images.tarstream) to the engine as a tar, says the build's steps in
+words to ``progress`` while its raw output goes to a log file (runner.images.buildlog), and on
+failure raises ``BuildError`` naming the failing step with the end of its output and the log file,
+after removing what the failed build left (its containers go with ``forcerm``, its untagged images
+here). Pushing a built image is runner.images.push; the engine client and its errors are
+runner.images.engine.
+
+RUNNER_HOME/cache holds what builds reuse (``wheels/``: the runner's wheel; ``targets/``: the bases'
+Pythons; ``wheelhouse/``: resolved wheels); RUNNER_HOME/builds the last build log of each job.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from runner.config import load_settings
+from runner.config import format_size, load_settings
 from runner.errors import RunnerError
 from runner.images.buildlog import BuildLog, missing_base_error, step_error
 from runner.images.engine import (
@@ -30,12 +37,21 @@ from runner.images.engine import (
     event_error,
     is_error_event,
     local_image,
+    quick_image_id,
     stopped_answering,
 )
 from runner.images.hashing import image_reference, image_tag
-from runner.images.recipe import BuildRecipe, build_recipe
+from runner.images.recipe import (
+    AGENT_DIR,
+    BUILD_WHEELHOUSE,
+    BuildRecipe,
+    agent_requirements_text,
+    build_recipe,
+)
+from runner.images.target import PythonTarget, python_target
 from runner.images.tarstream import ContextStream, StreamAborted
 from runner.images.wheel import runner_version, runner_wheel
+from runner.images.wheelhouse import Wheelhouse, plural, wheelhouse_for
 from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER
 from runner.spec.model import JobManifest
 
@@ -83,24 +99,115 @@ def ensure_image(
     skip: Sequence[Path] = (),
     client: docker.DockerClient | None = None,
     cache_dir: Path | None = None,
+    log_dir: Path | None = None,
 ) -> BuiltImage:
     """The job's image on the local engine, built only when no image with its content hash is there.
 
     context_dir is spec.image.context resolved against the manifest's directory; skip lists
-    directories left out of it (the runner's home when it lies inside). cache_dir holds the runner's
-    wheels (default RUNNER_HOME/cache/wheels).
+    directories left out of it (the runner's home when it lies inside). cache_dir holds what builds
+    reuse (default RUNNER_HOME/cache), log_dir the build logs (default RUNNER_HOME/builds).
     """
     started = time.monotonic()
     recipe, tag, reference = planned_reference(manifest, context_dir, registry=registry, skip=skip)
+    if client is None and (found := quick_image_id(reference)) is not None:
+        return BuiltImage(reference, tag, False, time.monotonic() - started, found)
     client = connect_engine() if client is None else client
     existing = local_image(client, reference)
     if existing is not None:
         return BuiltImage(reference, tag, False, time.monotonic() - started, existing)
-    wheel = runner_wheel(cache_dir or load_settings().home / "cache" / "wheels")
+    if cache_dir is None or log_dir is None:
+        home = load_settings().home
+        cache_dir = cache_dir or home / "cache"
+        log_dir = log_dir or home / "builds"
+    log_path = log_dir / f"{recipe.job}-{tag}.log"
+    progress(f"building {reference} from {recipe.base} (build log: {log_path})")
+    inputs = build_inputs(client, recipe, cache_dir, log_dir, progress)
+    wheel = runner_wheel(cache_dir / "wheels")
     image_id = _build(
-        client, recipe, context_dir=context_dir, wheel=wheel, reference=reference, tag=tag, progress=progress
+        client,
+        recipe,
+        context_dir=context_dir,
+        wheel=wheel,
+        inputs=inputs,
+        reference=reference,
+        tag=tag,
+        progress=progress,
+        log_path=log_path,
     )
     return BuiltImage(reference, tag, True, time.monotonic() - started, image_id)
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """What a build takes from outside the job's context: wheels resolved on the host."""
+
+    target: PythonTarget
+    agent: Wheelhouse
+    job: Wheelhouse | None  # None when the job has no requirements or brings its own wheelhouse/
+
+    def extra(self) -> list[tuple[str, list[Path]]]:
+        out = [(AGENT_DIR, self.agent.files())]
+        if self.job is not None:
+            out.append((BUILD_WHEELHOUSE, self.job.files()))
+        return out
+
+    def notes(self) -> dict[str, str]:
+        notes = {"agent-wheels": _wheels(self.agent)}
+        if self.job is not None:
+            notes["job-wheels"] = _wheels(self.job)
+        return notes
+
+
+def _wheels(wheelhouse: Wheelhouse) -> str:
+    return f"{plural(len(wheelhouse.wheels), 'wheel')}, {format_size(wheelhouse.size)}"
+
+
+def build_inputs(
+    client: docker.DockerClient, recipe: BuildRecipe, cache: Path, logs: Path, progress: Progress
+) -> BuildInputs:
+    """The base's Python (learned once per base image) and the wheels for it, resolved on the host."""
+    base_id = local_image(client, recipe.base) or _pull_base(client, recipe.base, progress)
+    target = python_target(client, recipe.base, base_id, cache / "targets")
+    wheelhouses = cache / "wheelhouse"
+    agent = wheelhouse_for(
+        agent_requirements_text(recipe.agent_requirements),
+        target,
+        wheelhouses,
+        what="the agent's packages",
+        progress=progress,
+        log=logs / f"{recipe.job}-agent-download.log",
+    )
+    job = None
+    if recipe.host_wheels:
+        assert recipe.requirements_text is not None
+        job = wheelhouse_for(
+            recipe.requirements_text,
+            target,
+            wheelhouses,
+            what="the job's requirements",
+            progress=progress,
+            log=logs / f"{recipe.job}-download.log",
+        )
+    return BuildInputs(target, agent, job)
+
+
+def _pull_base(client: docker.DockerClient, base: str, progress: Progress) -> str:
+    """Pull a base image the engine lacks (as the builder's FROM would); its id, or a BuildError."""
+    progress(f"pulling base image {base}")
+    started = time.monotonic()
+    try:
+        image = client.images.pull(base)
+    except engine_errors() as error:
+        raise BuildError(
+            f"base image {base} is not on this machine and cannot be pulled: {api_message(error)}",
+            hint=(
+                f"pull it where its registry is reachable (docker pull {base}) or load it "
+                f"(docker load -i FILE.tar), or set spec.image.base to an image this machine has"
+            ),
+            step=f"FROM {base}",
+        ) from None
+    progress(f"pulled {base} in {time.monotonic() - started:.1f}s")
+    return str(image.id)
 
 
 def _build(
@@ -109,12 +216,33 @@ def _build(
     *,
     context_dir: Path,
     wheel: Path,
+    inputs: BuildInputs,
     reference: str,
     tag: str,
     progress: Progress,
+    log_path: Path,
 ) -> str:
-    stream = ContextStream(recipe, context_dir, wheel)
-    log = BuildLog(progress)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w", encoding="utf-8") as raw:
+        return _build_logged(
+            client,
+            recipe,
+            ContextStream(recipe, context_dir, wheel, extra=inputs.extra()),
+            BuildLog(progress, raw=raw, path=str(log_path), notes=inputs.notes()),
+            reference=reference,
+            tag=tag,
+        )
+
+
+def _build_logged(
+    client: docker.DockerClient,
+    recipe: BuildRecipe,
+    stream: ContextStream,
+    log: BuildLog,
+    *,
+    reference: str,
+    tag: str,
+) -> str:
     labels = {MANAGED_BY: MANAGER, JOB_LABEL: recipe.job, TAG_LABEL: tag}
     try:
         events = client.api.build(
@@ -126,6 +254,9 @@ def _build(
             pull=False,
             decode=True,
             labels=labels,
+            # Every pip install is offline (wheels resolved on the host): the build needs no network,
+            # and gets none, unless apt-get must reach a mirror (spec.image.apt).
+            network_mode=None if recipe.apt else "none",
             timeout=None,  # no read timeout: a step may print nothing for a long while
         )
         failure = _follow_build(client, events, recipe, reference, log)

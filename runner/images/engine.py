@@ -96,6 +96,45 @@ def local_image(client: docker.DockerClient, reference: str) -> str | None:
     return str(image.id)
 
 
+def quick_image_id(reference: str, timeout: float = 5.0) -> str | None:
+    """The id of the image the engine has under reference, asked without the docker SDK; None otherwise.
+
+    One GET /images/<reference>/json over the engine's unix socket with http.client: a few milliseconds,
+    where importing the SDK and making a client take a few hundred (the check of an unchanged job's
+    image was mostly that). None also when it cannot tell (not a unix socket, no answer, an error):
+    the caller then asks through the SDK, which says why.
+    """
+    import http.client
+    import json
+    import socket
+    from urllib.parse import quote
+
+    address = engine_address()
+    if not address.startswith("unix://"):
+        return None
+    path = address.removeprefix("unix://")
+
+    class _UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(path)
+
+    connection = _UnixConnection("localhost", timeout=timeout)
+    try:
+        connection.request("GET", f"/images/{quote(reference, safe='/:@')}/json")
+        answer = connection.getresponse()
+        body = answer.read()
+        if answer.status != 200:
+            return None
+        found = json.loads(body).get("Id")
+        return str(found) if found else None
+    except (OSError, ValueError, http.client.HTTPException, AttributeError):
+        return None
+    finally:
+        connection.close()
+
+
 def connection_errors() -> tuple[type[Exception], ...]:
     """What a call to the engine raises when its connection breaks or times out."""
     import requests

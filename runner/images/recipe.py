@@ -3,15 +3,22 @@
 ``render_dockerfile`` fills the template ``runner/images/templates/job.Dockerfile`` (package data, so
 it is found the same way in an editable install and in a wheel; top-level ``images/job.Dockerfile``
 is a symbolic link to it). ``build_recipe`` adds what the build needs from the job's context: the
-files .dockerignore keeps, the requirements, and whether pip runs air-gapped from a wheelhouse.
+files .dockerignore keeps, the requirements, and whether the context brings its own wheelhouse.
+
+Every pip install in the image is offline (``--no-index --find-links``): the job's wheels come from the
+context's wheelhouse/ when it has one, otherwise the build step resolves them on the host
+(runner.images.wheelhouse); the agent's own packages (AGENT_REQUIREMENTS) are resolved on the host
+too and go into a virtual environment of their own, AGENT_VENV, apart from the job's.
 
 The build context a recipe describes (``BuildRecipe.entries``) is laid out so that no name of the
 job's can clash with the runner's::
 
     Dockerfile                               the rendered template
     .runner/runner-<version>-py3-none-any.whl  the runner's wheel, added by the build step
+    .runner/agent/...                        the agent's wheels (pip's among them), added by the build step
     .runner/requirements.txt                 the job's requirements (its file, or the list one a line)
-    .runner/wheelhouse/...                   air-gapped mode: the context's wheelhouse/
+    .runner/wheelhouse/...                   the job's wheels: the context's wheelhouse/, or added by the
+                                             build step from the host-resolved cache
     job/...                                  every other file the context keeps, copied to /job
 """
 
@@ -40,9 +47,13 @@ RUNNER_DIR = ".runner"  # the runner's part of the build context
 JOB_DIR = "job"  # the job's part of the build context
 REQUIREMENTS = f"{RUNNER_DIR}/requirements.txt"
 BUILD_WHEELHOUSE = f"{RUNNER_DIR}/{WHEELHOUSE}"
-# What runner.agent needs besides the standard library, installed next to the runner's wheel (which
-# goes in with --no-deps). Today the agent and the file store it writes to are standard library only.
-AGENT_REQUIREMENTS: tuple[str, ...] = ()
+AGENT_DIR = f"{RUNNER_DIR}/agent"
+# What runner.agent needs besides the standard library, in its own virtual environment (AGENT_VENV)
+# with the runner's wheel (which goes in with --no-deps): boto3 for s3:// stores, with the whole AWS
+# credential chain. pip's wheel comes with them: it installs them, so the base needs no pip for it.
+AGENT_REQUIREMENTS: tuple[str, ...] = ("boto3>=1.36",)
+AGENT_PIP = "pip"
+AGENT_VENV = "/opt/runner"
 
 _TMP = "/tmp/runner-build"
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
@@ -105,8 +116,9 @@ def check_requirements_text(text: str, where: str, *, wheelhouse: bool) -> str:
     """Refuse what pip cannot do from the one requirements file copied into the build.
 
     Includes (-r, -c) and local paths name other files, which are not in the image when the
-    requirements install (they go in before the job's files, for the layer cache); in air-gapped mode
-    a URL would send pip to the network.
+    requirements install (they go in before the job's files, for the layer cache); a URL would send
+    pip to the network, and the build installs offline (from the context's wheelhouse/, or from wheels
+    resolved on the host).
     """
     for number, raw in enumerate(text.splitlines(), start=1):
         line = _COMMENT.sub("", raw).strip()
@@ -123,11 +135,15 @@ def check_requirements_text(text: str, where: str, *, wheelhouse: bool) -> str:
                 "the requirements install",
                 hint=f"build a wheel of it (pip wheel -w {WHEELHOUSE} PATH) and name the package",
             )
-        if wheelhouse and _URL.search(line):
+        # An index option (--extra-index-url URL) is for pip download on the host: the build ignores
+        # it (--no-index). With the context's own wheelhouse/ nothing is downloaded: no URL at all.
+        if _URL.search(line) and (wheelhouse or not line.startswith("-")):
+            source = f"from the context's {WHEELHOUSE}/" if wheelhouse else "from wheels resolved on the host"
             raise UserError(
-                f"{where} line {number}: {line!r} needs the network, but the context has a {WHEELHOUSE}/ "
-                "directory, so pip installs offline from it",
-                hint=f"put the wheel in {WHEELHOUSE}/ and name the package instead",
+                f"{where} line {number}: {line!r} needs the network, but the image build installs "
+                f"offline, {source}",
+                hint=f"put the wheel in a {WHEELHOUSE}/ directory at the top of the context and name the "
+                "package instead (an index of your own: configure pip on this machine, pip config set)",
             )
     return text
 
@@ -144,12 +160,9 @@ def _has_requirements(image: Image) -> bool:
     return image.requirements is not None and image.requirements != []
 
 
-def _index_options(wheelhouse: bool) -> str:
-    return f"--no-index --find-links {_TMP}/{WHEELHOUSE}" if wheelhouse else ""
-
-
-def _pip_install(wheelhouse: bool, *args: str) -> str:
-    return " ".join(part for part in ("python -m pip install", _index_options(wheelhouse), *args) if part)
+def agent_requirements_text(requirements: Sequence[str] = AGENT_REQUIREMENTS) -> str:
+    """What the host resolves for the agent's environment: its requirements and pip to install them."""
+    return "".join(f"{item}\n" for item in (AGENT_PIP, *requirements))
 
 
 def _apt_block(packages: tuple[str, ...]) -> str:
@@ -168,15 +181,6 @@ def _apt_block(packages: tuple[str, ...]) -> str:
     )
 
 
-def _wheelhouse_block(wheelhouse: bool) -> str:
-    if not wheelhouse:
-        return "# Packages come from the package index (the context has no wheelhouse/)."
-    return (
-        f"# Air-gapped: every pip install below uses only the context's {WHEELHOUSE}/, never the network.\n"
-        f"COPY {BUILD_WHEELHOUSE}/ {_TMP}/{WHEELHOUSE}/"
-    )
-
-
 def _requirements_block(image: Image, wheelhouse: bool) -> str:
     if not _has_requirements(image):
         return "# No Python requirements (spec.image.requirements is not set)."
@@ -185,20 +189,36 @@ def _requirements_block(image: Image, wheelhouse: bool) -> str:
         if isinstance(image.requirements, str)
         else "spec.image.requirements"
     )
+    wheels = f"the context's {WHEELHOUSE}/" if wheelhouse else "wheels resolved on the host (pip download)"
     return (
-        f"# The job's Python requirements ({source}), before its code for the layer cache.\n"
+        f"# The job's Python requirements ({source}), before its code for the layer cache;\n"
+        f"# offline, from {wheels}.\n"
+        f"COPY {BUILD_WHEELHOUSE}/ {_TMP}/{WHEELHOUSE}/\n"
         f"COPY {REQUIREMENTS} {_TMP}/requirements.txt\n"
-        f"RUN {_pip_install(wheelhouse, '-r', f'{_TMP}/requirements.txt')}"
+        f"RUN python -m pip install --no-index --find-links {_TMP}/{WHEELHOUSE} \\\n"
+        f"        -r {_TMP}/requirements.txt \\\n"
+        f"    && rm -rf {_TMP}"
     )
 
 
-def _agent_block(requirements: Sequence[str], wheelhouse: bool) -> str:
-    if not requirements:
-        return "# The agent needs nothing beyond the standard library."
+def _agent_block(requirements: Sequence[str]) -> str:
     for item in requirements:
         if not _AGENT_REQUIREMENT.fullmatch(item):
             raise ValueError(f"agent requirement {item!r} is not a plain pip requirement")
-    return "# What the agent needs.\nRUN " + _pip_install(wheelhouse, *(shlex.quote(r) for r in requirements))
+    names = " ".join(shlex.quote(r) for r in requirements)
+    wheels = f"{_TMP}/agent"
+    return (
+        f"# The runner's agent in a virtual environment of its own, {AGENT_VENV}, apart from the job's\n"
+        f"# packages; its packages from wheels resolved on the host, installed by pip's own wheel (kept\n"
+        f"# for the runner's wheel below), so this needs neither the network nor pip in the base.\n"
+        f"COPY {AGENT_DIR}/ {wheels}/\n"
+        f"RUN set -eu; \\\n"
+        f"    python -m venv --without-pip {AGENT_VENV}; \\\n"
+        f"    cp {wheels}/{AGENT_PIP}-*.whl {AGENT_VENV}/pip.whl; \\\n"
+        f"    {AGENT_VENV}/bin/python {AGENT_VENV}/pip.whl/pip install --no-index --find-links {wheels} \\\n"
+        f"        --disable-pip-version-check --no-cache-dir {names}; \\\n"
+        f"    rm -rf {_TMP}"
+    )
 
 
 def _check_wheel(runner_wheel: str) -> str:
@@ -229,9 +249,9 @@ def render_dockerfile(
     values = {
         "base": check_base(image.base),
         "apt": _apt_block(check_apt(image.apt)),
-        "wheelhouse": _wheelhouse_block(wheelhouse),
         "requirements": _requirements_block(image, wheelhouse),
-        "agent": _agent_block(agent_requirements, wheelhouse),
+        "agent": _agent_block(agent_requirements),
+        "agent_venv": AGENT_VENV,
         "runner_wheel": wheel,
         "runner_wheel_name": PurePosixPath(wheel).name,
         "uid": str(UID),
@@ -270,10 +290,16 @@ class BuildRecipe:
     requirements_text: str | None  # what .runner/requirements.txt holds
     command: tuple[str, ...]
     outputs: str
-    wheelhouse: bool  # the context has a wheelhouse/ directory: pip installs offline from it
+    wheelhouse: bool  # the context has a wheelhouse/ directory: the job's wheels come from it
     runner_wheel: str  # where the build step puts the runner's wheel in the build context
     files: tuple[str, ...]  # every file of the context that .dockerignore keeps, sorted, POSIX
     dockerfile: str
+    agent_requirements: tuple[str, ...] = AGENT_REQUIREMENTS
+
+    @property
+    def host_wheels(self) -> bool:
+        """Whether the build step resolves the job's wheels on the host (requirements, no wheelhouse/)."""
+        return self.requirements_text is not None and not self.wheelhouse
 
     @property
     def job_files(self) -> tuple[str, ...]:
@@ -294,7 +320,7 @@ class BuildRecipe:
         ]
         if self.requirements_text is not None:
             out.append(BuildEntry(REQUIREMENTS, "file", data=self.requirements_text.encode()))
-        if self.wheelhouse:
+        if self.wheelhouse and self.requirements_text is not None:
             out.append(BuildEntry(BUILD_WHEELHOUSE, "dir", 0o755))
             prefix = WHEELHOUSE + "/"
             out.extend(
@@ -409,4 +435,5 @@ def build_recipe(
         runner_wheel=runner_wheel,
         files=files,
         dockerfile=dockerfile,
+        agent_requirements=tuple(agent_requirements),
     )

@@ -6,7 +6,7 @@ import errno
 import os
 import stat
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from runner.config import format_size, max_context_bytes
@@ -32,12 +32,24 @@ class ContextStream:
     (runner.images.context.scan_context); a file that has since become a FIFO or device is refused
     without being waited on, and the context's files may not add up to more than limit bytes
     (RUNNER_MAX_CONTEXT when None) however they grew since.
+
+    extra adds the runner's files from outside the context (the host-resolved wheels): each a
+    directory name and the files to put in it, under their own names.
     """
 
-    def __init__(self, recipe: BuildRecipe, context_dir: Path, wheel: Path, *, limit: int | None = None):
+    def __init__(
+        self,
+        recipe: BuildRecipe,
+        context_dir: Path,
+        wheel: Path,
+        *,
+        limit: int | None = None,
+        extra: Sequence[tuple[str, Sequence[Path]]] = (),
+    ):
         self.recipe = recipe
         self.context_dir = context_dir
         self.wheel = wheel
+        self.extra = extra
         self.error: RunnerError | None = None
         self.sent = 0
         self.limit = max_context_bytes() if limit is None else limit
@@ -48,6 +60,10 @@ class ContextStream:
             for entry in self.recipe.entries(self.context_dir):
                 yield from self._entry(entry)
             yield from self._file(self.recipe.runner_wheel, 0o644, self.wheel, follow=True)
+            for directory, files in self.extra:
+                yield self._header(directory, tarfile.DIRTYPE, 0o755)
+                for path in files:
+                    yield from self._file(f"{directory}/{path.name}", 0o644, path, follow=True)
             yield from self._finish()
         except ContextError as error:
             self.error = error

@@ -1,15 +1,15 @@
 """The runner's own wheel, for job images: built here, offline, from the installed package.
 
 Job images install the runner with ``pip install --no-deps --no-index`` so that the agent
-(``python -m runner.agent``) runs inside them. The wheel is written directly with zipfile: the
+(``/opt/runner/bin/python -m runner.agent``) runs inside them. The wheel is written directly with zipfile: the
 runner is pure Python, so a wheel is its package files plus ``runner-<version>.dist-info/`` with
 METADATA, WHEEL and RECORD (PEP 427, PEP 376). No build backend, no build isolation, no network.
 
 ``runner_version()`` names the exact code: the release plus a short hash of the package's files,
 ``0.1.0+g1a2b3c4d5e``, so that a changed runner changes the image tags that include it. The wheel
-declares no dependencies (the agent needs only the standard library; see AGENT_REQUIREMENTS in
-recipe.py) and is byte-for-byte reproducible: the same files give the same wheel, so Docker's layer
-cache for the COPY of it holds across rebuilds.
+declares no dependencies (what the agent needs, boto3, goes into its environment from
+AGENT_REQUIREMENTS in recipe.py) and is byte-for-byte reproducible: the same files give the same
+wheel, so Docker's layer cache for the COPY of it holds across rebuilds.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Artifact stores: one protocol, file:// (a directory) and s3:// (a bucket and prefix).
 
-s3:// has two clients that read and write the same objects: S3Store on boto3 where boto3 is
-installed (the runner on a workstation), and S3LiteStore on the standard library where it is not
-(the agent inside job images, which get the runner wheel without its dependencies).
+s3:// has one client, S3Store on boto3: the runner's, and the agent's inside job images, which carry
+boto3 in the agent's own environment (/opt/runner; runner.images.recipe). boto3 is imported on first use.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from urllib.parse import unquote, urlparse
 from runner.errors import UserError
 from runner.store.base import Digest, Store, StoredObject, check_key
 from runner.store.file import FileStore
-from runner.store.s3 import S3Store, have_boto3
+from runner.store.s3 import S3Store
 
 __all__ = [
     "Digest",
@@ -63,10 +62,6 @@ def _s3_store(url: str) -> Store:
             hint="use s3://bucket/prefix, e.g. s3://ml/runner",
         )
     try:
-        if have_boto3():
-            return S3Store(bucket, prefix)
-        from runner.store.s3lite import S3LiteStore  # here: http.client and ssl only when needed
-
-        return S3LiteStore(bucket, prefix)
+        return S3Store(bucket, prefix)
     except UserError as error:
         raise UserError(f"store URL {url!r}: {error.message}", hint=error.hint) from None

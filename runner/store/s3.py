@@ -26,15 +26,15 @@ into place: a mismatch is a StoreError "checksum mismatch".
 Deletes (retention) go through DeleteObjects, up to 1000 keys a request, and fail on the first key
 S3 reports it could not delete; listings are paginated, so a job with any number of runs is seen whole.
 
-Where boto3 is missing (job images), open_store uses runner.store.s3lite instead; what the two share
-(the metadata, the verification, the configuration, the errors and their hints) is in s3common.
+This is the one S3 client: job images carry boto3 for their agent in its own environment (/opt/runner,
+runner.images.recipe.AGENT_REQUIREMENTS). The pieces that need no boto3 (the metadata, the verification,
+the configuration, the errors and their hints) are in s3common.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import io
 import threading
 from collections.abc import Iterator, Sequence
@@ -73,17 +73,9 @@ MULTIPART_CHUNK = 8 * MiB
 MAX_CONCURRENCY = 4  # parts in flight at once for one object
 
 NO_BOTO3_HINT = (
-    "install boto3 where the runner runs (pip install boto3), or open the store with open_store, "
-    "which uses the standard-library client (runner.store.s3lite) where boto3 is missing"
+    "install boto3 where the runner runs (pip install boto3); job images built by the runner have it "
+    "in the agent's environment (/opt/runner)"
 )
-
-
-def have_boto3() -> bool:
-    """Whether boto3 and botocore can both be imported (--no-deps installs may lack one); imports neither."""
-    try:
-        return all(importlib.util.find_spec(name) is not None for name in ("boto3", "botocore"))
-    except (ImportError, ValueError):  # a broken install, or a module without a spec
-        return False
 
 
 class S3Store:

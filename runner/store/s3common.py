@@ -1,10 +1,11 @@
-"""What the two s3:// clients share, so that each reads what the other wrote and both fail alike.
+"""The s3:// store's parts that need no boto3: its format, its configuration and its errors.
 
-runner.store.s3 (S3Store, on boto3) serves the runner where boto3 is installed; runner.store.s3lite
-(S3LiteStore, standard library only) serves the agent in job images that lack it. Both keep the
-sha256 of an object's content in its metadata (x-amz-meta-sha256) and verify it on every read, take
-their configuration from the variables the AWS CLI reads, and turn S3's error codes into the same
-StoreErrors with the same hints. Standard library only: the agent imports this.
+runner.store.s3 (S3Store, on boto3) is the one S3 client, for the runner and for the agent in job
+images alike (their agent has boto3 in its own environment, /opt/runner: runner.images.recipe). It
+keeps the sha256 of an object's content in its metadata (x-amz-meta-sha256) and verifies it on every
+read, takes its configuration from the variables the AWS CLI reads, and turns S3's error codes into
+StoreErrors with hints; those pieces live here, on the standard library, so that they are tested and
+imported without botocore.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ import pytest
 from runner.errors import RunnerError
 from runner.images import wheel as wheel_module
 from runner.images.build import TAG_LABEL, BuiltImage, ensure_image, image_name
-from runner.images.engine import BuildError, EngineError
+from runner.images.engine import BuildError, EngineError, quick_image_id
 from runner.images.push import has_registry, push_image
 from runner.images.recipe import build_recipe
 from runner.images.tarstream import ContextStream
@@ -122,7 +122,8 @@ class Progress:
 
     @property
     def steps(self) -> list[str]:
-        return [line for line in self.lines if re.match(r"Step \d+/\d+ : ", line)]
+        """The build's steps in words: ``[16/24] copying the job's files``."""
+        return [line for line in self.lines if re.match(r"\[\d+/\d+\] ", line)]
 
 
 @dataclass
@@ -143,10 +144,23 @@ class Engine:
         self.jobs.add(job.name)
         progress = Progress()
         built = ensure_image(
-            job, context, registry=registry, progress=progress, client=self.client, cache_dir=self.cache
+            job,
+            context,
+            registry=registry,
+            progress=progress,
+            client=self.client,
+            cache_dir=self.cache,
+            log_dir=self.logs,
         )
         self.references.add(built.reference)
         return built, progress
+
+    @property
+    def logs(self) -> Path:
+        return self.cache / "builds"
+
+    def log_of(self, built: BuiltImage, job: str) -> str:
+        return (self.logs / f"{job}-{built.tag}.log").read_text()
 
     def leftovers(self) -> tuple[set[str], set[str]]:
         """Ids of all containers and of all dangling images."""
@@ -190,6 +204,7 @@ class Engine:
             reference,
             command=command,
             environment={"RUNNER_STORE": "file:///tmp/store", "RUNNER_JOB": job, "RUNNER_RUN_ID": run_id},
+            network_disabled=True,
             detach=True,
         )
         try:
@@ -480,8 +495,15 @@ def test_build_run_reuse_and_rebuild(engine: Engine, tmp_path: Path, monkeypatch
     built, progress = engine.ensure(job, context)
     assert built.built and built.reference == f"runner/{job.name}:{built.tag}"
     assert built.image_id.startswith("sha256:")
-    assert any("COPY --chown=1000:1000 job/ /job/" in step for step in progress.steps)
-    assert any("Successfully installed runner-" in line for line in progress.lines)
+    # Plain steps, not the builder's log; the log goes to a file.
+    assert any(step.endswith("] copying the job's files") for step in progress.steps), progress.lines
+    assert any("installing the agent's packages into /opt/runner" in step for step in progress.steps)
+    assert not any(line.startswith(("Step ", " ---> ", "Successfully")) for line in progress.lines)
+    assert "Successfully installed runner-" in engine.log_of(built, job.name)
+    assert any(
+        "Successfully installed" in line and "boto3" in line
+        for line in engine.log_of(built, job.name).splitlines()
+    )
     image = engine.client.images.get(built.reference)
     assert image.labels[MANAGED_BY] == MANAGER
     assert image.labels[JOB_LABEL] == job.name and image.labels[TAG_LABEL] == built.tag
@@ -493,7 +515,7 @@ def test_build_run_reuse_and_rebuild(engine: Engine, tmp_path: Path, monkeypatch
     assert "to stderr" in ran.stdout  # the agent tees both streams into one log
     assert "run hello-r1 succeeded (exit code 0); collected" in ran.stderr
     assert ran.config["User"] == "1000:1000"
-    assert ran.config["Entrypoint"] == ["python", "-I", "-m", "runner.agent", "--"]
+    assert ran.config["Entrypoint"] == ["/opt/runner/bin/python", "-I", "-m", "runner.agent", "--"]
     assert ran.store["outputs/result.txt"] == b"done\n"
     assert "MANIFEST.json" in ran.store and b"hello uid 1000" in ran.store["logs/attempt-1.log"]
     assert json.loads(ran.store["run.json"])["state"] == "succeeded"
@@ -510,14 +532,70 @@ def test_build_run_reuse_and_rebuild(engine: Engine, tmp_path: Path, monkeypatch
     again, progress = engine.ensure(job, context)
     assert again.reference == built.reference and not again.built and again.image_id == built.image_id
     assert calls == [] and progress.lines == []
+    # Without a client given, the check asks the engine's socket directly (no docker SDK).
+    assert quick_image_id(built.reference) == built.image_id
+    assert quick_image_id(f"{built.repository}:no-such-tag") is None
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+    assert quick_image_id(built.reference) is None, "not a unix socket: the SDK's way"
+    monkeypatch.delenv("DOCKER_HOST")
     assert engine.client.images.get(built.reference).attrs["Created"] == image.attrs["Created"]
 
-    # A changed file is a new tag and a new build, from the layer cache up to the job's files.
+    # A changed file is a new tag and a new build, from the layer cache up to the job's files: only
+    # the last layer is built again, and nothing is downloaded.
     (context / "hello.py").write_text(HELLO + "print('edited')\n")
     edited, progress = engine.ensure(job, context)
     assert edited.built and edited.tag != built.tag and len(calls) == 1
-    assert any("Using cache" in line for line in progress.lines)
+    assert not any("downloading" in line or "resolving" in line for line in progress.lines)
+    said = progress.steps[1:]  # after FROM
+    assert said[-1].endswith("] copying the job's files"), said
+    assert all(step.endswith(", from the cache") for step in said[:-1]), said
     assert "edited" in engine.run(edited.reference, job.name, "hello-r2").stdout
+
+
+def test_the_agent_has_its_own_environment_with_boto3(engine: Engine, tmp_path: Path) -> None:
+    probe = (
+        "import importlib.util as u, sys; "
+        "print('job python', sys.prefix, 'boto3', u.find_spec('boto3') is not None, "
+        "'runner', u.find_spec('runner') is not None)"
+    )
+    job = manifest(job_name("venv"), engine.base, ["python", "-c", probe])
+    context = write_context(tmp_path / "ctx", {"nonce.txt": NONCE})
+    built, _ = engine.ensure(job, context)
+    ran = engine.run(built.reference, job.name, "venv-r1")
+    assert ran.code == 0, ran.stdout + ran.stderr
+    # The runner package alone (runner.metrics for training callbacks), never the agent's packages.
+    assert "boto3 False runner True" in ran.stdout, ran.stdout
+    agent = engine.client.containers.run(
+        built.reference,
+        entrypoint=["/opt/runner/bin/python", "-I", "-c"],
+        command=["import boto3, runner.store.s3, sys; print(sys.prefix, boto3.__version__)"],
+        network_disabled=True,
+        remove=True,
+    )
+    assert agent.decode().startswith("/opt/runner "), agent
+
+
+def test_requirements_are_resolved_on_the_host_and_installed_offline(engine: Engine, tmp_path: Path) -> None:
+    # jmespath is not in the base: pip inside the build (which has no network) cannot have fetched it.
+    job = manifest(
+        job_name("hostwheels"),
+        engine.base,
+        ["python", "-c", "import jmespath; print('jmespath', jmespath.__version__)"],
+        requirements=["jmespath==1.0.1"],
+    )
+    context = write_context(tmp_path / "ctx", {"nonce.txt": NONCE})
+    built, progress = engine.ensure(job, context)
+    assert any(
+        "resolving the job's requirements on this machine for Python 3.11" in line for line in progress.lines
+    )
+    assert any("copying the job's wheels (1 wheel, " in step for step in progress.steps), progress.steps
+    ran = engine.run(built.reference, job.name, "hostwheels-r1")
+    assert ran.code == 0, ran.stdout + ran.stderr
+    assert "jmespath 1.0.1" in ran.stdout
+    # Cached by requirement set and target: another job with the same set downloads nothing.
+    other = manifest(job_name("hostwheels2"), engine.base, ["true"], requirements=["jmespath==1.0.1"])
+    again, progress = engine.ensure(other, context)
+    assert again.built and not any("resolving" in line for line in progress.lines)
 
 
 def test_air_gapped_build_from_a_wheelhouse(engine: Engine, tmp_path: Path) -> None:
@@ -531,7 +609,8 @@ def test_air_gapped_build_from_a_wheelhouse(engine: Engine, tmp_path: Path) -> N
     tiny_wheel(context / "wheelhouse", value=NONCE)
     built, progress = engine.ensure(job, context)
     assert built.built
-    assert any("--no-index --find-links /tmp/runner-build/wheelhouse -r" in step for step in progress.steps)
+    assert any("installing the job's requirements (offline)" in step for step in progress.steps)
+    assert not any("resolving the job's requirements" in line for line in progress.lines), "its own wins"
     ran = engine.run(built.reference, job.name, "wheels-r1")
     assert ran.code == 0, ran.stdout + ran.stderr
     assert f"value {NONCE}" in ran.stdout
@@ -546,7 +625,13 @@ def expect_failure(engine: Engine, job: JobManifest, context: Path) -> tuple[Bui
     engine.jobs.add(job.name)
     with pytest.raises(BuildError) as caught:
         ensure_image(
-            job, context, registry=None, progress=progress, client=engine.client, cache_dir=engine.cache
+            job,
+            context,
+            registry=None,
+            progress=progress,
+            client=engine.client,
+            cache_dir=engine.cache,
+            log_dir=engine.logs,
         )
     after_containers, after_dangling = engine.leftovers()
     containers_left, images_left = engine.ours(after_containers - containers, after_dangling - dangling)
@@ -564,14 +649,17 @@ def test_a_requirement_missing_from_the_wheelhouse(engine: Engine, tmp_path: Pat
     assert error.step is not None and error.step.startswith("Step ")
     assert (
         "--no-index --find-links /tmp/runner-build/wheelhouse -r /tmp/runner-build/requirements.txt"
-        in error.step
+        in " ".join(error.step.split())
     )
     assert re.search(r"failed at Step \d+/\d+ : RUN python -m pip install --no-index", error.message)
     assert "it exited with code 1" in error.message
     assert "No matching distribution found for bt-not-there==2.0" in error.message
     assert any("bt-not-there" in line for line in error.output) and len(error.output) <= 15
     assert error.hint is not None and "wheelhouse/ has no wheel" in error.hint
-    assert any("No matching distribution" in line for line in progress.lines), "progress saw the output"
+    # The builder's raw output is in the log file the error names, not in progress.
+    log = re.search(r"full build log: (\S+)", error.message)
+    assert log is not None and "No matching distribution" in Path(log.group(1)).read_text()
+    assert not any("No matching distribution" in line for line in progress.lines)
 
 
 def test_a_broken_requirements_file(engine: Engine, tmp_path: Path) -> None:
@@ -594,22 +682,25 @@ def test_a_base_image_that_is_not_here(engine: Engine, tmp_path: Path) -> None:
     job = manifest(job_name("nobase"), base)
     context = write_context(tmp_path / "ctx", {"hello.py": HELLO})
     error, _ = expect_failure(engine, job, context)
-    assert error.message.startswith(f"base image {base} is not on this machine and cannot be pulled: ")
+    assert error.message.startswith(f"base image {base} is not on this machine")
     assert error.hint is not None and f"docker pull {base}" in error.hint and "docker load" in error.hint
 
 
 def test_a_failing_run_step_after_cached_steps(engine: Engine, no_pip_base: str, tmp_path: Path) -> None:
-    job = manifest(job_name("nopip"), no_pip_base)
+    # The agent needs no pip in the base (pip's own wheel installs it): a job without requirements builds.
+    bare = manifest(job_name("nopipok"), no_pip_base)
     context = write_context(tmp_path / "ctx", {"hello.py": HELLO, "nonce.txt": NONCE})
+    built, _ = engine.ensure(bare, context)
+    assert engine.run(built.reference, bare.name, "nopip-r1").code == 0
+    # The job's own requirements need the base's pip.
+    job = manifest(job_name("nopip"), no_pip_base, requirements=["bt_tiny==1.0"])
+    tiny_wheel(context / "wheelhouse")
     error, progress = expect_failure(engine, job, context)
-    wheel = f"runner-{runner_version()}-py3-none-any.whl"
-    assert (
-        error.step is not None
-        and f"RUN python -m pip install --no-deps --no-index /tmp/runner-build/{wheel}" in (error.step)
-    )
+    assert error.step is not None and "RUN python -m pip install --no-index" in error.step
     assert "No module named pip" in error.message and "it exited with code 1" in error.message
     assert error.hint is not None and "has no pip" in error.hint
-    assert len(progress.steps) >= 8, "the steps before it ran (or came from the cache)"
+    assert len(progress.steps) >= 5, "the steps before it ran (or came from the cache)"
+    assert sum(step.endswith(", from the cache") for step in progress.steps) >= 3, progress.steps
 
 
 # --- pushing ---------------------------------------------------------------------------------------------

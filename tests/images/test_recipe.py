@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 
 from runner.errors import UserError
 from runner.images.recipe import (
+    AGENT_DIR,
     AGENT_REQUIREMENTS,
     BuildRecipe,
+    agent_requirements_text,
     build_recipe,
     fill,
     render_dockerfile,
@@ -69,7 +71,7 @@ def check_structure(dockerfile: str, base: str, command: list[str], *, wheelhous
     uid, _, gid = users[-1].partition(":")
     assert uid.isdigit() and gid.isdigit() and int(uid) > 0 and int(gid) > 0, "numeric, non-root"
     entrypoint = [arguments for keyword, arguments in steps if keyword == "ENTRYPOINT"]
-    assert entrypoint == ['["python", "-I", "-m", "runner.agent", "--"]']
+    assert entrypoint == ['["/opt/runner/bin/python", "-I", "-m", "runner.agent", "--"]']
     cmd = [arguments for keyword, arguments in steps if keyword == "CMD"]
     assert len(cmd) == 1 and json.loads(cmd[0]) == command
     assert ("ENV", "PYTHONUNBUFFERED=1") in steps
@@ -80,11 +82,18 @@ def check_structure(dockerfile: str, base: str, command: list[str], *, wheelhous
     pips = [arguments for keyword, arguments in steps if keyword == "RUN" and "pip install" in arguments]
     assert pips, "the runner is installed with pip"
     assert "--no-deps --no-index" in pips[-1] and WHEEL.rsplit("/", 1)[1] in pips[-1]
-    if wheelhouse:
-        assert all("--no-index" in command for command in pips)
-        assert any(arguments.startswith(".runner/wheelhouse/ ") for arguments in copies)
-    else:
-        assert not any("--find-links" in command for command in pips)
+    agent_pip = "/opt/runner/bin/python /opt/runner/pip.whl/pip install"
+    assert agent_pip in pips[-1] and "--target /opt/runner/runner-lib" in pips[-1], "the agent's pip"
+    assert all("--no-index" in command for command in pips), "every install is offline"
+    assert any("python -m venv --without-pip /opt/runner" in command for command in pips)
+    assert ".runner/agent/ /tmp/runner-build/agent/" in copies, "the agent's wheels, resolved on the host"
+    job_installs = [command for command in pips if "-r /tmp/runner-build/requirements.txt" in command]
+    wheels_copied = ".runner/wheelhouse/ /tmp/runner-build/wheelhouse/" in copies
+    assert wheels_copied == bool(job_installs), "the job's wheels come in exactly when it has requirements"
+    assert all("--find-links /tmp/runner-build/wheelhouse" in command for command in job_installs)
+    assert copies.index(".runner/agent/ /tmp/runner-build/agent/") < len(copies) - 2, (
+        "the agent before the code"
+    )
     for keyword, arguments in steps:
         if keyword == "RUN" and "apt-get install" in arguments:
             assert "--no-install-recommends" in arguments
@@ -204,16 +213,17 @@ def test_outputs_path_is_made_and_owned() -> None:
     assert "chown 1000:1000 /job /srv/out" in text
 
 
-def test_agent_requirements_use_the_same_index_rules() -> None:
-    assert AGENT_REQUIREMENTS == ()
-    online = render_dockerfile(
-        Image(), ["x"], runner_wheel=WHEEL, wheelhouse=False, agent_requirements=["boto3>=1.34"]
-    )
-    assert "RUN python -m pip install 'boto3>=1.34'" in online
-    offline = render_dockerfile(
-        Image(), ["x"], runner_wheel=WHEEL, wheelhouse=True, agent_requirements=["boto3>=1.34"]
-    )
-    assert "--no-index --find-links /tmp/runner-build/wheelhouse 'boto3>=1.34'" in offline
+def test_the_agent_gets_its_own_environment_with_boto3_offline() -> None:
+    assert any(item.startswith("boto3") for item in AGENT_REQUIREMENTS)
+    assert agent_requirements_text(["boto3>=1.34"]) == "pip\nboto3>=1.34\n", "pip's wheel installs them"
+    for wheelhouse in (False, True):
+        text = render_dockerfile(
+            Image(), ["x"], runner_wheel=WHEEL, wheelhouse=wheelhouse, agent_requirements=["boto3>=1.34"]
+        )
+        assert "python -m venv --without-pip /opt/runner;" in text
+        assert "--no-index --find-links /tmp/runner-build/agent" in text
+        assert "'boto3>=1.34'" in text
+        assert "pip install 'boto3" not in text.replace("--quiet ", ""), "never the base's pip"
     with pytest.raises(ValueError, match="plain pip requirement"):
         render_dockerfile(Image(), ["x"], runner_wheel=WHEEL, wheelhouse=False, agent_requirements=["a; rm"])
 
@@ -236,11 +246,15 @@ def test_bad_images_are_refused(image: dict[str, Any], message: str) -> None:
         render_dockerfile(Image.model_validate(image), ["x"], runner_wheel=WHEEL, wheelhouse=False)
 
 
-def test_urls_are_refused_only_when_air_gapped() -> None:
+def test_direct_urls_are_refused_and_index_options_are_for_the_host() -> None:
     image = Image(requirements=["pkg @ https://example.org/pkg-1.0-py3-none-any.whl"])
-    render_dockerfile(image, ["x"], runner_wheel=WHEEL, wheelhouse=False)
+    for wheelhouse in (False, True):
+        with pytest.raises(UserError, match="needs the network, but the image build installs offline"):
+            render_dockerfile(image, ["x"], runner_wheel=WHEEL, wheelhouse=wheelhouse)
+    index = Image(requirements=["--extra-index-url https://example.org/simple", "pkg"])
+    render_dockerfile(index, ["x"], runner_wheel=WHEEL, wheelhouse=False)  # pip download uses it
     with pytest.raises(UserError, match="needs the network"):
-        render_dockerfile(image, ["x"], runner_wheel=WHEEL, wheelhouse=True)
+        render_dockerfile(index, ["x"], runner_wheel=WHEEL, wheelhouse=True)
 
 
 @pytest.mark.parametrize(
@@ -356,18 +370,29 @@ def test_wheelhouse_turns_on_air_gapped_mode(tmp_path: Path) -> None:
         {"train.py": "", "requirements.txt": "numpy\n", "wheelhouse/numpy-2.0-py3-none-any.whl": "w"},
     )
     recipe = build_recipe(manifest(requirements="requirements.txt"), tmp_path, runner_version="0.1.0")
-    assert recipe.wheelhouse
-    assert "--no-index --find-links /tmp/runner-build/wheelhouse -r" in recipe.dockerfile
+    assert recipe.wheelhouse and not recipe.host_wheels, "the context's wheels win"
+    assert "--no-index --find-links /tmp/runner-build/wheelhouse \\\n        -r" in recipe.dockerfile
     assert recipe.job_files == ("requirements.txt", "train.py")
+    write(tmp_path / "other", {"train.py": "", "requirements.txt": "numpy\n"})
+    other = build_recipe(
+        manifest(requirements="requirements.txt"), tmp_path / "other", runner_version="0.1.0"
+    )
+    assert other.host_wheels and not other.wheelhouse, "without one, the host resolves the wheels"
+    assert "--no-index --find-links /tmp/runner-build/wheelhouse \\\n        -r" in other.dockerfile
 
 
 def test_an_empty_wheelhouse_still_means_air_gapped(tmp_path: Path) -> None:
     write(tmp_path, {"train.py": ""})
     (tmp_path / "wheelhouse").mkdir()
-    recipe = build_recipe(manifest(), tmp_path, runner_version="0.1.0")
-    assert recipe.wheelhouse
+    recipe = build_recipe(manifest(requirements=["numpy"]), tmp_path, runner_version="0.1.0")
+    assert recipe.wheelhouse and not recipe.host_wheels
     assert any(
         entry.name == ".runner/wheelhouse" and entry.kind == "dir" for entry in recipe.entries(tmp_path)
+    )
+    # Without requirements the job installs nothing: its wheelhouse is not sent.
+    bare = build_recipe(manifest(), tmp_path, runner_version="0.1.0")
+    assert bare.wheelhouse and not any(
+        entry.name.startswith(".runner/wheelhouse") for entry in bare.entries(tmp_path)
     )
 
 
@@ -478,7 +503,8 @@ def test_entries_lay_out_the_build_context(tmp_path: Path) -> None:
     for keyword, arguments in instructions(recipe.dockerfile):
         if keyword == "COPY":
             source = arguments.split()[-2].rstrip("/")
-            assert source in entries or source == recipe.runner_wheel
+            # the agent's wheels are the build step's to add (runner.images.build)
+            assert source in entries or source in (recipe.runner_wheel, AGENT_DIR)
 
 
 def test_recipe_is_a_frozen_value(tmp_path: Path) -> None:

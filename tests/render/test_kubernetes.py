@@ -315,7 +315,7 @@ def test_the_container_runs_the_agent_with_the_manifest_command() -> None:
     assert one["name"] == "job"
     assert one["image"] == "registry/runner/demo:1"
     assert one["imagePullPolicy"] == "IfNotPresent"
-    assert one["command"] == ["python", "-I", "-m", "runner.agent", "--"]
+    assert one["command"] == ["/opt/runner/bin/python", "-I", "-m", "runner.agent", "--"]
     assert one["args"] == ["python", "-m", "mnist.train", "--epochs", "5"]
     assert one["workingDir"] == recipe.WORKDIR
     assert len(pod(job)["containers"]) == 1
@@ -326,8 +326,15 @@ def test_the_image_conventions_are_the_image_builders() -> None:
     assert k8s.WORKDIR == recipe.WORKDIR
     # isolated mode: a runner.py or runner/ in the job's context (the working directory) cannot
     # shadow the installed agent
-    assert list(k8s.AGENT) == ["python", "-I", "-m", "runner.agent", "--"]
-    assert 'ENTRYPOINT ["python", "-I", "-m", "runner.agent", "--"]' in recipe._template_text()
+    # shadow the installed agent; the agent's own environment, apart from the job's packages
+    assert list(k8s.AGENT) == [f"{recipe.AGENT_VENV}/bin/python", "-I", "-m", "runner.agent", "--"]
+    dockerfile = recipe.render_dockerfile(
+        manifest_of(command=["true"]).spec.image,
+        ["true"],
+        runner_wheel="r-1-py3-none-any.whl",
+        wheelhouse=False,
+    )
+    assert f"ENTRYPOINT {json.dumps(list(k8s.AGENT))}" in dockerfile
 
 
 def test_dollar_signs_reach_the_job_as_written() -> None:

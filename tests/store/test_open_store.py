@@ -117,15 +117,13 @@ def test_empty_url_is_refused(url: str) -> None:
     assert info.value.hint is not None
 
 
-def test_s3_urls_open_the_standard_library_client_where_boto3_is_missing(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Job images get the runner without its dependencies: the agent's s3:// store must still open."""
-    from runner.store.s3lite import S3LiteStore
+def test_s3_urls_open_the_boto3_client_without_importing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One S3 client, boto3's, imported on first use only: opening a store checks the URL alone."""
+    from runner.store import S3Store
 
-    monkeypatch.setitem(sys.modules, "botocore", None)  # installed without botocore: boto3 cannot work
+    monkeypatch.setitem(sys.modules, "botocore", None)  # an import now would fail
     store = open_store("s3://ml-artifacts/team/a/")
-    assert isinstance(store, S3LiteStore)
+    assert isinstance(store, S3Store)
     assert (store.bucket, store.prefix, store.url) == ("ml-artifacts", "team/a", "s3://ml-artifacts/team/a")
     with pytest.raises(UserError, match="is not an S3 bucket name") as info:
         open_store("s3://bad bucket/x")

@@ -590,14 +590,10 @@ def test_no_credentials_is_a_store_error_about_credentials(
     assert info.value.hint == CREDENTIALS_HINT
 
 
-def test_without_boto3_the_boto3_client_says_so_and_s3_urls_use_the_standard_library_client(
-    aws_env: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Job images carry no boto3: the agent's s3:// store is then the standard-library client."""
-    from runner.store.s3lite import S3LiteStore
-
+def test_without_boto3_the_one_client_says_so(aws_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3 is the one S3 client (job images carry it for the agent): without it, a clear error."""
     monkeypatch.setitem(sys.modules, "boto3", None)  # import boto3 raises ImportError
-    assert isinstance(open_store("s3://bkt/runs"), S3LiteStore)
+    assert isinstance(open_store("s3://bkt/runs"), S3Store), "opening imports nothing"
     with pytest.raises(StoreError, match="boto3 is not installed") as info:
         S3Store("bkt", "runs").put_bytes("j/r/a", b"x")
     assert info.value.hint is not None and "pip install boto3" in info.value.hint

@@ -1,4 +1,4 @@
-"""What the tests of both S3 clients (boto3's and the standard library's) look at and build with."""
+"""What the tests of the S3 store (boto3's client, against moto's server) look at and build with."""
 
 from __future__ import annotations
 

@@ -15,9 +15,11 @@ APP_NAME = "runner-job"
 CONTAINER = "job"
 UID = 1000
 WORKDIR = "/job"
-# Isolated mode (-I): the working directory is the job's context, whose runner.py or runner/ must not
-# shadow the installed agent. The same as the job image's ENTRYPOINT (a test keeps them equal).
-AGENT = ("python", "-I", "-m", "runner.agent", "--")
+# The agent's own Python environment in the job image (runner.images.recipe.AGENT_VENV), with boto3,
+# apart from the job's packages; isolated mode (-I): the working directory is the job's context, whose
+# runner.py or runner/ must not shadow the installed agent. The same as the job image's ENTRYPOINT (a
+# test keeps them equal).
+AGENT = ("/opt/runner/bin/python", "-I", "-m", "runner.agent", "--")
 MANIFEST_DIR = "/etc/runner"
 MANIFEST_FILE = "job.yaml"
 MANIFEST_PATH = f"{MANIFEST_DIR}/{MANIFEST_FILE}"

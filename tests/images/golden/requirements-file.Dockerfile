@@ -25,18 +25,39 @@ RUN set -eu; \
     mkdir -p /job /outputs; \
     chown 1000:1000 /job /outputs
 
-# Packages come from the package index (the context has no wheelhouse/).
+# The runner's agent in a virtual environment of its own, /opt/runner, apart from the job's
+# packages; its packages from wheels resolved on the host, installed by pip's own wheel (kept
+# for the runner's wheel below), so this needs neither the network nor pip in the base.
+COPY .runner/agent/ /tmp/runner-build/agent/
+RUN set -eu; \
+    python -m venv --without-pip /opt/runner; \
+    cp /tmp/runner-build/agent/pip-*.whl /opt/runner/pip.whl; \
+    /opt/runner/bin/python /opt/runner/pip.whl/pip install --no-index --find-links /tmp/runner-build/agent \
+        --disable-pip-version-check --no-cache-dir 'boto3>=1.36'; \
+    rm -rf /tmp/runner-build
 
-# The job's Python requirements (the context's requirements.txt), before its code for the layer cache.
+# The job's Python requirements (the context's requirements.txt), before its code for the layer cache;
+# offline, from wheels resolved on the host (pip download).
+COPY .runner/wheelhouse/ /tmp/runner-build/wheelhouse/
 COPY .runner/requirements.txt /tmp/runner-build/requirements.txt
-RUN python -m pip install -r /tmp/runner-build/requirements.txt
-
-# The agent needs nothing beyond the standard library.
-
-# The runner itself, for its agent: without dependencies, never from an index.
-COPY .runner/runner-0.1.0-py3-none-any.whl /tmp/runner-build/
-RUN python -m pip install --no-deps --no-index /tmp/runner-build/runner-0.1.0-py3-none-any.whl \
+RUN python -m pip install --no-index --find-links /tmp/runner-build/wheelhouse \
+        -r /tmp/runner-build/requirements.txt \
     && rm -rf /tmp/runner-build
+
+# The runner itself, offline and without dependencies, in /opt/runner/runner-lib: the agent runs
+# it from its environment; the job's Python sees the runner package alone (runner.metrics for its
+# training callbacks), never the agent's dependencies. A .pth file in each puts it on sys.path.
+COPY .runner/runner-0.1.0-py3-none-any.whl /tmp/runner-build/
+RUN set -eu; \
+    /opt/runner/bin/python /opt/runner/pip.whl/pip install --no-deps --no-index \
+        --disable-pip-version-check --no-cache-dir --target /opt/runner/runner-lib \
+        /tmp/runner-build/runner-0.1.0-py3-none-any.whl; \
+    for python in /opt/runner/bin/python python; do \
+        site="$("$python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"; \
+        mkdir -p "$site"; \
+        echo /opt/runner/runner-lib > "$site/runner.pth"; \
+    done; \
+    rm -rf /tmp/runner-build
 
 # The job's files last, so that editing code reuses every layer above.
 COPY --chown=1000:1000 job/ /job/
@@ -44,8 +65,9 @@ COPY --chown=1000:1000 job/ /job/
 ENV PYTHONUNBUFFERED=1
 WORKDIR /job
 USER 1000:1000
-# The agent in isolated mode (-I): the working directory is the job's context, and a runner.py or
-# runner/ there must not shadow the installed agent (nor PYTHONPATH, nor the user's site-packages).
-# The job's command runs with the container's environment as given, PYTHONPATH included.
-ENTRYPOINT ["python", "-I", "-m", "runner.agent", "--"]
+# The agent from its own environment, in isolated mode (-I): the working directory is the job's
+# context, and a runner.py or runner/ there must not shadow the installed agent (nor PYTHONPATH, nor
+# the user's site-packages). The job's command runs with the container's environment as given (its
+# PATH, so `python` is the base's, PYTHONPATH included).
+ENTRYPOINT ["/opt/runner/bin/python", "-I", "-m", "runner.agent", "--"]
 CMD ["python", "-m", "mnist.train", "--epochs", "5"]
