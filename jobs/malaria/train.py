@@ -26,6 +26,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from runner.metrics.callback import RunnerMetrics
 from sklearn.model_selection import train_test_split
 
 from common import kit
@@ -193,7 +194,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     kit.log("training")
     # shuffle=False: train_ds shuffles itself each epoch (Keras cannot shuffle a tf.data.Dataset).
-    history = model.fit(train_ds, validation_data=val_ds, epochs=args.epochs, shuffle=False, verbose=2)
+    history = model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=args.epochs,
+        shuffle=False,
+        verbose=2,
+        callbacks=[RunnerMetrics(every_n_batches=10)],  # live curves: runner metrics, runner ui
+    )
     kit.log("evaluating on the test set")
     test_metrics = model.evaluate(test_ds, verbose=2, return_dict=True)
 

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 import tensorflow as tf
+from runner.metrics.callback import RunnerMetrics
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -151,6 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_size=args.batch_size,
         validation_split=args.validation_split,
         verbose=2,
+        callbacks=[RunnerMetrics(every_n_batches=10)],  # live curves: runner metrics, runner ui
     )
     kit.log("evaluating on the test set")
     test_metrics = model.evaluate(x_test, y_test, batch_size=args.batch_size, verbose=2, return_dict=True)

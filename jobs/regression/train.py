@@ -24,6 +24,7 @@ from pathlib import Path
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
+from runner.metrics.callback import RunnerMetrics
 from sklearn.datasets import load_diabetes
 from sklearn.model_selection import train_test_split
 
@@ -136,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_size=args.batch_size,
         validation_split=args.validation_split,
         verbose=2,
+        callbacks=[RunnerMetrics()],  # live curves: runner metrics, runner ui
     )
     kit.log("evaluating on the test set")
     test_metrics = model.evaluate(x_test, t_test, batch_size=args.batch_size, verbose=2, return_dict=True)

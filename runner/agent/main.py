@@ -25,7 +25,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from runner.agent.outcome import Ended, State, agent_exit_code, final_state, run_summary
+from runner.agent.notify import RunEnd, notify, wanted
+from runner.agent.outcome import Ended, State, agent_exit_code, describe, final_state, run_summary
 from runner.agent.settings import (
     NO_STORE,
     USAGE,
@@ -38,6 +39,7 @@ from runner.agent.settings import (
 )
 from runner.agent.supervise import Signals, run_command
 from runner.agent.tee import Tee
+from runner.agent.telemetry import telemetry_for
 from runner.errors import RunnerError, reason_of
 from runner.store import Store, open_store
 from runner.store.collect import collect_run, next_attempt
@@ -88,11 +90,22 @@ def run(
         settings.outputs.mkdir(parents=True, exist_ok=True)
     except OSError as problem:
         tee.note(f"cannot create the outputs directory {settings.outputs}: {problem.strerror}")
-    ended = run_command(
-        command, child_environment(env, settings), tee=tee, signals=signals, grace=settings.grace
+    telemetry = telemetry_for(
+        outputs=settings.outputs,
+        job=settings.job,
+        run_id=settings.run_id,
+        store=store,
+        interval=settings.metrics_interval,
+        env=env,
     )
+    child_env = {**child_environment(env, settings), **telemetry.environment()}
+    if settings.metrics_interval > 0:
+        telemetry.start()
+    ended = run_command(command, child_env, tee=tee, signals=signals, grace=settings.grace)
     tee.wait(DRAIN_SECONDS)
     tee.close()
+    if settings.metrics_interval > 0:
+        telemetry.stop()
     if store is None:
         return ended.exit_code
     collected = collect(settings, store, ended, manifest, logs_dir)
@@ -100,7 +113,29 @@ def run(
         shutil.rmtree(logs_dir, ignore_errors=True)
     if collected:
         keep_house(settings, store, ended)
+    tell(settings, ended)
     return agent_exit_code(ended.exit_code, collected=collected)
+
+
+def tell(settings: AgentSettings, ended: Ended) -> None:
+    """Post the run's end to spec.notify's webhook when it asks for this end; a failed attempt with
+    attempts left is no end. Bounded in time, and a failure is a warning: the run's result stands."""
+    state = final_state(ended)
+    last = state is not State.FAILED or settings.attempt >= settings.max_attempts
+    if settings.notify_webhook is None or not last or not wanted(settings.notify_on, state.value):
+        return
+    end = RunEnd(
+        job=settings.job,
+        run_id=settings.run_id,
+        state=state.value,
+        message=describe(ended, settings.grace),
+        exit_code=ended.exit_code,
+        started=ended.started,
+        finished=ended.finished,
+        attempt=settings.attempt,
+        host=socket.gethostname(),
+    )
+    notify(settings.notify_webhook, end, report=warning)
 
 
 def keep_house(settings: AgentSettings, store: Store, ended: Ended, now: float | None = None) -> None:

@@ -10,6 +10,12 @@ RUNNER_MANIFEST  the resolved manifest, stored as job.yaml (optional)
 RUNNER_GRACE     seconds between a forwarded signal and SIGKILL (default 10)
 RUNNER_BACKEND   recorded as run.json's backend (default "container")
 RUNNER_RETENTION the job's retention, keepLast=N,keepDays=D (optional; a bad value is reported, not fatal)
+RUNNER_METRICS_INTERVAL seconds between samples of the run's CPU, memory and GPUs and uploads of its
+                 live metrics (default 5; 0 turns sampling and live uploads off)
+RUNNER_NOTIFY_WEBHOOK the URL spec.notify's reference resolves to (a secret: the command never sees it)
+RUNNER_NOTIFY_ON which run ends to tell it: failed,succeeded,cancelled (default failed,succeeded)
+RUNNER_MAX_ATTEMPTS the run's attempts in all (retries + 1; default 1): a failed attempt before the last
+                 is no run end, and is not told
 
 Everything here is pure: values in, values or a SettingsError out. A bad RUNNER_RETENTION is no
 SettingsError: the job still runs and is collected, only old runs are not deleted (retention_problem).
@@ -36,6 +42,10 @@ AGENT_ONLY = (
     "RUNNER_GRACE",
     "RUNNER_BACKEND",
     "RUNNER_RETENTION",
+    "RUNNER_METRICS_INTERVAL",
+    "RUNNER_NOTIFY_WEBHOOK",
+    "RUNNER_NOTIFY_ON",
+    "RUNNER_MAX_ATTEMPTS",
 )
 USAGE = "usage: python -m runner.agent -- COMMAND [ARGS...]"
 
@@ -59,6 +69,10 @@ class AgentSettings:
     attempt_from_store: bool = False
     retention: RetentionPolicy | None = None
     retention_problem: str | None = None  # why RUNNER_RETENTION was not understood
+    metrics_interval: float = 5.0  # 0: no system samples, no live uploads
+    notify_webhook: str | None = None  # a secret: never logged, never in run.json
+    notify_on: tuple[str, ...] = ("failed", "succeeded")
+    max_attempts: int = 1
 
     @property
     def log_name(self) -> str:
@@ -98,6 +112,10 @@ def parse_settings(env: Mapping[str, str]) -> AgentSettings:
         attempt_from_store=not env.get("RUNNER_ATTEMPT", "").strip(),
         retention=retention,
         retention_problem=retention_problem,
+        metrics_interval=_seconds("RUNNER_METRICS_INTERVAL", env.get("RUNNER_METRICS_INTERVAL", ""), 5.0),
+        notify_webhook=env.get("RUNNER_NOTIFY_WEBHOOK", "").strip() or None,
+        notify_on=_events(env.get("RUNNER_NOTIFY_ON", "")),
+        max_attempts=_attempt(env.get("RUNNER_MAX_ATTEMPTS", ""), "RUNNER_MAX_ATTEMPTS"),
     )
 
 
@@ -114,7 +132,7 @@ def _path(env: Mapping[str, str], name: str) -> Path | None:
     return Path(raw).absolute() if raw else None
 
 
-def _attempt(raw: str) -> int:
+def _attempt(raw: str, name: str = "RUNNER_ATTEMPT") -> int:
     if not raw.strip():
         return 1
     try:
@@ -122,19 +140,33 @@ def _attempt(raw: str) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise SettingsError(f"RUNNER_ATTEMPT={raw!r} is not an attempt number; use 1, 2, ...")
+        raise SettingsError(f"{name}={raw!r} is not an attempt number; use 1, 2, ...")
     return value
 
 
+def _events(raw: str) -> tuple[str, ...]:
+    words = tuple(word.strip() for word in raw.split(",") if word.strip())
+    unknown = [word for word in words if word not in ("failed", "succeeded", "cancelled")]
+    if unknown:
+        raise SettingsError(
+            f"RUNNER_NOTIFY_ON: unknown event {unknown[0]!r}; use failed, succeeded, cancelled"
+        )
+    return words or ("failed", "succeeded")
+
+
 def _grace(raw: str) -> float:
+    return _seconds("RUNNER_GRACE", raw, 10.0)
+
+
+def _seconds(name: str, raw: str, default: float) -> float:
     if not raw.strip():
-        return 10.0
+        return default
     try:
         value = float(raw)
     except ValueError:
         value = -1.0
     if not math.isfinite(value) or value < 0:
-        raise SettingsError(f"RUNNER_GRACE={raw!r} is not a number of seconds; use e.g. 10")
+        raise SettingsError(f"{name}={raw!r} is not a number of seconds; use e.g. {default:g}")
     return value
 
 
