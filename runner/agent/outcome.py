@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from runner.agent.settings import AgentSettings
+from runner.store import runjson
 
 
 class State(StrEnum):
@@ -75,9 +76,10 @@ def describe(ended: Ended, grace: float) -> str:
 
 
 def run_summary(settings: AgentSettings, ended: Ended, *, host: str) -> dict[str, Any]:
-    """The run.json document (collect_run adds `refused`); fields as the local backends write them."""
+    """The run.json document (collect_run adds `refused`), schema version 2 (runner.store.runjson)."""
     state = final_state(ended)
     return {
+        "schemaVersion": runjson.SCHEMA_VERSION,
         "id": settings.run_id,
         "job": settings.job,
         "backend": settings.backend,
@@ -85,18 +87,18 @@ def run_summary(settings: AgentSettings, ended: Ended, *, host: str) -> dict[str
         "message": describe(ended, settings.grace),
         "exitCode": ended.exit_code,
         "attempt": settings.attempt,
-        "started": ended.started,
-        "finished": ended.finished,
+        "started": runjson.rfc3339(ended.started),
+        "finished": runjson.rfc3339(ended.finished),
         "host": host,
         "attempts": [
-            {
-                "number": settings.attempt,
-                "started": ended.started,
-                "finished": ended.finished,
-                "exit_code": ended.exit_code,
-                "ending": "cancelled" if state is State.CANCELLED else "exited",
-                "log": f"logs/{settings.log_name}",
-            }
+            runjson.attempt(
+                settings.attempt,
+                ended.started,
+                ended.finished,
+                exit_code=ended.exit_code,
+                ending="cancelled" if state is State.CANCELLED else "exited",
+                log=f"logs/{settings.log_name}",
+            )
         ],
     }
 

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from runner import __version__
+from runner.cli import params
 from runner.cli.errors import for_each, format_error
 from runner.cli.session import now, service
 from runner.cli.streaming import LogPrinter, report_end, say_refused, stream_logs
@@ -132,15 +133,59 @@ def missing_requirements(loaded: Any) -> str | None:
 )
 @click.option("-d", "--detach", is_flag=True, help="Print the run id and return while the run goes on.")
 @click.option("--input", "inputs", multiple=True, metavar="NAME=SOURCE", help="Point an input elsewhere.")
-def submit(file: Path, backend: str | None, detach: bool, inputs: tuple[str, ...]) -> None:
+@click.option("--env", "envs", multiple=True, metavar="KEY=VALUE", help="Set spec.env KEY (repeatable).")
+@click.option("--gpus", metavar="N[:TYPE]", help="Set spec.resources.gpu (and gpuType), e.g. 2:H100.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="Set any manifest field (repeatable), VALUE as YAML: spec.retries=3, spec.resources.memory=8Gi.",
+)
+@click.option("--name", help="Set metadata.name: the job's name.")
+@click.option(
+    "-n",
+    "--namespace",
+    help="With --backend kubernetes: the namespace (sets spec.kubernetes.namespace).",
+)
+@params.context_option
+def submit(
+    *,
+    file: Path,
+    backend: str | None,
+    detach: bool,
+    inputs: tuple[str, ...],
+    envs: tuple[str, ...],
+    gpus: str | None,
+    sets: tuple[str, ...],
+    name: str | None,
+    namespace: str | None,
+) -> None:
     """Run the job in FILE, stream its logs and exit with its exit code.
+
+    --set, --env, --gpus and --name change the manifest for this run only;
+    they are validated like the file (a problem names the flag).
 
     \b
     Exit codes: the job's own; 124 timed out; 130 cancelled (Ctrl-C cancels
     the run); 2 invalid manifest or arguments; 1 the runner failed.
     """
+    if namespace is not None:
+        sets = (*sets, f"spec.kubernetes.namespace={namespace}")
     runs = service()
-    record = runs.submit(file, backend, inputs, progress=lambda line: click.echo(line, err=True))
+    ready = runs.ready_backend(backend)  # before the manifest's modules load: see ready_backend
+    try:
+        changes = params.manifest_changes(sets=sets, envs=envs, gpus=gpus, name=name)
+        record = runs.submit(
+            file,
+            backend,
+            inputs,
+            progress=lambda line: click.echo(line, err=True),
+            changes=changes,
+            ready=ready,
+        )
+    finally:
+        runs.release(ready)
     if detach:
         click.echo(f"run {record.id} submitted (backend: {record.backend})", err=True)
         click.echo(record.id)
@@ -212,26 +257,97 @@ def rbac(namespace: str) -> None:
     click.echo(yaml.safe_dump_all(render_rbac(namespace), sort_keys=False), nl=False)
 
 
+RUN_STATES = (
+    "pending",
+    "running",
+    "succeeded",
+    "failed",
+    "timed-out",
+    "cancelled",
+    "lost",
+    "collecting",
+    "uncollected",
+)
+
+
+def _states(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """--state, repeatable and comma-separated: every one a run state (exit 2 naming the valid ones)."""
+    states = tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+    unknown = [state for state in states if state not in RUN_STATES]
+    if unknown:
+        raise click.BadParameter(
+            f"{', '.join(map(repr, unknown))}: not a run state; choose from {', '.join(RUN_STATES)}",
+            ctx=ctx,
+            param=param,
+        )
+    return states
+
+
 @cli.command(name="list")
 @click.option("--job", help="Only runs of this job.")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    callback=_states,
+    metavar="STATE[,STATE]",
+    help=f"Only runs in these states (repeatable): {', '.join(RUN_STATES)}.",
+)
+@click.option(
+    "-l",
+    "--selector",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Only runs whose labels match, as kubectl: key=value, key!=value, key, !key; comma-separated "
+    "or repeated, all must match.",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("-o", "--output", "fmt", type=OUTPUT_FORMATS, default="table", show_default=True)
 @click.option("--cluster", is_flag=True, help="Also find runner Jobs on the cluster (by their labels).")
 @click.option("-n", "--namespace", help="With --cluster: the namespace (default: the kubeconfig context's).")
-def list_runs(job: str | None, limit: int, fmt: str, cluster: bool, namespace: str | None) -> None:
-    """List runs, newest first."""
-    from runner.cli.output import run_document, run_rows, structured, table
+@params.context_option
+def list_runs(
+    *,
+    job: str | None,
+    states: tuple[str, ...],
+    selector: tuple[str, ...],
+    limit: int,
+    fmt: str,
+    cluster: bool,
+    namespace: str | None,
+) -> None:
+    """List runs, newest first.
 
+    \b
+    runner list --state failed,timed-out
+    runner list -l team=vision -l runner.dev/schedule
+    """
+    from runner.cli.output import run_document, run_rows, structured, table
+    from runner.records import RunState
+    from runner.service.selectors import parse_selector
+
+    requirements = parse_selector(selector)
     runs = service()
-    records = runs.list_runs(job=job, limit=limit, cluster=cluster, cluster_namespace=namespace)
+    records = runs.list_runs(
+        job=job,
+        limit=limit,
+        cluster=cluster,
+        cluster_namespace=namespace,
+        states={RunState(state) for state in states},
+        selector=requirements,
+    )
+    filtered = bool(states or selector)
     if fmt == "name":
         click.echo("".join(f"{record.id}\n" for record in records), nl=False)
     elif fmt in ("json", "yaml"):
         click.echo(structured([run_document(r, runs.location(r)) for r in records], fmt), nl=False)
-    elif not records and job is not None:
+    elif not records and (job is not None or filtered):
         others = runs.list_runs(limit=1)
+        what = f"No runs of job {job!r}" if job is not None else "No runs"
+        if filtered:
+            what += " match the --state and -l given"
         click.echo(
-            f"No runs of job {job!r}." + (" `runner list` shows every job's runs." if others else ""),
+            f"{what}." + (" `runner list` shows every job's runs." if others else ""),
             err=True,
         )
     elif not records:
@@ -245,7 +361,7 @@ def list_runs(job: str | None, limit: int, fmt: str, cluster: bool, namespace: s
 
 
 @cli.command()
-@click.argument("run")
+@click.argument("run", shell_complete=params.complete_runs)
 @click.option("-o", "--output", "fmt", type=click.Choice(["text", "json", "yaml"]), default="text")
 def status(run: str, fmt: str) -> None:
     """Show one run: RUN is a run id, a unique prefix of one, or a job name (its latest run)."""
@@ -264,17 +380,33 @@ def status(run: str, fmt: str) -> None:
 
 
 @cli.command()
-@click.argument("run")
+@click.argument("run", shell_complete=params.complete_runs)
 @click.option("-f", "--follow", is_flag=True, help="Keep streaming until the run ends.")
 @click.option("--attempt", type=click.IntRange(min=1), help="Only this attempt's log.")
 @click.option("--prefix", is_flag=True, help="Prefix each line with the run id.")
-def logs(run: str, follow: bool, attempt: int | None, prefix: bool) -> None:
+@click.option(
+    "--tail",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Only the last N lines of what is there (then, with -f, what comes).",
+)
+@click.option(
+    "--since",
+    callback=params.duration,
+    metavar="DURATION",
+    help="Only attempts that ran within DURATION (10m, 2h); a log has no time per line.",
+)
+def logs(
+    *, run: str, follow: bool, attempt: int | None, prefix: bool, tail: int | None, since: int | None
+) -> None:
     """Print a run's logs (every attempt, in order)."""
-    stream_logs(service(), run, prefix=prefix, follow=follow, attempt=attempt)
+    stream_logs(service(), run, prefix=prefix, follow=follow, attempt=attempt, tail=tail, since=since)
 
 
 @cli.command()
-@click.argument("runs_to_cancel", metavar="RUN...", nargs=-1, required=True)
+@click.argument(
+    "runs_to_cancel", metavar="RUN...", nargs=-1, required=True, shell_complete=params.complete_runs
+)
 @click.option("--no-wait", is_flag=True, help="Return without waiting for the runs to stop.")
 def cancel(runs_to_cancel: tuple[str, ...], no_wait: bool) -> None:
     """Stop runs: SIGTERM, a grace period, then SIGKILL. They are collected as cancelled."""
@@ -314,15 +446,28 @@ def collect(runs_to_collect: tuple[str, ...]) -> None:
 
 def _add_commands_of_their_own_modules() -> None:
     from runner.cli.artifacts import artifacts
+    from runner.cli.metrics import metrics
     from runner.cli.render import render
     from runner.cli.schedule import schedule
     from runner.cli.scheduler import scheduler
+    from runner.cli.ui import ui
 
-    for command in (render, artifacts, schedule, scheduler):
+    for command in (render, artifacts, schedule, scheduler, metrics, ui):
         cli.add_command(command)
 
 
 _add_commands_of_their_own_modules()
+
+
+def _add_cleanup_and_setup_commands() -> None:
+    from runner.cli.cleanup import delete, prune
+    from runner.cli.setup import completion, init
+
+    for command in (delete, prune, init, completion):
+        cli.add_command(command)
+
+
+_add_cleanup_and_setup_commands()
 
 
 def main() -> None:
@@ -332,6 +477,29 @@ def main() -> None:
         # the reader went away (`runner logs RUN | head`): stop quietly, as shell tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)
+    except SystemExit as done:  # how every command ends (click's standalone mode)
+        leave(done.code)
+    leave(0)
+
+
+def leave(code: object) -> None:
+    """Exit at once with code, once stdout and stderr are flushed. A command has closed its files and
+    records by now; tearing down the interpreter's modules (pydantic's among them) would add ~40 ms to
+    every command, a tenth of a trivial `runner submit`."""
+    import threading
+
+    if any(not thread.daemon for thread in threading.enumerate() if thread is not threading.main_thread()):
+        raise SystemExit(code)  # a thread the command left running is waited for, as at an ordinary exit
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)  # sys.exit("message"), as Python itself prints it
+        code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = code or 141
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":

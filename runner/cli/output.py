@@ -121,7 +121,8 @@ def run_image(record: RunRecord, stored: dict[str, Any]) -> tuple[str | None, st
     if isinstance(image, dict):
         return image.get("reference"), image.get("digest")
     reference = record.launch.get("image")
-    return (reference if isinstance(reference, str) else None), record.launch.get("imageDigest")
+    digest = record.launch.get("image_digest") or record.launch.get("imageDigest")
+    return (reference if isinstance(reference, str) else None), digest
 
 
 def run_rows(records: Sequence[RunRecord], now: float) -> tuple[list[str], list[list[str]]]:

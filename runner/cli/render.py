@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from runner.cli.params import chosen_context, context_option
+
 DATA_FORMATS = click.Choice(["json", "yaml"])
 
 
@@ -25,6 +27,7 @@ DATA_FORMATS = click.Choice(["json", "yaml"])
     "as runner submit chooses it).",
 )
 @click.option("--input", "inputs", multiple=True, metavar="NAME=SOURCE", help="Point an input elsewhere.")
+@context_option
 def render(
     file: Path,
     fmt: str,
@@ -68,6 +71,6 @@ def render(
             manifest, loaded.context_dir, registry=settings.registry, skip=[settings.home]
         )[2]
     plan = replace(plan, image=image)
-    backend = KubernetesBackend()
+    backend = KubernetesBackend(chosen_context())
     objects = backend.objects(plan, backend.target(plan, settings, namespace))
     click.echo(to_yaml(objects) if fmt == "yaml" else json.dumps(objects, indent=2) + "\n", nl=False)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from runner.cli.errors import for_each
+from runner.cli.params import F, chosen_context, context_option
 
 if TYPE_CHECKING:
     from runner.config import Settings
@@ -31,9 +32,14 @@ EXAMPLE = "runner schedule apply jobs/regression/nightly.yaml"
 cluster_option = click.option(
     "--cluster", is_flag=True, help="Act on the cluster's CronJobs instead of this machine's schedules."
 )
-namespace_option = click.option(
+_namespace = click.option(
     "-n", "--namespace", help="With --cluster: the namespace (default: the kubeconfig context's)."
 )
+
+
+def namespace_option(command: F) -> F:
+    """-n/--namespace and --context, as kubectl takes them."""
+    return context_option(_namespace(command))
 
 
 @dataclass(frozen=True)
@@ -54,10 +60,12 @@ def schedules_for(
 
     settings = settings or load_settings()
     if cluster:
+        from runner.backends.kubernetes.cronjobs import CronJobs
         from runner.service.schedules.cluster import ClusterSchedules
 
+        cronjobs = CronJobs(chosen_context())
         return ScheduleTarget(
-            ClusterSchedules(settings, namespace, progress=progress),
+            ClusterSchedules(settings, namespace, cronjobs=cronjobs, progress=progress),
             noun="cronjob.batch",
             try_apply=f"{EXAMPLE} --backend kubernetes",
             after_change=None,
@@ -134,6 +142,7 @@ def schedule() -> None:
     "kubeconfig context's).",
 )
 @click.option("--dry-run", is_flag=True, help="With --backend kubernetes: print the objects, send nothing.")
+@context_option
 def apply(file: Path, backend: str | None, namespace: str | None, dry_run: bool) -> None:
     """Create or update the schedule of FILE (its manifest is kept as applied: apply again after edits)."""
     from runner.config import load_settings

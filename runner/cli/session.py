@@ -21,7 +21,9 @@ def service() -> RunService:
             said.add(message)
             click.echo(f"warning: {message}", err=True)
 
-    return RunService(load_settings(), warn=warn)
+    from runner.cli.params import chosen_context
+
+    return RunService(load_settings(), warn=warn, context=chosen_context())
 
 
 def now() -> float:

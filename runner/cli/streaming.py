@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
+import re
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
@@ -47,6 +50,8 @@ class LogPrinter:
         self.attempt = 1
         self.pending = b""
         self.said = ""
+        # a terminal is shown text: bytes that are not UTF-8 as \xNN escapes (a pipe gets the bytes)
+        self.decoders: dict[int, codecs.IncrementalDecoder] | None = {} if sys.stdout.isatty() else None
 
     def note(self, record: RunRecord) -> None:
         """Say a retry's backoff (the run's message while it waits) in the stream, once."""
@@ -62,6 +67,11 @@ class LogPrinter:
             return  # written by an earlier pass
         data = data[max(done - offset, 0) :]
         self.written[attempt] = end
+        if self.decoders is not None:
+            decoder = self.decoders.setdefault(
+                attempt, codecs.getincrementaldecoder("utf-8")("backslashreplace")
+            )
+            data = decoder.decode(data).encode()
         out = sys.stdout.buffer
         if attempt != self.attempt:
             self.attempt = attempt
@@ -83,10 +93,21 @@ class LogPrinter:
             sys.stdout.buffer.flush()
             self.pending = b""
 
-    def stream(self, runs: RunService, record: RunRecord, *, follow: bool, attempt: int | None) -> None:
+    def stream(
+        self,
+        runs: RunService,
+        record: RunRecord,
+        *,
+        follow: bool,
+        attempt: int | None,
+        shown: Callable[[int], bool] = lambda attempt: True,
+    ) -> None:
+        """shown: whether an attempt's log is wanted at all (--since)."""
         offsets: dict[int, int] = {}
         try:
             for chunk in runs.logs_of(record, follow=follow, attempt=attempt, on_record=self.note):
+                if not shown(chunk.attempt):
+                    continue
                 offset = offsets.get(chunk.attempt, 0)
                 offsets[chunk.attempt] = offset + len(chunk.data)
                 self.write(chunk.attempt, chunk.data, offset)
@@ -102,8 +123,11 @@ def stream_logs(
     follow: bool = True,
     attempt: int | None = None,
     printer: LogPrinter | None = None,
+    tail: int | None = None,
+    since: float | None = None,
 ) -> None:
-    """Write a run's logs to stdout as they come (see LogPrinter)."""
+    """Write a run's logs to stdout as they come (see LogPrinter): only the last `tail` lines of what
+    is there already, and only attempts that ran within the last `since` seconds, when given."""
     record = runs.get(reference)
     if attempt is not None and attempt > record.attempts and (record.state.terminal or not follow):
         from runner.errors import NotFoundError
@@ -114,4 +138,34 @@ def stream_logs(
             + ("" if record.state.terminal else " (-f waits for it)"),
             hint=f"runner logs {record.id}" + (f" --attempt {record.attempts}" if record.attempts else ""),
         )
-    (printer or LogPrinter(record.id, prefix=prefix)).stream(runs, record, follow=follow, attempt=attempt)
+    printer = printer or LogPrinter(record.id, prefix=prefix)
+    ends = runs.attempt_ends(record) if since is not None else {}
+    cutoff = now() - since if since is not None else 0.0
+
+    def shown(number: int) -> bool:  # an attempt that has not ended (or that nothing dates) is shown
+        return ends.get(number, cutoff) >= cutoff
+
+    if tail is not None:
+        logs: dict[int, bytes] = {}
+        for chunk in runs.logs_of(record, follow=False, attempt=attempt):
+            if shown(chunk.attempt):
+                logs[chunk.attempt] = logs.get(chunk.attempt, b"") + chunk.data
+        printer.written.update(tail_offsets(logs, tail))  # what comes before is taken as written
+    printer.stream(runs, record, follow=follow, attempt=attempt, shown=shown)
+
+
+_LINE = re.compile(rb"[^\n]*\n|[^\n]+$")
+
+
+def tail_offsets(logs: dict[int, bytes], lines: int) -> dict[int, int]:
+    """Where in each attempt's log its part of the last `lines` lines of them all begins. Pure."""
+    starts = {number: len(data) for number, data in logs.items()}
+    remaining = lines
+    for number in sorted(logs, reverse=True):
+        if remaining <= 0:
+            break
+        pieces = _LINE.findall(logs[number])
+        taken = pieces[max(len(pieces) - remaining, 0) :]
+        remaining -= len(taken)
+        starts[number] -= sum(len(piece) for piece in taken)
+    return starts

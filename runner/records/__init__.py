@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
@@ -149,6 +149,10 @@ class RunRecords:
         self._patiently(lambda: self._db.execute(statement, [*values.values(), run_id]))
         return record
 
+    def delete(self, run_id: str) -> None:
+        """Forget a run (`runner delete`, `runner prune`): its record only."""
+        self._patiently(lambda: self._db.execute("DELETE FROM runs WHERE id = ?", (run_id,)))
+
     def find(self, run_id: str) -> RunRecord | None:
         row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return None if row is None else _from_row(row)
@@ -160,14 +164,23 @@ class RunRecords:
         return record
 
     def list(
-        self, *, job: str | None = None, active_only: bool = False, limit: int | None = None
+        self,
+        *,
+        job: str | None = None,
+        active_only: bool = False,
+        limit: int | None = None,
+        states: Collection[RunState] | None = None,
     ) -> list[RunRecord]:
+        """Runs, newest first; only those in states (as recorded) when given."""
         query = "SELECT * FROM runs"
         clauses: list[str] = []
         params: list[Any] = []
         if job is not None:
             clauses.append("job = ?")
             params.append(job)
+        if states is not None:
+            clauses.append(f"state IN ({', '.join('?' for _ in states) or 'NULL'})")
+            params += [state.value for state in states]
         if active_only:
             clauses.append("state IN (?, ?)")  # what holds GPUs: collecting runs have ended
             params += [RunState.PENDING.value, RunState.RUNNING.value]

@@ -2,7 +2,8 @@
 
 ``render_container`` decides everything about the container: its name, image, environment (the
 manifest's, the inputs' variables and the agent's settings), labels, mounts (the run's outputs
-directory read-write at the outputs path, each input read-only at its path), CPU, memory and pids
+directory read-write at the outputs path, each input read-only at its path), its log driver (`local`,
+which keeps output that is not UTF-8 as its bytes), CPU, memory and pids
 limits (spec.resources.pids, else DEFAULT_PIDS_LIMIT: Docker sets none, so a fork bomb in a job
 would take the host's pids) and GPUs. The docker backend (runner.backends.local.docker.start_container)
 only sends it:
@@ -21,6 +22,10 @@ from typing import Any, Protocol
 # a few hundred on a large machine, data-loading workers as many again each, so 4096 leaves real jobs
 # ample room and still stops a runaway one long before the host's pid_max.
 DEFAULT_PIDS_LIMIT = 4096
+
+# Docker's default log driver (json-file) stores each line as a JSON string: bytes that are not UTF-8
+# come back as U+FFFD. The `local` driver stores them as they were written: the log is the record.
+LOG_CONFIG: Mapping[str, Any] = MappingProxyType({"type": "local", "config": {}})
 
 ATTEMPT_LABEL = "runner.dev/attempt"
 BACKEND = "docker"
@@ -90,6 +95,7 @@ class ContainerConfig:
             "mem_limit": self.mem_limit,
             "pids_limit": self.pids_limit,
             "device_requests": requests,
+            "log_config": {"type": LOG_CONFIG["type"], "config": dict(LOG_CONFIG["config"])},
         }
 
 

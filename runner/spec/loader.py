@@ -11,15 +11,18 @@ from __future__ import annotations
 import os
 import select
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from runner.errors import ManifestError
 from runner.spec.diagnostics import describe
 from runner.spec.model import JobManifest
-from runner.spec.positions import FatalProblem, Position, offset_position
+from runner.spec.overrides import Override, PathKey, apply_overrides, override_of
+from runner.spec.positions import FatalProblem, Position, SourceMap, offset_position
 from runner.spec.yamlread import read_yaml
 
 MAX_MANIFEST_BYTES = 1024 * 1024
@@ -44,8 +47,9 @@ class LoadedManifest:
         return (self.base_dir / self.manifest.spec.image.context).resolve()
 
 
-def load_manifest(path: Path) -> LoadedManifest:
-    """Read and validate the manifest at path; ManifestError lists every problem."""
+def load_manifest(path: Path, overrides: Sequence[Override] = ()) -> LoadedManifest:
+    """Read and validate the manifest at path, with overrides from the command line applied first;
+    ManifestError lists every problem."""
     name = str(path)
     try:
         if path.is_dir():
@@ -70,7 +74,7 @@ def load_manifest(path: Path) -> LoadedManifest:
             stat_size = 0
         size = f"{stat_size / 2**20:.1f} MiB" if stat_size > MAX_MANIFEST_BYTES else "more than 1 MiB"
         raise ManifestError([f"{name}: the file is {size}; a manifest is at most 1 MiB"])
-    manifest, text = parse_manifest(raw, name)
+    manifest, text = parse_manifest(raw, name, overrides)
     return LoadedManifest(manifest=manifest, path=path.absolute(), text=text)
 
 
@@ -109,21 +113,33 @@ def _await_data(descriptor: int, name: str, kind: str) -> None:
         )
 
 
-def parse_manifest(raw: bytes | str, name: str = "<manifest>") -> tuple[JobManifest, str]:
+def parse_manifest(
+    raw: bytes | str, name: str = "<manifest>", overrides: Sequence[Override] = ()
+) -> tuple[JobManifest, str]:
     """Parse manifest text; returns the validated manifest and the decoded text.
 
     Raises ManifestError listing every problem found, one ``name:line:column: message`` per line,
-    sorted by position.
+    sorted by position; a problem with an override is said against its flag, first.
     """
     try:
         text = _decode(raw)
         data, source, problems, broken = read_yaml(text)
     except FatalProblem as problem:
         raise ManifestError([_format(name, problem.position, problem.message)]) from None
+    made: dict[PathKey, Override] = {}
+    if overrides:
+        data, made = apply_overrides(data, overrides)
+        for path in made:
+            _known(source, path, _at(data, path))
     try:
         manifest = JobManifest.model_validate(data)
     except ValidationError as error:
         problems = problems + describe(error, source, broken)
+    flagged = [(found, message) for path, _, message in problems if (found := override_of(path, made))]
+    if flagged:
+        problems = [problem for problem in problems if override_of(problem[0], made) is None]
+        said = [f"{found.flag}: {message}" for found, message in flagged]
+        raise ManifestError(said + [_format(name, position, message) for _, position, message in problems])
     if problems:
         problems.sort(key=lambda problem: (problem[1].line, problem[1].column))
         if len(problems) > MAX_PROBLEMS:
@@ -132,6 +148,34 @@ def parse_manifest(raw: bytes | str, name: str = "<manifest>") -> tuple[JobManif
             problems = [*problems[:MAX_PROBLEMS], more]
         raise ManifestError([_format(name, position, message) for _, position, message in problems])
     return manifest, text
+
+
+FLAG_POSITION = Position(0, 0)  # an override's value stands in no file: its problems name the flag
+
+
+def _at(data: Any, path: PathKey) -> Any:
+    for key in path:
+        try:
+            data = data[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _known(source: SourceMap, path: PathKey, value: Any) -> None:
+    """Make an override's path, and everything in its value, known to the source map, so a problem
+    there is placed at that path (and said against the flag)."""
+    source.values[path] = source.keys[path] = FLAG_POSITION
+    if isinstance(value, dict):
+        source.collections.add(path)
+        for key, item in value.items():
+            _known(source, (*path, str(key)), item)
+    elif isinstance(value, list):
+        source.collections.add(path)
+        for index, item in enumerate(value):
+            _known(source, (*path, index), item)
+    else:
+        source.texts[path] = str(value)
 
 
 def _decode(raw: bytes | str) -> str:

@@ -32,6 +32,7 @@ from runner.spec.names import (
     check_dns_label,
     check_dns_subdomain,
 )
+from runner.spec.notify import Notify
 from runner.spec.quantities import (
     format_cpu,
     format_duration,
@@ -271,6 +272,7 @@ class Spec(ManifestModel):
     schedule: Schedule | None = None
     retention: Retention | None = None
     kubernetes: KubernetesOptions = Field(default_factory=KubernetesOptions)
+    notify: Notify | None = None  # a webhook told when a run ends (runner/spec/notify.py)
 
     @field_validator("command")
     @classmethod

@@ -26,6 +26,7 @@ from runner.spec.positions import (
     node_position,
     offset_position,
 )
+from runner.spec.yamlwords import plain_words
 
 MAX_NODES = 100_000  # values after aliases are expanded: far more than any real manifest
 MAX_DEPTH = 64  # mappings and lists nested this deep are no manifest (or a recursive alias)
@@ -38,9 +39,10 @@ def read_yaml(text: str) -> tuple[Any, SourceMap, Found, set[PathKey]]:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         where = Position(mark.line + 1, mark.column + 1) if mark else Position(1, 1)
-        problem = error.problem or "invalid YAML"
-        context = f" ({error.context})" if error.context else ""
-        raise FatalProblem(where, f"YAML syntax error: {problem}{context}") from None
+        said = plain_words(
+            error.problem or "invalid YAML", error.context or "", error.problem_mark, error.context_mark, text
+        )
+        raise FatalProblem(where, said) from None
     except yaml.reader.ReaderError as error:
         character = chr(error.character) if isinstance(error.character, int) else str(error.character)
         raise FatalProblem(

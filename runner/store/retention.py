@@ -24,11 +24,11 @@ select_expired is the decision, pure; scan_runs and delete_run are the I/O aroun
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from runner.errors import RunnerError, UserError
+from runner.store import runjson
 from runner.store.base import Store
 from runner.store.collect import MANIFEST_FILE, RUN_FILE, run_prefix
 from runner.store.latest import is_run_of, job_prefix, read_latest_pointer
@@ -142,14 +142,13 @@ def scan_runs(store: Store, job: str) -> list[StoredRun]:
 
 
 def _finished(store: Store, job: str, run_id: str) -> float | None:
-    """run.json's finished time, or None when it is missing, unreadable or not a time."""
+    """run.json's finished time (RFC 3339, or version 1's epoch seconds), or None when it is missing,
+    unreadable or not a time."""
     try:
-        value = json.loads(store.get_bytes(f"{run_prefix(job, run_id)}/{RUN_FILE}")).get("finished")
-    except (RunnerError, ValueError, AttributeError):
+        document = json.loads(store.get_bytes(f"{run_prefix(job, run_id)}/{RUN_FILE}"))
+    except (RunnerError, ValueError):
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
+    return runjson.finished_of(document) if isinstance(document, dict) else None
 
 
 def delete_run(store: Store, job: str, run_id: str) -> int:

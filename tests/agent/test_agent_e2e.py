@@ -167,7 +167,7 @@ def test_success_tees_output_collects_everything_and_exits_zero(agent: Agent) ->
     assert summary["host"]
     assert summary["started"] <= summary["finished"]
     assert summary["refused"] == []
-    assert [attempt["exit_code"] for attempt in summary["attempts"]] == [0]
+    assert [attempt["exitCode"] for attempt in summary["attempts"]] == [0]
 
 
 def test_failure_code_is_propagated_and_collected_as_failed(agent: Agent) -> None:

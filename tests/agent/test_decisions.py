@@ -198,6 +198,7 @@ def test_run_json() -> None:
     settings = parse_settings({**REQUIRED, "RUNNER_ATTEMPT": "2", "RUNNER_BACKEND": "kubernetes"})
     summary = run_summary(settings, ended(137, signal.SIGTERM, killed=True), host="node-7")
     assert summary == {
+        "schemaVersion": 2,
         "id": "mnist-k3x9q2",
         "job": "mnist",
         "backend": "kubernetes",
@@ -205,15 +206,15 @@ def test_run_json() -> None:
         "message": "cancelled by SIGTERM; killed after a grace period of 10s (exit code 137)",
         "exitCode": 137,
         "attempt": 2,
-        "started": 100.0,
-        "finished": 160.5,
+        "started": "1970-01-01T00:01:40.000000Z",
+        "finished": "1970-01-01T00:02:40.500000Z",
         "host": "node-7",
         "attempts": [
             {
                 "number": 2,
-                "started": 100.0,
-                "finished": 160.5,
-                "exit_code": 137,
+                "started": "1970-01-01T00:01:40.000000Z",
+                "finished": "1970-01-01T00:02:40.500000Z",
+                "exitCode": 137,
                 "ending": "cancelled",
                 "log": "logs/attempt-2.log",
             }

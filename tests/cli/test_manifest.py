@@ -116,7 +116,12 @@ def test_validate_needs_a_file(run: Invoke) -> None:
 
 # The bad inputs of the issue, each with the exact message `runner validate` prints for it.
 BAD_INPUTS: list[tuple[str, str | bytes, str]] = [
-    ("syntax", "a: b: c\n", "{path}:1:5: YAML syntax error: mapping values are not allowed here"),
+    (
+        "syntax",
+        "a: b: c\n",
+        "{path}:1:5: a ':' where no mapping can start: indent this line like the keys around it, or quote a "
+        "value that contains ': '",
+    ),
     (
         "wrong-type",
         VALID.replace("retries: 2", "retries: [2]"),

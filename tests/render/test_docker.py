@@ -133,6 +133,8 @@ def sent_before_the_render(launch: LocalLaunch, record: RunRecord, case: Case) -
         # added since: a pids limit, the manifest's or DEFAULT_PIDS_LIMIT (Docker sets none)
         "pids_limit": DEFAULT_PIDS_LIMIT if launch.pids_limit is None else launch.pids_limit,
         "device_requests": requests,
+        # added since: the `local` log driver, which keeps bytes that are not UTF-8 (issue 14, 9)
+        "log_config": {"type": "local", "config": {}},
     }
 
 
@@ -235,9 +237,17 @@ class FakeContainers:
         return FakeContainer()
 
 
+class FakeImages:
+    def get(self, reference: str) -> Any:
+        import docker.errors
+
+        raise docker.errors.ImageNotFound(reference)
+
+
 class FakeEngine:
     def __init__(self) -> None:
         self.containers = FakeContainers()
+        self.images = FakeImages()
 
 
 def test_start_container_sends_the_rendered_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -148,7 +148,7 @@ def test_unknown_key_with_four_space_indentation() -> None:
 def test_unknown_key_without_a_close_match_lists_the_fields() -> None:
     assert only_problem(spec("colour: red")) == (
         "job.yaml:6:3: spec.colour: unknown field; expected one of: image, command, env, resources, "
-        "inputs, outputs, retries, timeout, schedule, retention, kubernetes"
+        "inputs, outputs, retries, timeout, schedule, retention, kubernetes, notify"
     )
 
 
@@ -197,7 +197,8 @@ def test_unknown_nested_keys(line: str, expected: str) -> None:
         (spec("Retries: 1"), "job.yaml:6:3: spec.Retries: unknown field; did you mean 'retries'?"),
         (
             HEAD + "spec: {command: [a]}\nname: x\n",
-            "job.yaml:5:1: name: unknown field; name belongs under metadata or each item of spec.inputs",
+            "job.yaml:5:1: name: unknown field; name belongs under metadata or each item of spec.inputs "
+            "or spec.notify.webhook.secretKeyRef",
         ),
     ],
 )
@@ -286,7 +287,7 @@ def test_manifest_error_is_a_user_error_with_exit_code_2() -> None:
 def test_keys_with_odd_characters_are_quoted_in_paths() -> None:
     assert only_problem(HEAD + 'spec: {command: [a], "x\\ny": 1}\n') == (
         "job.yaml:4:22: spec['x\\ny']: unknown field; expected one of: image, command, env, resources, "
-        "inputs, outputs, retries, timeout, schedule, retention, kubernetes"
+        "inputs, outputs, retries, timeout, schedule, retention, kubernetes, notify"
     )
 
 
@@ -295,7 +296,9 @@ def test_a_very_long_unknown_key_is_named_by_its_length_not_shown() -> None:
     assert (
         message
         == "job.yaml:6:3: spec[<a key of 1000 characters>]: unknown field; expected one of: image, "
-        + ("command, env, resources, inputs, outputs, retries, timeout, schedule, retention, kubernetes")
+        + (
+            "command, env, resources, inputs, outputs, retries, timeout, schedule, retention, kubernetes, notify"
+        )
     )
 
 
@@ -305,28 +308,33 @@ def test_a_very_long_unknown_key_is_named_by_its_length_not_shown() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("a: b: c\n", "job.yaml:1:5: YAML syntax error: mapping values are not allowed here"),
+        (
+            "a: b: c\n",
+            "job.yaml:1:5: a ':' where no mapping can start: indent this line like the keys around it, "
+            "or quote a value that contains ': '",
+        ),
         (
             "a:\n\tb: 1\n",
-            "job.yaml:2:1: YAML syntax error: found character '\\t' that cannot start any token "
-            "(while scanning for the next token)",
+            "job.yaml:2:1: a tab character: YAML indents with spaces only; replace the tab with spaces",
         ),
         (
             "a: [1, 2\nb: 3\n",
-            "job.yaml:2:2: YAML syntax error: expected ',' or ']', but got ':' "
-            "(while parsing a flow sequence)",
+            "job.yaml:2:2: the list in [brackets] that starts at line 1, column 4 is not closed, or lacks "
+            "a ',': close it with ']'",
         ),
         (
             "a: 'open\n",
-            "job.yaml:2:1: YAML syntax error: found unexpected end of stream "
-            "(while scanning a quoted scalar)",
+            "job.yaml:2:1: the quoted text that starts at line 1, column 4 is never closed: add its closing "
+            "quote",
         ),
         (
             HEAD + "spec: {command: [a], schedule: {cron: @daily}}\n",
-            "job.yaml:4:39: YAML syntax error: found character '@' that cannot start any token "
-            "(while scanning for the next token)",
+            "job.yaml:4:39: '@' cannot start a plain value: put the value in quotes, like '@daily'",
         ),
-        ("a: *nothing\n", "job.yaml:1:4: YAML syntax error: found undefined alias 'nothing'"),
+        (
+            "a: *nothing\n",
+            "job.yaml:1:4: the alias *nothing refers to no anchor: define it first with &nothing",
+        ),
     ],
 )
 def test_yaml_syntax_errors(text: str, expected: str) -> None:

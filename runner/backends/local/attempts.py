@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from runner.backends.local import gpus as gpu_inventory
+from runner.backends.local import strays
 from runner.backends.local.policy import Ending, after_attempt
 from runner.clock import Clock
 from runner.config import Settings
 from runner.errors import RunnerError, StoreError
 from runner.records import RunRecord, RunRecords, RunState
-from runner.store import Store, open_store
+from runner.store import Store, open_store, runjson
 from runner.store.collect import RUN_FILE, collect_run, read_manifest, run_prefix
 from runner.store.housekeeping import after_collect
 from runner.store.retention import RetentionPolicy, retention_from_mapping
@@ -208,6 +209,7 @@ class LocalLaunch:
     # the manifest's env references: name -> {"fromEnv": VAR} or {"fromFile": /path}, never a value;
     # read when each attempt starts (runner.backends.local.envrefs.resolve)
     env_from: dict[str, dict[str, str]] = field(default_factory=dict)
+    image_digest: str | None = None  # containers: the image's registry digest, else its ID on the engine
 
     def to_data(self) -> dict[str, Any]:
         return asdict(self)
@@ -273,23 +275,42 @@ def claim_gpus(
     return None
 
 
-def summary(record: RunRecord, outcome: Outcome | None, **extra: Any) -> dict[str, Any]:
-    """The run.json document."""
+def summary(
+    record: RunRecord,
+    outcome: Outcome | None,
+    *,
+    finished: float | None = None,
+    outside: list[str] | None = None,
+) -> dict[str, Any]:
+    """The run.json document, schema version 2 (runner.store.runjson); outside: what the job wrote
+    outside its outputs (runner.backends.local.strays)."""
     return {
+        "schemaVersion": runjson.SCHEMA_VERSION,
         "id": record.id,
         "job": record.job,
         "backend": record.backend,
         "state": (outcome.state if outcome else record.state).value,
         "message": outcome.message if outcome else record.message,
         "exitCode": outcome.exit_code if outcome else record.exit_code,
-        "created": record.created,
-        "started": record.started,
+        "created": runjson.rfc3339(record.created),
+        "started": runjson.rfc3339(record.started),
+        "finished": runjson.rfc3339(finished),
         "labels": record.labels,
         "gpus": record.gpu_indices,
         "host": socket.gethostname(),
-        "attempts": [asdict(item) for item in outcome.attempts] if outcome else [],
+        "attempts": [
+            runjson.attempt(
+                item.number,
+                item.started,
+                item.finished,
+                exit_code=item.exit_code,
+                ending=item.ending,
+                log=item.log,
+            )
+            for item in (outcome.attempts if outcome else [])
+        ],
         **_image_of(record),
-        **extra,
+        **({"outsideOutputs": outside} if outside else {}),
     }
 
 
@@ -298,7 +319,8 @@ def _image_of(record: RunRecord) -> dict[str, Any]:
     image = record.launch.get("image")
     if not isinstance(image, str) or not image:
         return {}
-    return {"image": {"reference": image, "digest": record.launch.get("imageDigest")}}
+    digest = record.launch.get("image_digest") or record.launch.get("imageDigest")
+    return {"image": {"reference": image, "digest": digest}}
 
 
 def collect_and_finish(
@@ -347,6 +369,9 @@ def collect_recorded(record: RunRecord, records: RunRecords, clock: Clock) -> Ru
     finished = float(record.outcome.get("finished") or record.finished or clock.time())
     workdir = WorkDir(Path(record.workdir))
     state, exit_code, message = outcome.state, outcome.exit_code, outcome.message
+    outside = strays.written_outside(workdir.root, record.created)
+    if outside:
+        message += "; " + strays.describe(outside, workdir.root)
     try:
         store = open_store(record.store_url)
         stored = _collected_summary(store, record)
@@ -356,7 +381,7 @@ def collect_recorded(record: RunRecord, records: RunRecords, clock: Clock) -> Ru
                 job=record.job,
                 run_id=record.id,
                 manifest_text=record.manifest,
-                summary=summary(record, outcome, finished=finished),
+                summary=summary(record, outcome, finished=finished, outside=outside),
                 logs_dir=workdir.logs,
                 outputs_dir=workdir.outputs,
             )
@@ -417,14 +442,14 @@ def _adopted(
         state = outcome.state
     if not state.collected:
         state = outcome.state
-    code = stored.get("exitCode", outcome.exit_code)
+    code = runjson.exit_code_of(stored) if "exitCode" in stored else outcome.exit_code
     message = stored.get("message")
-    ended = stored.get("finished")
+    ended = runjson.finished_of(stored)
     return (
         state,
-        code if isinstance(code, int) and not isinstance(code, bool) else outcome.exit_code,
+        code if code is not None else outcome.exit_code,
         message if isinstance(message, str) else outcome.message,
-        float(ended) if isinstance(ended, int | float) and not isinstance(ended, bool) else finished,
+        ended if ended is not None else finished,
     )
 
 
@@ -453,6 +478,8 @@ def retention_of(manifest: str) -> RetentionPolicy | None:
     The supervisor never imports the spec models (see LocalLaunch); the manifest was validated at
     submit, so reading its YAML is enough, and costs a few milliseconds once per run.
     """
+    if "retention" not in manifest:  # most manifests: no YAML to read (the supervisor never imports it)
+        return None
     import yaml
 
     document = yaml.safe_load(manifest)

@@ -45,6 +45,56 @@ def engine(timeout: int = 60) -> docker.DockerClient:
     return connect_engine(timeout)
 
 
+def image_digest(reference: str) -> str | None:
+    """Which image a reference is now: its registry digest (repository@sha256:...) once pushed, else its
+    ID on the engine (sha256:...); None when the engine cannot say."""
+    import docker.errors
+
+    try:
+        image = engine().images.get(reference)
+    except docker.errors.DockerException:
+        return None
+    repository = reference.rsplit(":", 1)[0] if "/" not in reference.rsplit(":", 1)[-1] else reference
+    pushed = [item for item in image.attrs.get("RepoDigests") or [] if item.startswith(f"{repository}@")]
+    return str(pushed[0]) if pushed else str(image.id)
+
+
+def job_images(job: str | None = None) -> list[dict[str, str]]:
+    """The job images runner built on this engine (labelled managed-by runner, with a job): reference
+    (or id when untagged), id, job and creation time; only job's when given."""
+    from runner.images.build import TAG_LABEL
+    from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER
+
+    wanted = [f"{MANAGED_BY}={MANAGER}", TAG_LABEL] + ([f"{JOB_LABEL}={job}"] if job else [])
+    found = []
+    for image in engine().images.list(filters={"label": wanted}):
+        labels = image.labels or {}
+        tags = image.tags or [str(image.id)]
+        for reference in tags:
+            found.append(
+                {
+                    "reference": reference,
+                    "id": str(image.id),
+                    "job": labels.get(JOB_LABEL, ""),
+                    "created": str(image.attrs.get("Created", "")),
+                }
+            )
+    return found
+
+
+def remove_image(reference: str) -> str | None:
+    """Remove one tag (the image goes with its last tag); why not, when the engine refuses (in use)."""
+    import docker.errors
+
+    try:
+        engine().images.remove(reference, noprune=False)
+    except docker.errors.ImageNotFound:
+        return None
+    except docker.errors.APIError as error:
+        return str(error.explanation or error)
+    return None
+
+
 def engine_answers(timeout: float = 1.0) -> bool:
     """Whether a Docker engine answers /_ping at DOCKER_HOST (default: the local socket).
 
@@ -270,11 +320,19 @@ class DockerBackend(SupervisedBackend):
     def check(self, plan: RunPlan) -> None:
         super().check(plan)
         envrefs.check_references(plan.manifest.spec, self.name)
-        client = engine()
-        if plan.manifest.spec.resources.gpu and "nvidia" not in (client.info().get("Runtimes") or {}):
+        info = engine().info()
+        if plan.manifest.spec.resources.gpu and "nvidia" not in (info.get("Runtimes") or {}):
             raise SubmitError(
                 f"job {plan.manifest.name!r} asks for GPUs, but the Docker engine has no NVIDIA runtime",
                 hint="install the NVIDIA Container Toolkit and restart the engine, or set resources.gpu: 0",
+            )
+        from runner.backends.local.capacity import beyond_engine
+
+        too_much = beyond_engine(plan.manifest.spec.resources, info)
+        if too_much:  # Docker would refuse the container only after the image build
+            raise SubmitError(
+                f"job {plan.manifest.name!r} asks for more than this machine has: " + "; ".join(too_much),
+                hint="lower spec.resources, or submit to a cluster with --backend kubernetes",
             )
 
     def prepare(self, plan: RunPlan, settings: Settings, progress: Callable[[str], None]) -> RunPlan:
@@ -305,6 +363,7 @@ class DockerBackend(SupervisedBackend):
             gpus=spec.resources.gpu,
             gpu_type=spec.resources.gpu_type,
             image=plan.image,
+            image_digest=image_digest(plan.image),
             mounts={plan.inputs[item.name]: item.path for item in spec.inputs},
             outputs_path=spec.outputs.path,
             cpu_millis=spec.resources.cpu,

@@ -17,7 +17,11 @@ from runner.records import RunRecord
 from runner.store import open_store
 from runner.store.collect import run_prefix
 
-FOLLOW_POLL_SECONDS = 0.05
+# A followed log is polled soon after each change (a short job's end is seen within ~10 ms) and ever
+# less often while nothing happens (a quiet hours-long job costs four reads a second).
+FOLLOW_POLL_SECONDS = 0.01
+FOLLOW_POLL_MAX_SECONDS = 0.25
+FOLLOW_POLL_GROWTH = 1.5
 
 
 class _AttemptLog:
@@ -62,9 +66,11 @@ def follow_logs(refresh: Callable[[], RunRecord], clock: Clock) -> Iterator[LogC
     """Stream every attempt's log as it is written, until the run has ended and all is read."""
     record = refresh()
     current = _AttemptLog(record, 1)
+    pause = FOLLOW_POLL_SECONDS
     while True:
         data = current.read_new()
         if data:
+            pause = FOLLOW_POLL_SECONDS
             yield LogChunk(current.attempt, data)
             continue
         record = refresh()
@@ -76,4 +82,5 @@ def follow_logs(refresh: Callable[[], RunRecord], clock: Clock) -> Iterator[LogC
             if rest:
                 yield LogChunk(current.attempt, rest)
             return
-        clock.sleep(FOLLOW_POLL_SECONDS)
+        clock.sleep(pause)
+        pause = min(pause * FOLLOW_POLL_GROWTH, FOLLOW_POLL_MAX_SECONDS)

@@ -199,6 +199,11 @@ class ProcessBackend(SupervisedBackend):
                 f"warning: the process backend does not enforce spec.resources {' and '.join(limits)}: "
                 "the job may use all of this machine's; --backend docker enforces them"
             )
+        from runner.backends.local.requirements import not_installed_warning
+
+        uninstalled = not_installed_warning(plan.manifest.spec.image, plan.context_dir)
+        if uninstalled:
+            progress(f"warning: {uninstalled}")
         return super().prepare(plan, settings, progress)
 
     def stop_orphans(self, record: RunRecord) -> None:

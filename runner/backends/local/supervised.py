@@ -17,6 +17,7 @@ command, and the collection resumes: outputs leave the work directory only once 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -71,12 +72,27 @@ def check_store(url: str) -> None:
             ) from None
 
 
+# The supervisor starts without `site` (-S): processing site-packages' .pth files (an editable install's
+# finder among them) costs a `runner submit` some 20 ms before its job can start. It is given this
+# process's resolved sys.path instead, so it imports what this process would.
+_BOOTSTRAP = (
+    "import sys; sys.path[:0] = sys.argv.pop(1).split('\\n'); "
+    "from runner.backends.local.supervisor import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
 def supervisor_command(*args: str) -> list[str]:
-    """`python -P -m runner.backends.local.supervisor ARGS`. -P (safe path) keeps the current directory
-    off sys.path: the supervisor starts where the submitter stood, and a runner.py or runner/ there must
-    never be imported in place of the installed package. Unlike -I it keeps PYTHONPATH and the user's
-    site-packages, where runner itself may be installed."""
-    return [sys.executable, "-P", "-m", "runner.backends.local.supervisor", *args]
+    """`python -P -S -c BOOTSTRAP PATHS ARGS`: runner.backends.local.supervisor's main(ARGS). -P (safe
+    path) keeps the current directory off sys.path: the supervisor starts where the submitter stood, and
+    a runner.py or runner/ there must never be imported in place of the installed package. PATHS are
+    the package's own directory and this process's sys.path, less the current directory (-S skips the
+    site processing that would find them again)."""
+    import runner
+
+    here = {"", ".", str(Path.cwd())}
+    own = str(Path(runner.__file__).resolve().parent.parent)
+    paths = [own, *(path for path in sys.path if path not in here and path != own and "\n" not in path)]
+    return [sys.executable, "-P", "-S", "-c", _BOOTSTRAP, "\n".join(paths), *args]
 
 
 def start_collector(run_id: str, settings: Settings) -> subprocess.Popen[bytes]:
@@ -118,6 +134,57 @@ class SupervisedBackend:
     # Whether a run works in a copy of its context (the process backend runs the command there); a
     # container backend's code is in its image, built from the context by prepare.
     copies_context = True
+    _early: subprocess.Popen[bytes] | None = None
+
+    def prestart(self, settings: Settings) -> None:
+        """Start the next run's supervisor now, before the manifest is even read: its interpreter starts
+        while the submitting command validates (some 60 ms of a trivial submit), then waits for the run
+        id, which launch sends. When nothing is launched, release_prestart (or this process's end)
+        closes its stdin and it exits."""
+        if self._early is not None:
+            return
+        self._early = subprocess.Popen(
+            supervisor_command("--await"),
+            env={**os.environ, "RUNNER_HOME": str(settings.home), "RUNNER_STORE": settings.store_url},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def release_prestart(self) -> None:
+        """Let a supervisor prestart gave no run go (it exits at the end of its stdin)."""
+        early, self._early = self._early, None
+        if early is None:
+            return
+        if early.stdin is not None:
+            with contextlib.suppress(OSError):
+                early.stdin.close()
+        try:
+            early.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            early.kill()
+            early.wait()
+
+    def _supervisor(self, run_id: str, settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+        """The run's supervisor: the prestarted one, told its run id, else a new one."""
+        early, self._early = self._early, None
+        if early is not None and early.poll() is None and early.stdin is not None:
+            try:
+                early.stdin.write(f"{run_id}\n".encode())
+                early.stdin.close()
+                return early
+            except OSError:  # it died meanwhile: start another
+                pass
+        with log.open("ab") as sink:
+            return subprocess.Popen(
+                supervisor_command(run_id),
+                env={**os.environ, "RUNNER_HOME": str(settings.home), "RUNNER_STORE": settings.store_url},
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def launch_details(self, plan: RunPlan) -> LocalLaunch:
         """What the supervisor needs to start attempts, as plain data for the run record."""
@@ -213,15 +280,7 @@ class SupervisedBackend:
             message="starting",
         )
         records.create(record)
-        with (workdir.root / "supervisor.log").open("ab") as log:
-            supervisor = subprocess.Popen(
-                supervisor_command(plan.run_id),
-                env={**os.environ, "RUNNER_HOME": str(settings.home), "RUNNER_STORE": settings.store_url},
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        supervisor = self._supervisor(plan.run_id, settings, workdir.root / "supervisor.log")
         return records.update(
             plan.run_id, supervisor_pid=supervisor.pid, supervisor_start=procs.start_time(supervisor.pid)
         )

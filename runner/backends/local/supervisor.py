@@ -2,6 +2,8 @@
 
 `python -P -m runner.backends.local.supervisor RUN_ID`
 `python -P -m runner.backends.local.supervisor --collect RUN_ID`
+`python -P -m runner.backends.local.supervisor --await` (the run id on stdin: SupervisedBackend.prestart)
+(the backends start it as `python -P -S -c BOOTSTRAP PATHS ...`: see supervised.supervisor_command)
 
 It outlives the command that submitted the run. SIGTERM (from `runner cancel`) or SIGINT/SIGHUP
 cancels the run; SIGKILL leaves the record for the next runner command to find as lost.
@@ -130,7 +132,25 @@ def collect(run_id: str) -> RunState | None:
     return final.state
 
 
+def await_run() -> int:
+    """--await: started before its run exists (SupervisedBackend.prestart); the run id comes on stdin,
+    nothing when the submit launched nothing. Then its output goes to the run's supervisor.log."""
+    run_id = sys.stdin.readline().strip()
+    if not run_id:
+        return 0
+    log = os.open(
+        load_settings().work_root / run_id / "supervisor.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT
+    )
+    quiet = os.open(os.devnull, os.O_RDONLY)
+    for source, target in ((quiet, 0), (log, 1), (log, 2)):
+        os.dup2(source, target)
+    supervise(run_id)
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["--await"]:
+        return await_run()
     if len(argv) == 2 and argv[0] == "--collect":
         collect(argv[1])
         return 0

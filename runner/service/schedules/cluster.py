@@ -93,7 +93,9 @@ class ClusterSchedules:
         """Create a run of the schedule now; it is adopted here so logs, status and cancel find it."""
         run_id = self.cronjobs.trigger(name, self.namespace)
         records = RunRecords(self.settings.database)
-        KubernetesBackend().adopt(records, self.cronjobs.namespace(self.namespace), self.settings)
+        KubernetesBackend(self.cronjobs.context).adopt(
+            records, self.cronjobs.namespace(self.namespace), self.settings
+        )
         return records.get(run_id)
 
     def delete(self, name: str) -> None:

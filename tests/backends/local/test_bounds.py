@@ -74,7 +74,8 @@ def test_the_supervisor_command_keeps_the_current_directory_off_its_path(
 ) -> None:
     here, marker = shadowing
     command = supervisor_command("--collect", "some-run")
-    assert command[:4] == [sys.executable, "-P", "-m", "runner.backends.local.supervisor"]
+    assert command[:3] == [sys.executable, "-P", "-S"] and command[-2:] == ["--collect", "some-run"]
+    assert str(here) not in command[5].split("\n")
     usage = subprocess.run(
         supervisor_command(), check=False, cwd=here, capture_output=True, text=True, timeout=60
     )

@@ -50,7 +50,7 @@ def test_submit_streams_logs_collects_outputs_and_exits_zero(runner: Runner, job
     summary = json.loads((store / "run.json").read_text())
     assert summary["state"] == "succeeded"
     assert summary["exitCode"] == 0
-    assert [attempt["exit_code"] for attempt in summary["attempts"]] == [0]
+    assert [attempt["exitCode"] for attempt in summary["attempts"]] == [0]
     assert "GREETING: '7'" in (store / "job.yaml").read_text()
     # the per-run copy of the context and outputs are tidied away; logs stay for `runner logs`
     assert not (home / "runs" / run / "context").exists()
@@ -114,7 +114,7 @@ def test_retries_with_backoff_until_an_attempt_succeeds(runner: Runner, job: Job
     assert logs.stdout == "attempt 1\nattempt 2\nattempt 3\n"
     assert runner("logs", run, "--attempt", "2").stdout == "attempt 2\n"
     summary = json.loads((store_dir(home, "flaky", run) / "run.json").read_text())
-    assert [a["exit_code"] for a in summary["attempts"]] == [1, 1, 0]
+    assert [a["exitCode"] for a in summary["attempts"]] == [1, 1, 0]
 
 
 def test_retries_run_out(runner: Runner, job: Job) -> None:

@@ -39,7 +39,7 @@ def test_a_due_slot_becomes_an_ordinary_labelled_run(settings: Settings, home: P
 
     def ended() -> RunRecord | None:
         found = records.get(run_id)
-        return found if found.state.terminal else None
+        return found if found.state.final else None  # terminal includes collecting: not yet in the store
 
     run: RunRecord = wait_for(ended, 60, "the scheduled run to end")
     assert run.state is RunState.SUCCEEDED, run.message
