@@ -25,6 +25,7 @@ pytest_plugins = [
     "tests.support.s3_server",
     "tests.support.sim.fixtures",
     "tests.support.realcluster",
+    "tests.support.webhook",
 ]
 
 

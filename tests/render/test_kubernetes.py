@@ -694,3 +694,31 @@ def test_the_package_exports_the_renderer() -> None:
 
     assert runner.render.render_job is k8s.render_job
     assert "to_yaml" in runner.render.__all__
+
+
+# ---------------------------------------------------------------------------------- spec.notify
+
+
+def test_the_agent_in_the_pod_gets_the_webhook_from_its_secret_and_which_ends_to_tell() -> None:
+    manifest = manifest_of(
+        retries=2,
+        notify={"webhook": {"secretKeyRef": {"name": "slack", "key": "url"}}, "on": ["failed"]},
+    )
+    _, job = render(manifest)
+    variables = env(job)
+    assert variables["RUNNER_NOTIFY_WEBHOOK"] == {"secretKeyRef": {"name": "slack", "key": "url"}}
+    assert variables["RUNNER_NOTIFY_ON"] == "failed"
+    assert variables["RUNNER_MAX_ATTEMPTS"] == "3"  # only the last attempt's failure is told
+    literal = {name: value for name, value in variables.items() if isinstance(value, str)}
+    settings = parse_settings({**literal, "RUNNER_NOTIFY_WEBHOOK": "https://hooks.example/x"})
+    assert settings.notify_on == ("failed",)  # what the agent reads back
+
+
+def test_without_notify_the_pod_has_no_webhook_settings() -> None:
+    assert not {"RUNNER_NOTIFY_WEBHOOK", "RUNNER_NOTIFY_ON", "RUNNER_MAX_ATTEMPTS"} & set(env(render()[1]))
+
+
+def test_a_webhook_read_on_this_machine_is_refused_for_a_cluster() -> None:
+    manifest = manifest_of(notify={"webhook": {"fromEnv": "SLACK_WEBHOOK"}})
+    with pytest.raises(UserError, match=r"spec.notify.webhook: fromEnv .* cannot read it"):
+        render(manifest)

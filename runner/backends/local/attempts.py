@@ -210,6 +210,8 @@ class LocalLaunch:
     # read when each attempt starts (runner.backends.local.envrefs.resolve)
     env_from: dict[str, dict[str, str]] = field(default_factory=dict)
     image_digest: str | None = None  # containers: the image's registry digest, else its ID on the engine
+    # spec.notify: {"webhook": a reference as in env_from, "on": [events]}; told by the supervisor
+    notify: dict[str, Any] | None = None
 
     def to_data(self) -> dict[str, Any]:
         return asdict(self)

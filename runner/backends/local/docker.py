@@ -359,6 +359,7 @@ class DockerBackend(SupervisedBackend):
             command=list(spec.command),
             env={**spec.env_values, **{item.env_name: item.path for item in spec.inputs}},
             env_from=envrefs.launch_references(spec, self.name),
+            notify=envrefs.notify_launch(spec, self.name),
             timeout=spec.timeout,
             gpus=spec.resources.gpu,
             gpu_type=spec.resources.gpu_type,

@@ -170,6 +170,7 @@ class ProcessBackend(SupervisedBackend):
             command=list(spec.command),
             env={**spec.env_values, **inputs},
             env_from=envrefs.launch_references(spec, self.name),
+            notify=envrefs.notify_launch(spec, self.name),
             timeout=spec.timeout,
             gpus=spec.resources.gpu,
             gpu_type=spec.resources.gpu_type,

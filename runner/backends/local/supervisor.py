@@ -106,6 +106,11 @@ def supervise(run_id: str) -> RunState:
         signal.signal(signum, signal.SIG_IGN)  # collecting must not be cut short
     final = collect_and_finish(records.get(run_id), outcome, records, settings, clock)
     records.close()
+    notify_settings = record.launch.get("notify")
+    if notify_settings:  # only now imported: a run without spec.notify never pays for it
+        from runner.backends.local.tell import tell_webhook
+
+        tell_webhook(final, notify_settings, report=lambda message: print(message, file=sys.stderr))
     return final.state
 
 

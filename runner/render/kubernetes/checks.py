@@ -140,6 +140,18 @@ def input_sources(manifest: JobManifest, overrides: Mapping[str, str]) -> dict[s
     return sources
 
 
+def check_notify(manifest: JobManifest) -> None:
+    """spec.notify's webhook on a cluster: the agent in the pod posts, so the URL is a Secret's key."""
+    notify = manifest.spec.notify
+    if notify is not None and notify.webhook.local:
+        raise UserError(
+            f"spec.notify.webhook: {notify.webhook.kind} is read on this machine; the agent in the pod "
+            "posts when a cluster run ends and cannot read it",
+            hint="put the URL in a Secret of the namespace and write webhook: "
+            "{secretKeyRef: {name: SECRET, key: KEY}}",
+        )
+
+
 def check_env(manifest: JobManifest, store_secret: str | None) -> None:
     """Values in spec.env are written into the Job (and its ConfigMap): secrets must be secretKeyRef
     references; fromEnv and fromFile name things on this machine that a pod cannot read."""

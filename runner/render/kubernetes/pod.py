@@ -177,12 +177,19 @@ def _agent_env(checked: Checked, run_id: str | None) -> list[dict[str, Any]]:
     if manifest.spec.retention is not None:
         # Which of the job's runs the store keeps: the agent prunes once its own run is complete.
         agent["RUNNER_RETENTION"] = manifest.spec.retention.to_env()
+    notify = manifest.spec.notify
+    if notify is not None:  # the agent posts when the run ends; the URL comes from a Secret (check_notify)
+        agent["RUNNER_NOTIFY_ON"] = notify.to_env()
+        agent["RUNNER_MAX_ATTEMPTS"] = str(manifest.spec.retries + 1)
     env: list[dict[str, Any]] = []
     for variable, setting in agent.items():
         if setting is not None:
             env.append({"name": variable, "value": _literal(setting)})
         else:  # RUNNER_RUN_ID of a schedule's run: its Job's name, known once the CronJob creates it
             env.append({"name": variable, "valueFrom": {"fieldRef": {"fieldPath": run_id_field_path()}}})
+    if notify is not None and notify.webhook.secret_key_ref is not None:
+        secret = {"name": notify.webhook.secret_key_ref.name, "key": notify.webhook.secret_key_ref.key}
+        env.append({"name": "RUNNER_NOTIFY_WEBHOOK", "valueFrom": {"secretKeyRef": secret}})
     return env
 
 

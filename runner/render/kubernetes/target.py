@@ -26,6 +26,7 @@ from runner.render.kubernetes.checks import (
     check_manifest_size,
     check_mounts,
     check_name,
+    check_notify,
     check_object_name,
     check_store,
     check_ttl,
@@ -114,6 +115,7 @@ def check(manifest: JobManifest, target: ClusterTarget, manifest_text: str | Non
     check_manifest_size(manifest_text)
     sources = input_sources(manifest, target.inputs)
     check_env(manifest, target.store_secret)
+    check_notify(manifest)
     outputs = mount_path(spec.outputs.path)
     input_paths = [mount_path(item.path) for item in spec.inputs]
     check_mounts(
