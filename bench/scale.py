@@ -19,12 +19,28 @@ p99 <= 1 s. Everything is in one process apart from kubectl and the runner CLI, 
 the simulator's work share two cores with the runner's. Needs a Docker engine and the registry on
 127.0.0.1:5000 (scripts/engine.sh start) and the tests' python base image; the job image is built and
 pushed on the first submission only. Prints figures and ratios; asserts nothing.
+
+--real: the same comparisons against the real control plane (scripts/cluster.sh start) with the node
+agent's scale mode (tests/support/nodeagent: NODES nodes of GPUS GPUs registered on the real API server,
+each pod "runs" for --duration seconds, no containers), the real kube-scheduler, Job controller and
+garbage collector. The runner's and kubectl's objects go to two fresh namespaces; kubectl's Jobs are created
+suspended so that they do not take the GPUs the runner's runs need (kubectl's side therefore has no pods
+being made and scheduled meanwhile: the comparison is, if anything, against the runner). Mutating request
+latency comes from the API server's own apiserver_request_duration_seconds histogram (kubectl get --raw
+/metrics before and after each window; quantiles interpolated within buckets, as histogram_quantile). At
+--list-at counts beyond the submitted runs, suspended runner Jobs are added with kubectl create -f (they
+list as adopted runs) to measure listing alone.
+
+    .venv/bin/python bench/scale.py --real --jobs 2000 --list-at 2000,10000
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,6 +51,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -324,6 +341,309 @@ def run(args: argparse.Namespace, scratch: Path) -> None:
     server.stop()
 
 
+# --- against the real control plane (scripts/cluster.sh) ------------------------------------------------
+
+
+BUCKET = re.compile(r"^apiserver_request_duration_seconds_bucket\{(?P<labels>[^}]*)\} (?P<value>\S+)$")
+
+
+def real_env() -> dict[str, str]:
+    done = subprocess.run(
+        [str(REPO / "scripts" / "cluster.sh"), "env"], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"no control plane: scripts/cluster.sh env: {done.stderr.strip()}")
+    found: dict[str, str] = {}
+    for line in done.stdout.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        found[name] = value.strip("'\"")
+    return found
+
+
+Histogram = dict[tuple[str, str, str], dict[float, float]]  # (verb, group, resource) -> le -> count
+
+
+def histogram(kubectl: str, env: dict[str, str]) -> Histogram:
+    """apiserver_request_duration_seconds buckets of the mutating verbs, as the API server counts them."""
+    text = subprocess.run(
+        [kubectl, "get", "--raw", "/metrics"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    found: Histogram = {}
+    for line in text.splitlines():
+        match = BUCKET.match(line)
+        if not match:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
+        if labels.get("verb") not in MUTATING:
+            continue
+        key = (labels["verb"], labels.get("group", ""), labels.get("resource", ""))
+        le = float("inf") if labels["le"] == "+Inf" else float(labels["le"])
+        found.setdefault(key, {})[le] = found.setdefault(key, {}).get(le, 0.0) + float(match["value"])
+    return found
+
+
+def delta(
+    after: Histogram, before: Histogram, keys: Sequence[tuple[str, str, str]] | None = None
+) -> dict[float, float]:
+    """The buckets (cumulative) of the requests answered between two snapshots, summed over keys."""
+    summed: dict[float, float] = {}
+    for key, buckets in after.items():
+        if keys is not None and key not in keys:
+            continue
+        for le, count in buckets.items():
+            summed[le] = summed.get(le, 0.0) + count - before.get(key, {}).get(le, 0.0)
+    return summed
+
+
+def quantile(q: float, buckets: dict[float, float]) -> float:
+    """Prometheus' histogram_quantile over cumulative buckets: linear within the bucket that holds q."""
+    bounds = sorted(buckets)
+    if not bounds or buckets[bounds[-1]] <= 0:
+        return float("nan")
+    rank = q * buckets[bounds[-1]]
+    lower, below = 0.0, 0.0
+    for le in bounds:
+        if buckets[le] >= rank:
+            if le == float("inf"):
+                return lower
+            return lower + (le - lower) * (rank - below) / max(buckets[le] - below, 1e-9)
+        lower, below = le, buckets[le]
+    return lower
+
+
+def latency(buckets: dict[float, float]) -> str:
+    count = int(buckets.get(float("inf"), 0))
+    p50, p99 = quantile(0.5, buckets), quantile(0.99, buckets)
+    verdict_ = "met" if p99 <= SLO else "MISSED"
+    return f"{p50 * 1000:6.1f} / {p99 * 1000:6.1f} ms ({count} req, SLO {verdict_})"
+
+
+def run_real(args: argparse.Namespace, scratch: Path) -> None:
+    import uuid
+
+    from kubernetes import client, config
+    from moto.server import ThreadedMotoServer
+
+    from tests.support.nodeagent import NodeAgent, NodeSpec
+
+    cluster_env = real_env()
+    state = Path(cluster_env["RUNNER_KUBE_STATE"])
+    admin = str(state / "admin.kubeconfig")
+    kubectl = shutil.which("kubectl") or str(kubectl_binary())
+    tag = uuid.uuid4().hex[:6]
+    ours, theirs_ns = f"bench-{tag}", f"bench-kubectl-{tag}"
+
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=admin, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    configuration.connection_pool_maxsize = args.nodes + 16  # a watch per node, and the workers
+    api = client.ApiClient(configuration)
+    core = client.CoreV1Api(api)
+    for namespace in (ours, theirs_ns):
+        body: Any = {"metadata": {"name": namespace}}
+        core.create_namespace(body)
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    base = python_base()
+    context = scratch / "job"
+    context.mkdir()
+    (context / "job.yaml").write_text(
+        JOB.replace("BASE", base).replace("namespace: bench", f"namespace: {ours}")
+    )
+    os.environ.update(
+        RUNNER_HOME=str(scratch / "home"),
+        RUNNER_STORE="s3://bench/runs",
+        RUNNER_REGISTRY="127.0.0.1:5000",
+        RUNNER_BACKEND="kubernetes",
+        RUNNER_STORE_SECRET="runner-store",
+        KUBECONFIG=admin,
+        KUBECACHEDIR=str(scratch / "kubecache"),
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION="us-east-1",
+        AWS_ENDPOINT_URL=f"http://{host}:{port}",
+    )
+    import boto3
+
+    boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"]).create_bucket(Bucket="bench")
+    env = dict(os.environ)
+    loaded = load_manifest(context / "job.yaml")
+    n, threads = args.jobs, args.threads
+
+    agent = NodeAgent.scale(api, state / "pki", duration=lambda pod: args.duration)
+    specs = [NodeSpec(f"scale-{tag}-{index}", gpus=args.gpus) for index in range(1, args.nodes + 1)]
+    try:
+        agent.start(specs)
+        print(
+            f"real control plane ({cluster_env.get('RUNNER_KUBE_API', '')}), node agent scale mode: "
+            f"{args.nodes} nodes x {args.gpus} GPUs; {n} one-GPU jobs of {args.duration:g} s; "
+            f"{threads} submit threads; kubectl create -f {args.batch} Jobs (and their ConfigMaps) a batch"
+        )
+        real_submission_and_statuses(args, loaded, env, kubectl=kubectl, ours=ours, theirs_ns=theirs_ns)
+        real_listing(args, loaded, env, kubectl=kubectl, ours=ours, scratch=scratch)
+    finally:
+        agent.close()
+        for namespace in (ours, theirs_ns):
+            core.delete_namespace(namespace, _preload_content=False)
+        moto.stop()
+
+
+def rendered_batches(
+    loaded: LoadedManifest, count: int, batch: int, namespace: str, suspend: bool
+) -> list[str]:
+    """count runs' ConfigMaps and Jobs as runner renders them, batch Jobs to a kubectl create -f."""
+    texts, objects = [], []
+    image = "127.0.0.1:5000/runner/scale:bench"
+    for index in range(count):
+        rendered = render_job(
+            loaded.manifest,
+            run_id=new_run_id("scale"),
+            image=image,
+            store_url="s3://bench/runs",
+            namespace=namespace,
+        )
+        for obj in rendered:
+            if obj["kind"] == "Job" and suspend:
+                obj["spec"]["suspend"] = True
+        objects += rendered
+        if len(objects) >= 2 * batch or index == count - 1:
+            texts.append(to_yaml(objects))
+            objects = []
+    return texts
+
+
+def kubectl_create(kubectl: str, env: dict[str, str], texts: list[str]) -> float:
+    began = time.perf_counter()
+    for text in texts:
+        subprocess.run(
+            [kubectl, "create", "-f", "-"], input=text, text=True, env=env, check=True, capture_output=True
+        )
+    return time.perf_counter() - began
+
+
+def real_submission_and_statuses(
+    args: argparse.Namespace,
+    loaded: LoadedManifest,
+    env: dict[str, str],
+    *,
+    kubectl: str,
+    ours: str,
+    theirs_ns: str,
+) -> None:
+    n, threads = args.jobs, args.threads
+    texts = rendered_batches(loaded, n, args.batch, theirs_ns, suspend=True)
+    before = histogram(kubectl, env)
+    k_seconds = kubectl_create(kubectl, env, texts)
+    after_k = histogram(kubectl, env)
+
+    began = time.perf_counter()
+    submit_all(loaded, 1, 1)  # builds and pushes the job image (once)
+    print(f"first submission (image build and push included): {time.perf_counter() - began:.1f} s")
+    before_r = histogram(kubectl, env)
+    began = time.perf_counter()
+    submit_all(loaded, n - 1, threads)
+    r_seconds = time.perf_counter() - began
+    submitted = time.perf_counter()
+    after_r = histogram(kubectl, env)
+
+    creates = [("POST", "batch", "jobs"), ("POST", "", "configmaps")]
+    print("\n--- submission (the real API server's own latency histogram) ---")
+    row("", "runner (RunService)", "", "kubectl create -f")
+    row(
+        "jobs/s",
+        f"{(n - 1) / r_seconds:8.1f}",
+        "",
+        f"{n / k_seconds:8.1f}",
+        (n - 1) / r_seconds / (n / k_seconds),
+    )
+    row("wall", f"{r_seconds:8.1f} s", "", f"{k_seconds:8.1f} s")
+    row(
+        "POST jobs+configmaps p50 / p99",
+        latency(delta(after_r, before_r, creates)),
+        "",
+        latency(delta(after_k, before, creates)),
+    )
+    row("all mutating p50 / p99", latency(delta(after_r, before_r)), "", latency(delta(after_k, before)))
+    print("  (all mutating: every client's writes in the window, the controllers' and node agent's included)")
+
+    service = RunService(load_settings())
+    polls, poll_seconds = 0, []
+    before_s = histogram(kubectl, env)
+    while True:
+        began = time.perf_counter()
+        listed = service.list_runs(limit=n)
+        poll_seconds.append(time.perf_counter() - began)
+        polls += 1
+        if not any(not record.state.terminal for record in listed):
+            break
+        if time.perf_counter() - submitted > args.status_timeout:
+            print(f"gave up waiting after {args.status_timeout:g} s")
+            break
+        time.sleep(2)
+    known = time.perf_counter() - submitted
+    after_s = histogram(kubectl, env)
+    states: dict[str, int] = {}
+    for record in listed:
+        states[record.state.value] = states.get(record.state.value, 0) + 1
+    print("\n--- statuses ---")
+    print(
+        f"every status known {known:.1f} s after the last submission ({polls} polls of runner's bulk "
+        "refresh, "
+        f"{statistics.median(poll_seconds):.2f} s median, {max(poll_seconds):.2f} s max); states: {states}"
+    )
+    print(f"  mutating p50 / p99 while the cluster ran them: {latency(delta(after_s, before_s))}")
+    worst = max(
+        (
+            (quantile(0.99, delta(after_s, before_s, [key])), key)
+            for key in after_s
+            if delta(after_s, before_s, [key]).get(float("inf"), 0) >= 20
+        ),
+        default=(float("nan"), ("", "", "")),
+    )
+    print(f"  worst (verb, group, resource) p99 with >= 20 requests: {worst[1]} {worst[0] * 1000:.1f} ms")
+
+
+def real_listing(
+    args: argparse.Namespace,
+    loaded: LoadedManifest,
+    env: dict[str, str],
+    *,
+    kubectl: str,
+    ours: str,
+    scratch: Path,
+) -> None:
+    runner_cli = [sys.executable, "-m", "runner.cli.main"]
+    have = args.jobs
+    for count in sorted(int(item) for item in args.list_at.split(",") if item):
+        if count > have:
+            added = kubectl_create(
+                kubectl, env, rendered_batches(loaded, count - have, args.batch, ours, suspend=True)
+            )
+            print(f"\n(added {count - have} suspended runner Jobs with kubectl create -f in {added:.1f} s)")
+            have = count
+        print(f"\n--- listing at {count} Jobs (the real CLIs, process start-up included; best of 3) ---")
+        theirs, lines = min(cli([kubectl, "get", "jobs", "-n", ours], env) for _ in range(3))
+        fresh_home = {**env, "RUNNER_HOME": str(scratch / f"fresh-{count}")}
+        cases = [
+            ("list --cluster, fresh home (adopts)", fresh_home, ["--limit", str(count)], 1),
+            ("list --cluster, all rows", env, ["--limit", str(count)], 3),
+            ("list --cluster (default 50 rows)", env, [], 3),
+        ]
+        for name, case_env, extra, tries in cases:
+            seconds, count_lines = min(
+                cli([*runner_cli, "list", "--cluster", "-n", ours, *extra], case_env) for _ in range(tries)
+            )
+            row(
+                name,
+                f"{seconds * 1000:8.0f} ms, {count_lines} lines",
+                "kubectl get jobs",
+                f"{theirs * 1000:8.0f} ms, {lines} lines",
+                seconds / theirs,
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -333,9 +653,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=10000)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--batch", type=int, default=500, help="jobs per kubectl create -f")
+    parser.add_argument("--real", action="store_true", help="against scripts/cluster.sh's control plane")
+    parser.add_argument("--duration", type=float, default=10.0, help="--real: seconds each pod runs")
+    parser.add_argument(
+        "--list-at", default="", help="--real: Job counts to list at (default: --jobs), e.g. 2000,10000"
+    )
+    parser.add_argument(
+        "--status-timeout", type=float, default=900.0, help="--real: most seconds to wait for statuses"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
-        run(args, Path(scratch))
+        if args.real:
+            args.list_at = args.list_at or str(args.jobs)
+            run_real(args, Path(scratch))
+        else:
+            run(args, Path(scratch))
     return 0
 
 

@@ -15,34 +15,39 @@ SUBMITTER = "runner"
 JOBS = "runner-jobs"
 LABELS = {MANAGED_BY: MANAGER, "app.kubernetes.io/name": "runner"}
 
-# What the runner does, verb by verb: submit (create ConfigMap + Job), watch status and pending reasons,
-# stream and fetch logs, cancel (delete with foreground propagation), schedules
-# (runner.backends.kubernetes.cronjobs):
-# create or replace a CronJob, patch it to pause and resume, create a Job from it to trigger a run (as
-# `kubectl create job --from=cronjob/NAME`: get cronjobs, create jobs), list its Jobs, delete it; and its
-# ConfigMaps: create, get, patch, list and delete those no run needs.
+# What the runner does, verb by verb (runner.backends.kubernetes: backend.py, podlogs.py, cronjobs.py),
+# and nothing more: `tests/realcluster/test_rbac.py` runs every command against a real API server with
+# only this Role, and records the requests made: a verb missing here fails it, and so does one granted
+# here that no command uses.
+#   jobs        create (submit; trigger, as `kubectl create job --from=cronjob/NAME`), get (status, and
+#               the read back after a conflict), list (list --cluster, bulk refresh, adoption, the
+#               prerequisite check, a schedule's runs), delete (cancel, with foreground propagation).
+#               Never patched or watched: status is read on demand, not followed.
+#   cronjobs    create, get, list, delete; update (a re-apply replaces the CronJob at the version read);
+#               patch (pause and resume set spec.suspend). Never watched.
+#   configmaps  create, get (after a conflict: a schedule's is named by its manifest's digest), list
+#               (a schedule's, to prune those no run needs), delete (with a run, or pruned), patch: only
+#               metadata.ownerReferences (the data is immutable), so that a run's ConfigMap goes with its
+#               Job (TTL, kubectl delete) and a schedule's with its CronJob. It cannot be created owned:
+#               the owner's uid exists only once the owner is created, after the ConfigMap its pods mount.
+#   pods        get, list, and watch (the log follower waits on a watch between attempts); pods/log get.
+#   events      nothing: pending reasons come from the pods' PodScheduled condition, which holds
+#               kube-scheduler's message, not from Events.
 #
-# ConfigMaps are immutable (`immutable: true`), but only their data is: `patch` is what makes a
-# schedule's ConfigMap owned by its CronJob (metadata.ownerReferences, so that deleting the schedule
-# deletes it; runner.backends.kubernetes.cronjobs CronJobs._own). It cannot be created with its owner:
-# the ConfigMap must exist before the CronJob (which may fire at once, and its pods mount it), and the
-# owner reference needs the CronJob's uid, known only once the CronJob is created. A run's ConfigMap
-# is never patched (created, read back after a conflict, deleted with its Job).
 SUBMITTER_RULES: list[dict[str, Any]] = [
     {
         "apiGroups": ["batch"],
         "resources": ["jobs"],
-        "verbs": ["create", "get", "list", "watch", "delete", "patch"],
+        "verbs": ["create", "get", "list", "delete"],
     },
     {
         "apiGroups": ["batch"],
         "resources": ["cronjobs"],
-        "verbs": ["create", "get", "list", "watch", "delete", "patch", "update"],
+        "verbs": ["create", "get", "list", "delete", "patch", "update"],
     },
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "list", "patch", "delete"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
-    {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]},
 ]
 
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from tests.backends.kubernetes.test_mission import on_a_gpu
 from tests.conftest import REPO, Result, status_of, submitted_run
 from tests.jobs.formats import check_artifacts
 from tests.support.nodeagent import NodeAgent
@@ -27,6 +26,13 @@ from tests.support.realcluster import H100, RESTRICTED, RealKube
 pytestmark = [pytest.mark.cluster, pytest.mark.docker]
 
 Runner = Callable[..., Result]
+
+
+def on_a_gpu(manifest: Path) -> None:
+    """The example runs on CPU by default; its comment says to ask for a GPU on a GPU node: do that."""
+    text = manifest.read_text()
+    assert "resources: {gpu: 0," in text
+    manifest.write_text(text.replace("resources: {gpu: 0,", "resources: {gpu: 1, gpuType: H100,"))
 
 
 def condition(job: dict[str, Any], kind: str) -> bool:

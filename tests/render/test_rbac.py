@@ -24,12 +24,24 @@ def test_no_wildcards_and_exactly_the_needed_verbs() -> None:
         for rule in role["rules"]
         for resource in rule["resources"]
     }
-    assert verbs[("batch", "jobs")] == {"create", "get", "list", "watch", "delete", "patch"}
+    # Jobs are never patched or watched: status is read when asked for (tests/realcluster/test_rbac.py
+    # records every request of every command against a real API server and checks each grant is used)
+    assert verbs[("batch", "jobs")] == {"create", "get", "list", "delete"}
+    assert verbs[("", "pods")] == {"get", "list", "watch"}  # watch: the log follower between attempts
     assert verbs[("", "pods/log")] == {"get"}
     # schedules: replace and patch (pause) CronJobs; own, list and prune their ConfigMaps
-    assert verbs[("batch", "cronjobs")] == {"create", "get", "list", "watch", "delete", "patch", "update"}
+    assert verbs[("batch", "cronjobs")] == {"create", "get", "list", "delete", "patch", "update"}
     assert verbs[("", "configmaps")] == {"create", "get", "list", "patch", "delete"}
     assert ("", "secrets") not in verbs, "the runner never reads secrets; pods reference them"
+    # pending reasons come from the pods' PodScheduled condition, not from Events
+    assert ("", "events") not in verbs
+    assert set(verbs) == {
+        ("batch", "jobs"),
+        ("batch", "cronjobs"),
+        ("", "configmaps"),
+        ("", "pods"),
+        ("", "pods/log"),
+    }
     assert all(o["metadata"]["namespace"] == "ml" for o in objects)
 
 
@@ -68,16 +80,19 @@ def test_a_namespace_that_is_no_dns_label_is_refused(runner: Runner, namespace: 
         render_rbac(namespace)
 
 
-def test_configmap_patch_is_granted_because_schedules_set_their_owner() -> None:
-    """ConfigMaps are immutable, their metadata is not: `runner schedule apply` creates the ConfigMap
-    before the CronJob (whose pods mount it) and then patches the CronJob in as its owner (the owner
-    reference needs the CronJob's uid). tests/backends/kubernetes/test_cronjobs.py replays every call
-    against SUBMITTER_RULES; this keeps the reason next to the grant."""
+def test_configmap_patch_is_granted_because_runs_and_schedules_set_their_owner() -> None:
+    """ConfigMaps are immutable, their metadata is not: a submit creates the run's ConfigMap before its
+    Job, and `runner schedule apply` a schedule's before its CronJob (whose pods mount it); each then
+    patches the Job or CronJob in as its owner (the owner reference needs the owner's uid), so garbage
+    collection removes the ConfigMap with it. tests/realcluster/test_rbac.py replays every command against
+    a real API server with only this Role; this keeps the reason next to the grant."""
     import inspect
 
+    from runner.backends.kubernetes.backend import KubernetesBackend
     from runner.backends.kubernetes.cronjobs import CronJobs
 
     assert "patch_namespaced_config_map" in inspect.getsource(CronJobs._own)
+    assert "patch_namespaced_config_map" in inspect.getsource(KubernetesBackend._own)
     configmaps = [rule for rule in render_rbac("ml")[2]["rules"] if rule["resources"] == ["configmaps"]]
     assert configmaps == [
         {

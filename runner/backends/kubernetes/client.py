@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
 API_RETRIES = 5
+CONNECT_RETRIES = 1  # a refused or unreachable address is said at once, not after seconds of backoff
+READ_RETRIES = 3  # GETs whose answer was cut mid-body (a dropped connection), read again
 PAGE_SIZE = 500  # objects per LIST page (limit/continue), as kubectl's --chunk-size
 REQUEST_TIMEOUT = (5, 30)  # seconds to connect, to read: no call waits forever
 CONFIG_HINT = "set KUBECONFIG (or ~/.kube/config) as for kubectl, or run inside a pod with a service account"
@@ -24,11 +26,14 @@ CONFIG_HINT = "set KUBECONFIG (or ~/.kube/config) as for kubectl, or run inside 
 
 def _retrying(configuration: Any) -> Any:
     """Retry 429 and 5xx answers (every verb: names are run ids, so a repeated create answers 409, which
-    the runner reads as its own object) with backoff, within client-side timeouts."""
+    the runner reads as its own object) with backoff, within client-side timeouts. A connection that is
+    refused is tried once more only: an unreachable cluster is said in a second, not after the whole
+    backoff of every call."""
     from urllib3.util.retry import Retry
 
     configuration.retries = Retry(
         total=API_RETRIES,
+        connect=CONNECT_RETRIES,
         backoff_factor=0.2,
         status_forcelist=(429, 500, 502, 503, 504),
         allowed_methods=None,
@@ -90,19 +95,113 @@ def apis(context: str | None) -> tuple[Any, Any]:
     return client.BatchV1Api(api), client.CoreV1Api(api)
 
 
+JSON = "application/json"
+# The server's table of a LIST (what `kubectl get` prints) without the objects (includeObject=None): a row of
+# a few cells per object, its name among them, 50 times smaller than whole Jobs (whose managedFields alone
+# are ~11 KB each). Plain JSON where a server does not offer it.
+TABLE = "application/json;as=Table;g=meta.k8s.io;v=v1,application/json"
+JOBS_PATH = "/apis/batch/v1/namespaces/{namespace}/jobs"
+PODS_PATH = "/api/v1/namespaces/{namespace}/pods"
+
+
+def _answer(read: Callable[[], Any]) -> Any:
+    """read() -> (data bytes, release) parsed as JSON; an answer cut mid-body (a dropped connection, a
+    proxy timeout: urllib3's ProtocolError, or JSON that ends early) is asked again, as client-go does for
+    GETs: the body is read after urllib3's retries are done."""
+    import urllib3
+
+    for attempt in range(READ_RETRIES + 1):
+        data, release = read()
+        try:
+            return json.loads(data())
+        except (urllib3.exceptions.HTTPError, ValueError):
+            if attempt == READ_RETRIES:
+                raise
+        finally:
+            release()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def read_json(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """A client call's answer as the API's JSON (no model deserialization)."""
-    response = call(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
-    return json.loads(response.data)
+    """A GET's answer through a client API method, as the API's JSON (no model deserialization)."""
+
+    def read() -> tuple[Callable[[], bytes], Callable[[], None]]:
+        response = call(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+        return (lambda: response.data), response.release_conn
+
+    return _answer(read)
 
 
-def list_pages(call: Callable[..., Any], namespace: str, selector: str) -> Iterator[dict[str, Any]]:
+def get_json(
+    context: str | None,
+    path: str,
+    namespace: str,
+    query: Sequence[tuple[str, Any]] = (),
+    *,
+    accept: str = JSON,
+) -> Any:
+    """GET path (its {namespace} filled in) as the API's JSON, on the shared client, without the client's
+    API classes: importing BatchV1Api and CoreV1Api (their pydantic models) costs more than a second, more
+    than `runner list --cluster` spends on everything else. Errors as the API methods raise them
+    (ApiException), retried as they are."""
+    from kubernetes.client.exceptions import ApiException
+
+    api = shared_client(context)
+
+    def read() -> tuple[Callable[[], bytes], Callable[[], None]]:
+        request = api.param_serialize(
+            "GET",
+            path,
+            path_params={"namespace": namespace},
+            query_params=list(query),
+            header_params={"Accept": accept},
+            auth_settings=["BearerToken"],
+        )
+        answer = api.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
+        if not 200 <= answer.status <= 299:
+            answer.read()
+            answer.response.release_conn()
+            raise ApiException.from_response(http_resp=answer, body=None, data=None)
+        return (lambda: answer.response.data), answer.response.release_conn
+
+    return _answer(read)
+
+
+def list_pages(
+    context: str | None, path: str, namespace: str, selector: str, *, accept: str = JSON
+) -> Iterator[dict[str, Any]]:
     """Every object a namespaced LIST selects, PAGE_SIZE at a time (limit and continue), as raw JSON."""
     token: str | None = None
     while True:
-        extra = {"_continue": token} if token else {}
-        page = read_json(call, namespace, label_selector=selector, limit=PAGE_SIZE, **extra)
+        query: list[tuple[str, Any]] = [("labelSelector", selector), ("limit", PAGE_SIZE)]
+        if token:
+            query.append(("continue", token))
+        page = get_json(context, path, namespace, query, accept=accept)
         yield from page.get("items") or []
+        token = (page.get("metadata") or {}).get("continue")
+        if not token:
+            return
+
+
+def list_names(context: str | None, path: str, namespace: str, selector: str) -> Iterator[str]:
+    """The names of the objects a namespaced LIST selects, page by page, from the server's table (its
+    Name column) without the objects themselves; from the items where the server answers a plain list."""
+    token: str | None = None
+    while True:
+        query: list[tuple[str, Any]] = [
+            ("labelSelector", selector),
+            ("limit", PAGE_SIZE),
+            ("includeObject", "None"),
+        ]
+        if token:
+            query.append(("continue", token))
+        page = get_json(context, path, namespace, query, accept=TABLE)
+        if page.get("kind") == "Table":
+            columns = [column.get("name") for column in page.get("columnDefinitions") or []]
+            at = columns.index("Name") if "Name" in columns else 0
+            yield from (str(row["cells"][at]) for row in page.get("rows") or [])
+        else:
+            yield from (str(item["metadata"]["name"]) for item in page.get("items") or [])
         token = (page.get("metadata") or {}).get("continue")
         if not token:
             return
@@ -129,4 +228,6 @@ def api_error(error: Exception, doing: str) -> BackendError:
             f"{doing}: forbidden ({reason})",
             hint="an admin grants what the runner needs: `runner rbac -n NAMESPACE | kubectl apply -f -`",
         )
-    return BackendError(f"{doing}: the Kubernetes API answered {status or ''} {reason}".strip())
+    if not status:  # no answer: refused, unreachable, timed out
+        return BackendError(f"{doing}: the Kubernetes API did not answer ({reason})")
+    return BackendError(f"{doing}: the Kubernetes API answered {status} {reason}")

@@ -16,6 +16,9 @@ from runner.clock import Clock
 from runner.records import RunRecord
 
 RESUME_PAUSE = 1.0  # seconds between resumed log follows that brought nothing new
+# a follow waits at most this long for the next bytes: a quiet job's follow is then resumed (nothing is
+# lost or doubled), and a connection that died silently does not hang `runner logs -f`
+FOLLOW_TIMEOUT = (REQUEST_TIMEOUT[0], 120)
 
 
 class PodLogs:
@@ -113,7 +116,12 @@ class PodLogs:
         import urllib3
 
         response = self.core.read_namespaced_pod_log(
-            name, namespace, container="job", follow=True, _preload_content=False
+            name,
+            namespace,
+            container="job",
+            follow=True,
+            _preload_content=False,
+            _request_timeout=FOLLOW_TIMEOUT,
         )
         try:
             for chunk in response.stream(64 * 1024):

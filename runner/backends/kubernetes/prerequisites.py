@@ -1,16 +1,29 @@
 """What a cluster run needs before anything is built: a cluster that answers, an s3:// store that answers,
-a registry that answers. Each probe is quick (PROBE_TIMEOUT) and says what is missing in the user's terms."""
+a registry that answers. Each probe is quick (PROBE_TIMEOUT) and says what is missing in the user's terms.
+
+A process that submits many runs (a script on RunService, a schedule's catch-up) probes once: a target
+whose every probe passed is not probed again for PASSED_FOR seconds. A failure is never remembered."""
 
 from __future__ import annotations
+
+import os
+import threading
 
 from runner.backends.base import RunPlan
 from runner.backends.kubernetes.backend import cluster_namespace
 from runner.backends.kubernetes.client import CONFIG_HINT, api_error, apis, read_json
+from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.errors import RunnerError
 from runner.spec.labels import MANAGED_BY, MANAGER
 
 PROBE_TIMEOUT = (3, 5)  # seconds to connect, to read: a prerequisite check answers quickly
+PASSED_FOR = 60.0  # seconds a target whose probes all passed is taken as still passing, in this process
+
+_PASSED: dict[
+    tuple[str | None, str | None, str, str, str], float
+] = {}  # target -> when its probes last all passed
+_PASSED_LOCK = threading.Lock()
 
 
 def cluster_problem(namespace: str, context: str | None) -> str | None:
@@ -62,12 +75,32 @@ def registry_problem(registry: str) -> str | None:
     return f"a registry that answers: RUNNER_REGISTRY={registry} does not ({reasons[-1]})"
 
 
-def missing_prerequisites(plan: RunPlan, settings: Settings, context: str | None) -> list[str]:
+def missing_prerequisites(
+    plan: RunPlan, settings: Settings, context: str | None, clock: Clock = SYSTEM_CLOCK
+) -> list[str]:
     """What a cluster run of plan lacks, every item at once: a reachable cluster, an s3:// store that
     answers, a registry that answers. (A missing store Secret is warned about: pods may have an
-    identity that gives them the store's credentials.)"""
+    identity that gives them the store's credentials.) Not probed again within PASSED_FOR seconds of a
+    check of the same target that found nothing missing."""
+    namespace = cluster_namespace(plan.manifest, None, context)
+    target = (os.environ.get("KUBECONFIG"), context, namespace, settings.store_url, settings.registry or "")
+    with _PASSED_LOCK:
+        passed = _PASSED.get(target)
+    if passed is not None and clock.monotonic() - passed < PASSED_FOR:
+        return []
+    missing = probe(plan, settings, context, namespace)
+    with _PASSED_LOCK:
+        if missing:
+            _PASSED.pop(target, None)
+        else:
+            _PASSED[target] = clock.monotonic()
+    return missing
+
+
+def probe(plan: RunPlan, settings: Settings, context: str | None, namespace: str) -> list[str]:
+    """Every prerequisite probed now."""
     missing = []
-    cluster = cluster_problem(cluster_namespace(plan.manifest, None, context), context)
+    cluster = cluster_problem(namespace, context)
     if cluster:
         missing.append(cluster)
     if not settings.store_url.startswith("s3://"):

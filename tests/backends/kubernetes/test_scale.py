@@ -187,11 +187,27 @@ def test_adoption_pages_through_the_namespaces_jobs_once(
     since = len(cluster.server.requests)
     adopted = KubernetesBackend().adopt(elsewhere, "runner-test", settings)
     assert sorted(adopted) == sorted(ids)
-    assert [q.get("limit") for q in lists(cluster, since, "jobs")] == ["2", "2", "2"]
+    # the names of the namespace's runner Jobs (the server's table, without the objects), page by page;
+    # then the whole Jobs of the five runs not recorded here, named in one selector (paged too)
+    listed = job_lists(cluster, since)
+    assert [(table, query.get("limit")) for table, query in listed] == [(True, "2")] * 3 + [(False, "2")] * 3
+    assert all(query.get("includeObject") == "None" for _, query in listed[:3])
+    assert all(f"runner.dev/run in ({','.join(sorted(ids))})" in q["labelSelector"] for _, q in listed[3:])
     record: RunRecord = elsewhere.get(ids[0])
     assert (record.state, record.launch["image"], record.max_attempts) == (RunState.PENDING, IMAGE, 1)
     assert record.labels["runner.dev/run"] == ids[0] and record.created > 0
+    since = len(cluster.server.requests)
     assert KubernetesBackend().adopt(elsewhere, "runner-test", settings) == []  # known runs stay as they are
+    assert [table for table, _ in job_lists(cluster, since)] == [True] * 3  # no whole Job read
+
+
+def job_lists(cluster: Cluster, since: int) -> list[tuple[bool, dict[str, str]]]:  # noqa: F811
+    """The LISTs of Jobs since then: whether each asked for the server's table, and its query."""
+    return [
+        ("as=Table" in r.headers.get("Accept", r.headers.get("accept", "")), r.query)
+        for r in cluster.server.requests[since:]
+        if r.method == "GET" and r.path.endswith("/jobs")
+    ]
 
 
 def test_finished_jobs_are_adopted_finished_so_listing_them_reads_no_pods(

@@ -1,22 +1,24 @@
 """A node agent: Nodes without a kubelet, in the spirit of virtual-kubelet, on a real API server.
 
-It registers Nodes (tests/support/nodeagent/nodes.py), keeps their Leases renewed and their Ready
-condition fresh, watches the pods bound to them, runs each through a PodRuntime (real Docker containers
-with tests/support/sim/docker_runtime.py, or simulated durations in scale mode), and reports as a kubelet
-does through pods/status: Pending/ContainerCreating, Running, then Succeeded or Failed with the container's
+It registers Nodes (tests/support/nodeagent/nodes.py), keeps their Leases renewed and their Ready condition
+fresh, watches the pods bound to them (one watch per node, on spec.nodeName=NODE, as each kubelet watches
+only its own node's pods: an agent never sees, let alone runs, a pod bound to a node it does not own, such
+as another agent's on the same API server), runs each through a PodRuntime (real Docker containers with
+tests/support/sim/docker_runtime.py, or simulated durations in scale mode), and reports as a kubelet does
+through pods/status: Pending/ContainerCreating, Running, then Succeeded or Failed with the container's
 terminated state (exit code; Completed, Error or OOMKilled; FallbackToLogsOnError's message), or a waiting
 reason when the container cannot start (ErrImagePull, CreateContainerConfigError, ...), with the kubelet's
 events. A pod being deleted has its container stopped with the grace period it was deleted with (SIGTERM,
-then SIGKILL), its final status reported, and then the kubelet's own delete with gracePeriodSeconds=0,
-which completes a graceful deletion. Container output is kept per pod (logs.py) and served to the API
-server on the kubelet's HTTPS endpoint (server.py), so `kubectl logs` works as on any cluster.
+then SIGKILL), its final status reported, and then the kubelet's own delete with gracePeriodSeconds=0, which
+completes a graceful deletion. Container output is kept per pod (logs.py) and served to the API server on
+the kubelet's HTTPS endpoint (server.py), so `kubectl logs` works as on any cluster.
 
 `lose(node)` is a node gone silent: its Lease is no longer renewed and its status no longer reported, its
 containers die with it, so the real node-lifecycle controller marks it NotReady/Unknown, taints it and
 evicts as on a real cluster. Pods of restartPolicy Always or OnFailure are run once, as if Never.
 
-All API writes about pods happen on one worker thread, in the order things happened; the watch, the
-heartbeats, the HTTPS endpoint and (scale mode) the timer driver have a thread each. close() stops them
+All API writes about pods happen on one worker thread, in the order things happened; each node's watch,
+the heartbeats, the HTTPS endpoint and (scale mode) the timer driver have a thread each. close() stops them
 all, stops every container, and (by default) deletes the agent's Nodes and Leases.
 """
 
@@ -153,7 +155,8 @@ class NodeAgent:
         self._nodes_lock = threading.Lock()
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._stopping = threading.Event()
-        self._watch_response: BaseHTTPResponse | None = None
+        self._watch_responses: dict[str, BaseHTTPResponse] = {}  # by node: closed to stop its watch
+        self._watching: set[str] = set()  # nodes with a watch thread
         self._threads: list[threading.Thread] = []
         self.errors: list[str] = []
         self.server = KubeletServer(pki / "kubelet.crt", pki / "kubelet.key", pki / "ca.crt", self._lookup)
@@ -222,7 +225,10 @@ class NodeAgent:
         for spec in specs:
             self.add_node(spec)
         self._spawn(self._work, "nodeagent-worker")
-        self._spawn(self._watch_loop, "nodeagent-watch")
+        with self._nodes_lock:
+            names = list(self.specs)
+        for name in names:
+            self._watch_node(name)
         self._spawn(self._heartbeat_loop, "nodeagent-heartbeat")
         if self._driver is not None:
             self._spawn(self._drive_loop, "nodeagent-timers")
@@ -240,8 +246,9 @@ class NodeAgent:
             self.runtime.close()
             return
         self._stopping.set()
-        response = self._watch_response
-        if response is not None:
+        with self._nodes_lock:
+            responses = list(self._watch_responses.values())
+        for response in responses:
             with contextlib.suppress(Exception):
                 response.shutdown()
         for pod in list(self._pods.values()):
@@ -303,6 +310,8 @@ class NodeAgent:
             self.lost.discard(spec.name)
             self._node_uids[spec.name] = created["metadata"]["uid"]
         self._renew_lease(spec.name)
+        if self._started and not self._stopping.is_set():
+            self._watch_node(spec.name)
         return created
 
     def remove_node(self, name: str) -> None:
@@ -330,6 +339,10 @@ class NodeAgent:
             self.specs.pop(name, None)
             self.lost.discard(name)
             self._node_uids.pop(name, None)
+            response = self._watch_responses.get(name)
+        if response is not None:  # its watch ends: the node is no longer this agent's
+            with contextlib.suppress(Exception):
+                response.shutdown()
         deletes: tuple[Callable[[], object], ...] = (
             lambda: self.coordination.delete_namespaced_lease(
                 name, nodes.LEASE_NAMESPACE, _request_timeout=TIMEOUT
@@ -400,35 +413,53 @@ class NodeAgent:
 
     # --- watching pods ----------------------------------------------------------------------------
 
-    def _watch_loop(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                version = self._list()
-                while not self._stopping.is_set():
-                    version = self._watch(version)
-            except _Gone:
-                continue
-            except Exception as error:
-                if self._stopping.is_set():
-                    return
-                log.warning("node agent: pod watch: %s; listing again", error)
-                self._stopping.wait(1)
+    def _watch_node(self, node: str) -> None:
+        """Start the watch of node's pods, unless it has one."""
+        with self._nodes_lock:
+            if node in self._watching:
+                return
+            self._watching.add(node)
+        self._spawn(functools.partial(self._watch_loop, node), f"nodeagent-watch-{node}")
 
-    def _list(self) -> str:
-        listing = self._json(self.core.list_pod_for_all_namespaces, field_selector="spec.nodeName!=")
+    def _owns(self, node: str) -> bool:
+        with self._nodes_lock:
+            return node in self.specs
+
+    def _watch_loop(self, node: str) -> None:
+        """List and watch the pods bound to node, as its kubelet would, until the agent stops or the node
+        is removed."""
+        try:
+            while not self._stopping.is_set() and self._owns(node):
+                try:
+                    version = self._list(node)
+                    while not self._stopping.is_set() and self._owns(node):
+                        version = self._watch(node, version)
+                except _Gone:
+                    continue
+                except Exception as error:
+                    if self._stopping.is_set() or not self._owns(node):
+                        return
+                    log.warning("node agent: pod watch of %s: %s; listing again", node, error)
+                    self._stopping.wait(1)
+        finally:
+            with self._nodes_lock:
+                self._watching.discard(node)
+
+    def _list(self, node: str) -> str:
+        listing = self._json(self.core.list_pod_for_all_namespaces, field_selector=f"spec.nodeName={node}")
         items = listing.get("items") or []
         present = {item["metadata"]["uid"] for item in items}
         for item in items:
             self.post(functools.partial(self.observe, "ADDED", item))
-        self.post(lambda: self._forget_missing(present))
+        self.post(lambda: self._forget_missing(node, present))
         return str(listing["metadata"]["resourceVersion"])
 
-    def _watch(self, version: str) -> str:
+    def _watch(self, node: str, version: str) -> str:
         # unread (_preload_content=False), the answer is the HTTP response, not the V1PodList annotated
         response = cast(
             "BaseHTTPResponse",
             self.core.list_pod_for_all_namespaces(
-                field_selector="spec.nodeName!=",
+                field_selector=f"spec.nodeName={node}",
                 watch=True,
                 resource_version=version,
                 allow_watch_bookmarks=True,
@@ -437,9 +468,10 @@ class NodeAgent:
                 _request_timeout=(TIMEOUT[0], WATCH_SECONDS + 30),
             ),
         )
-        self._watch_response = response
+        with self._nodes_lock:
+            self._watch_responses[node] = response
         try:
-            if self._stopping.is_set():
+            if self._stopping.is_set() or not self._owns(node):
                 return version
             for line in response:
                 if not line.strip():
@@ -454,7 +486,9 @@ class NodeAgent:
                 if kind in ("ADDED", "MODIFIED", "DELETED"):
                     self.post(functools.partial(self.observe, kind, obj))
         finally:
-            self._watch_response = None
+            with self._nodes_lock:
+                if self._watch_responses.get(node) is response:
+                    del self._watch_responses[node]
             with contextlib.suppress(Exception):
                 response.release_conn()
         return version
@@ -490,10 +524,11 @@ class NodeAgent:
                 grace = meta.get("deletionGracePeriodSeconds")
                 self._kill(pod, float(pod.grace if grace is None else grace))
 
-    def _forget_missing(self, present: set[str]) -> None:
-        """After a relist: pods the agent runs that the API no longer has were deleted meanwhile."""
+    def _forget_missing(self, node: str, present: set[str]) -> None:
+        """After a relist of node's pods: those the agent runs there that the API no longer has were
+        deleted meanwhile."""
         for pod in list(self._pods.values()):
-            if pod.uid not in present:
+            if pod.node == node and pod.uid not in present:
                 self._forget(pod)
 
     def _forget(self, pod: _Pod) -> None:

@@ -8,6 +8,7 @@ rather than the client's models matters at scale: deserializing 10,000 Jobs into
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -44,10 +45,20 @@ def finished_time(status: Obj) -> float | None:
     return None
 
 
-def missing_job(record: RunRecord, now: float) -> dict[str, Any]:
-    """The record's changes when its Job is not on the cluster (any more)."""
+UNRETRYABLE = (126, 127)  # the pod failure policy fails the Job at once on these (render.kubernetes)
+
+
+def missing_job(record: RunRecord, now: float, stored: Obj | None = None) -> dict[str, Any]:
+    """The record's changes when its Job is not on the cluster (any more). stored is the run.json the
+    agent wrote into the store (None when there is none): a finished Job that its TTL controller removed
+    before the runner looked is read from it, where its last attempt's end was the run's end (it
+    succeeded, or failed with no retry left or a code the pod failure policy fails at once). Anything
+    else is a Job deleted outside the runner, whose pod the agent collected as cancelled if it ran."""
     if not record.launch.get("created"):
         return {"state": RunState.LOST, "message": "lost: the submission stopped before its Job was created"}
+    ended = stored_end(record, stored or {}, now)
+    if ended is not None:
+        return ended
     message = "cancelled: its Job was deleted outside the runner (kubectl delete?)"
     if record.labels.get(SCHEDULE_LABEL):
         message = (
@@ -57,9 +68,50 @@ def missing_job(record: RunRecord, now: float) -> dict[str, Any]:
     return {"state": RunState.CANCELLED, "finished": now, "message": message}
 
 
+def stored_end(record: RunRecord, stored: Obj, now: float) -> dict[str, Any] | None:
+    """The record's end as run.json tells it, when it tells the run's end; else None."""
+    state, attempt, code = stored.get("state"), stored.get("attempt"), stored.get("exitCode")
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
+        return None
+    if state == RunState.SUCCEEDED:
+        message = "succeeded"
+    elif state == RunState.FAILED and (attempt >= record.max_attempts or code in UNRETRYABLE):
+        message = f"failed: {stored.get('message') or f'exit code {code}'}"
+    else:
+        return None
+    finished = stored_time(stored.get("finished"))
+    changes: dict[str, Any] = {
+        "state": RunState(state),
+        "message": f"{message} (its finished Job was removed by its TTL; read from the store)",
+        "attempts": max(record.attempts, attempt),
+        "finished": now if finished is None else finished,
+    }
+    if isinstance(code, int) and not isinstance(code, bool):
+        changes["exit_code"] = code
+    started = stored_time(stored.get("started"))
+    if record.started is None and started is not None:
+        changes["started"] = started
+    return changes
+
+
+def stored_time(value: object) -> float | None:
+    """A run.json time as epoch seconds: an RFC 3339 string (schema 2) or a number (schema 1)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            return parse_time(value)
+        except ValueError:
+            return None
+    return None
+
+
 def job_changes(record: RunRecord, job: Obj) -> tuple[dict[str, Any], bool]:
     """The record's changes that the Job alone tells, and whether its pods must be read for the rest
-    (a Job that is neither finished nor suspended: they say running, or why it waits)."""
+    (a Job that is neither finished nor suspended: they say running, or why it waits). A suspended Job
+    is pending, whatever it was before."""
     status = job.get("status") or {}
     attempts = sum(int(status.get(key) or 0) for key in ("failed", "succeeded", "active"))
     changes: dict[str, Any] = {"attempts": max(attempts, record.attempts)}
@@ -71,7 +123,13 @@ def job_changes(record: RunRecord, job: Obj) -> tuple[dict[str, Any], bool]:
         changes.update(state=state, message=message, finished=finished_time(status))
         return changes, False
     if (job.get("spec") or {}).get("suspend"):
-        return {**changes, "message": "suspended (kubectl patch or a queue holds it)"}, False
+        # The Job controller stops a suspended Job's pods: a run suspended mid-run (kubectl patch) waits
+        # to be resumed, as a queued one does, so it is pending again, not running.
+        return {
+            **changes,
+            "state": RunState.PENDING,
+            "message": "suspended (kubectl patch or a queue holds it)",
+        }, False
     return changes, True
 
 

@@ -1,0 +1,90 @@
+"""A run whose Job is gone: read from the run.json its agent wrote when that tells the run's end (the TTL
+controller removed the finished Job before the runner looked), else deleted outside the runner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from runner.backends.kubernetes.pure.reading import missing_job
+from runner.records import RunRecord, RunState
+from runner.spec.labels import SCHEDULE_LABEL
+
+NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+DELETED = "cancelled: its Job was deleted outside the runner (kubectl delete?)"
+
+
+def record(*, max_attempts: int = 1, created: bool = True, labels: dict[str, str] | None = None) -> RunRecord:
+    return RunRecord(
+        id="train-abc123",
+        job="train",
+        backend="kubernetes",
+        state=RunState.RUNNING,
+        created=NOW - 600,
+        workdir="",
+        store_url="s3://bucket/runs",
+        manifest="",
+        launch={"namespace": "ml", "created": created},
+        labels=labels or {},
+        attempts=1,
+        max_attempts=max_attempts,
+    )
+
+
+def stored(state: str, *, attempt: int = 1, code: int = 0, **extra: Any) -> dict[str, Any]:
+    return {
+        "schemaVersion": 2,
+        "state": state,
+        "message": f"exited with code {code}",
+        "exitCode": code,
+        "attempt": attempt,
+        "started": "2027-01-15T08:00:00Z",  # NOW
+        "finished": "2027-01-15T08:05:00.500000Z",
+        **extra,
+    }
+
+
+def test_a_succeeded_run_whose_job_its_ttl_removed_reads_succeeded_from_the_store() -> None:
+    changes = missing_job(record(), NOW, stored("succeeded"))
+    assert changes["state"] is RunState.SUCCEEDED
+    assert changes["message"].startswith("succeeded (its finished Job was removed by its TTL")
+    assert changes["exit_code"] == 0
+    assert (changes["started"], changes["finished"]) == (NOW, NOW + 300.5)
+
+
+def test_schema_1_times_are_epoch_seconds() -> None:
+    changes = missing_job(record(), NOW, stored("succeeded", started=100.0, finished=160.0))
+    assert (changes["started"], changes["finished"]) == (100.0, 160.0)
+
+
+def test_a_failure_on_the_last_attempt_or_an_unretryable_code_reads_failed() -> None:
+    last = missing_job(record(max_attempts=2), NOW, stored("failed", attempt=2, code=3))
+    assert (last["state"], last["exit_code"], last["attempts"]) == (RunState.FAILED, 3, 2)
+    assert last["message"].startswith("failed: exited with code 3")
+    unretryable = missing_job(record(max_attempts=3), NOW, stored("failed", attempt=1, code=127))
+    assert unretryable["state"] is RunState.FAILED
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        None,  # nothing collected: the pod never ran, or the store cannot be read from here
+        {},
+        stored("failed", attempt=1, code=3),  # retries were left: the Job was deleted between attempts
+        stored("cancelled", code=143),  # the agent collected a pod stopped by the deletion
+        stored("succeeded", attempt=0),
+        stored("succeeded", attempt=True),
+        {"state": "succeeded"},  # no attempt: not a document the agent wrote
+    ],
+)
+def test_anything_else_is_a_job_deleted_outside_the_runner(document: dict[str, Any] | None) -> None:
+    changes = missing_job(record(max_attempts=2), NOW, document)
+    assert changes == {"state": RunState.CANCELLED, "finished": NOW, "message": DELETED}
+
+
+def test_a_schedule_run_and_a_submission_that_never_created_its_job() -> None:
+    scheduled = missing_job(record(labels={SCHEDULE_LABEL: "nightly"}), NOW, None)
+    assert scheduled["state"] is RunState.CANCELLED and "its schedule was deleted" in scheduled["message"]
+    lost = missing_job(record(created=False), NOW, stored("succeeded"))
+    assert lost["state"] is RunState.LOST
