@@ -46,6 +46,7 @@ AGENT_ONLY = (
     "RUNNER_NOTIFY_WEBHOOK",
     "RUNNER_NOTIFY_ON",
     "RUNNER_MAX_ATTEMPTS",
+    "RUNNER_INPUTS",  # what the agent fetches before the command: the command sees the files
 )
 USAGE = "usage: python -m runner.agent -- COMMAND [ARGS...]"
 
@@ -112,7 +113,7 @@ def parse_settings(env: Mapping[str, str]) -> AgentSettings:
         attempt_from_store=not env.get("RUNNER_ATTEMPT", "").strip(),
         retention=retention,
         retention_problem=retention_problem,
-        metrics_interval=_seconds("RUNNER_METRICS_INTERVAL", env.get("RUNNER_METRICS_INTERVAL", ""), 5.0),
+        metrics_interval=metrics_interval(env),
         notify_webhook=env.get("RUNNER_NOTIFY_WEBHOOK", "").strip() or None,
         notify_on=_events(env.get("RUNNER_NOTIFY_ON", "")),
         max_attempts=_attempt(env.get("RUNNER_MAX_ATTEMPTS", ""), "RUNNER_MAX_ATTEMPTS"),
@@ -156,6 +157,11 @@ def _events(raw: str) -> tuple[str, ...]:
 
 def _grace(raw: str) -> float:
     return _seconds("RUNNER_GRACE", raw, 10.0)
+
+
+def metrics_interval(env: Mapping[str, str]) -> float:
+    """RUNNER_METRICS_INTERVAL: seconds between system samples (default 5; 0 turns them off)."""
+    return _seconds("RUNNER_METRICS_INTERVAL", env.get("RUNNER_METRICS_INTERVAL", ""), 5.0)
 
 
 def _seconds(name: str, raw: str, default: float) -> float:

@@ -21,6 +21,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.agent.outcome import exit_code
 from runner.backends.base import RunPlan
@@ -29,6 +30,9 @@ from runner.backends.local.attempts import Attempt, AttemptResult, LocalLaunch, 
 from runner.backends.local.supervised import SupervisedBackend
 from runner.config import Settings
 from runner.records import RunRecord, RunRecords, RunState
+
+if TYPE_CHECKING:
+    from runner.agent.telemetry import Telemetry
 
 MARKER = "RUNNER_RUN_ID"
 
@@ -250,3 +254,18 @@ class ProcessBackend(SupervisedBackend):
         settings: Settings,
     ) -> Attempt:
         return start_process(launch, record, records, number, gpus)
+
+    def telemetry(self, record: RunRecord) -> Telemetry | None:
+        """The job's processes are the supervisor's children: it samples them as the agent would its own,
+        into the work directory's outputs (collected with them). No live uploads: the work directory is
+        where `runner metrics` reads a local run while it goes on."""
+        from runner.agent.settings import metrics_interval
+        from runner.agent.telemetry import telemetry_for
+
+        interval = metrics_interval(os.environ)
+        if interval <= 0:
+            return None
+        outputs = WorkDir(Path(record.workdir)).outputs
+        return telemetry_for(
+            outputs=outputs, job=record.job, run_id=record.id, store=None, interval=interval, env=os.environ
+        )

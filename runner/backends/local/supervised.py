@@ -25,6 +25,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runner.backends.base import LogChunk, RunPlan
 from runner.backends.local import gpus as gpu_inventory
@@ -46,6 +47,9 @@ from runner.errors import BackendError, StoreError, SubmitError, UserError
 from runner.images.context import copy_scanned, scan_context
 from runner.records import RunRecord, RunRecords, RunState
 from runner.store import FileStore, open_store
+
+if TYPE_CHECKING:
+    from runner.agent.telemetry import Telemetry
 
 # A supervisor that has not yet recorded itself is given this long before its run counts as lost.
 _START_GRACE_SECONDS = 30.0
@@ -211,6 +215,11 @@ class SupervisedBackend:
         """How the job of a run whose supervisor died ended, when the backend can tell; None if not."""
         return None
 
+    def telemetry(self, record: RunRecord) -> Telemetry | None:
+        """What samples the run's CPU, memory and GPUs from the supervisor, while its attempts run; None
+        where the agent beside the job does it (in a container)."""
+        return None
+
     def check(self, plan: RunPlan) -> None:
         resources = plan.manifest.spec.resources
         if resources.gpu:
@@ -223,21 +232,18 @@ class SupervisedBackend:
                     f"this machine has {gpu_inventory.describe(found)}",
                     hint="lower spec.resources.gpu, or submit to a cluster with --backend kubernetes",
                 )
-        for item in plan.manifest.spec.inputs:
-            path = Path(plan.inputs[item.name])
-            if not path.is_absolute():
-                raise SubmitError(f"input {item.name!r}: the {self.name} backend reads local paths only")
-            if not path.exists():
-                raise SubmitError(
-                    f"input {item.name!r}: {path} does not exist",
-                    hint="create it, or point the input elsewhere with --input NAME=PATH",
-                )
+        from runner.backends.local.inputs import check_inputs
+
+        check_inputs(plan, self.name)
         if not plan.context_dir.is_dir():
             raise SubmitError(f"spec.image.context: {plan.context_dir} is not a directory")
 
     def prepare(self, plan: RunPlan, settings: Settings, progress: Callable[[str], None]) -> RunPlan:
-        """Anything to do before launching (the docker backend builds the image); the plan to launch."""
-        return plan
+        """Anything to do before launching (s3:// inputs fetched; the docker backend builds the image);
+        the plan to launch."""
+        from runner.backends.local.inputs import fetch_inputs
+
+        return fetch_inputs(plan, settings.home, progress)
 
     def launch(self, plan: RunPlan, records: RunRecords, settings: Settings) -> RunRecord:
         check_store(settings.store_url)

@@ -40,9 +40,9 @@ from runner.backends.local.attempts import (
     collect_recorded,
 )
 from runner.backends.local.family import local_backend
-from runner.clock import SYSTEM_CLOCK
-from runner.config import load_settings
-from runner.records import RunRecords, RunState
+from runner.clock import SYSTEM_CLOCK, Clock
+from runner.config import Settings, load_settings
+from runner.records import RunRecord, RunRecords, RunState
 
 # How long a supervisor's record writes wait for a full disk to have room again before it gives up.
 RECORDS_PATIENCE_SECONDS = 3600.0
@@ -66,39 +66,7 @@ def supervise(run_id: str) -> RunState:
     )
     clock = SYSTEM_CLOCK
     try:
-        launch = LocalLaunch.from_data(record.launch)
-        gpus = claim_gpus(record, launch=launch, records=records, clock=clock, stop_requested=stop.is_set)
-        if gpus is None:
-            outcome = Outcome(RunState.CANCELLED, None, [], "cancelled while waiting for GPUs")
-        else:
-            records.update(run_id, state=RunState.RUNNING, started=clock.time(), message="")
-
-            def on_attempt(number: int) -> None:
-                of = f"attempt {number} of {record.max_attempts}" if record.max_attempts > 1 else ""
-                records.update(run_id, attempts=number, message=of)
-
-            def on_wait(message: str) -> None:
-                records.update(run_id, message=message)
-
-            backend = local_backend(record.backend)
-
-            def start(number: int) -> Attempt:
-                return backend.start_attempt(
-                    record, number, launch=launch, records=records, gpus=gpus, settings=settings
-                )
-
-            loop = AttemptLoop(
-                start,
-                max_attempts=record.max_attempts,
-                timeout=launch.timeout,
-                grace=settings.grace_seconds,
-                backoff_base=settings.backoff_seconds,
-                clock=clock,
-                stop_requested=stop.is_set,
-                on_attempt=on_attempt,
-                on_wait=on_wait,
-            )
-            outcome = loop.run()
+        outcome = run_attempts(record, records, settings, clock, stop)
     except Exception as error:  # a bug or an I/O failure in the runner itself: still record and collect
         traceback.print_exc()
         outcome = Outcome(RunState.FAILED, None, [], f"runner error: {error}")
@@ -112,6 +80,53 @@ def supervise(run_id: str) -> RunState:
 
         tell_webhook(final, notify_settings, report=lambda message: print(message, file=sys.stderr))
     return final.state
+
+
+def run_attempts(
+    record: RunRecord, records: RunRecords, settings: Settings, clock: Clock, stop: threading.Event
+) -> Outcome:
+    """Claim the run's GPUs, then run its attempts (retries, timeout, cancellation) to an outcome,
+    sampling its processes meanwhile where the backend does (ProcessBackend.telemetry)."""
+    run_id = record.id
+    launch = LocalLaunch.from_data(record.launch)
+    gpus = claim_gpus(record, launch=launch, records=records, clock=clock, stop_requested=stop.is_set)
+    if gpus is None:
+        return Outcome(RunState.CANCELLED, None, [], "cancelled while waiting for GPUs")
+    records.update(run_id, state=RunState.RUNNING, started=clock.time(), message="")
+
+    def on_attempt(number: int) -> None:
+        of = f"attempt {number} of {record.max_attempts}" if record.max_attempts > 1 else ""
+        records.update(run_id, attempts=number, message=of)
+
+    def on_wait(message: str) -> None:
+        records.update(run_id, message=message)
+
+    backend = local_backend(record.backend)
+
+    def start(number: int) -> Attempt:
+        return backend.start_attempt(
+            record, number, launch=launch, records=records, gpus=gpus, settings=settings
+        )
+
+    loop = AttemptLoop(
+        start,
+        max_attempts=record.max_attempts,
+        timeout=launch.timeout,
+        grace=settings.grace_seconds,
+        backoff_base=settings.backoff_seconds,
+        clock=clock,
+        stop_requested=stop.is_set,
+        on_attempt=on_attempt,
+        on_wait=on_wait,
+    )
+    telemetry = backend.telemetry(record)
+    if telemetry is None:
+        return loop.run()
+    telemetry.start()
+    try:
+        return loop.run()
+    finally:
+        telemetry.stop()
 
 
 def collect(run_id: str) -> RunState | None:
