@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from runner.agent.inputs import fetch_inputs
 from runner.agent.notify import RunEnd, notify, wanted
 from runner.agent.outcome import Ended, State, agent_exit_code, describe, final_state, run_summary
 from runner.agent.settings import (
@@ -46,6 +47,7 @@ from runner.store.collect import collect_run, next_attempt
 from runner.store.housekeeping import after_collect
 
 DRAIN_SECONDS = 2.0  # after the command ends, how long output still in the pipe may take to arrive
+INPUTS_FAILED = 1  # the exit code of an attempt whose inputs could not be fetched (a retry may fetch them)
 NO_MANIFEST = "# the resolved manifest was not given to the runner agent (RUNNER_MANIFEST is not set)\n"
 
 
@@ -101,7 +103,13 @@ def run(
     child_env = {**child_environment(env, settings), **telemetry.environment()}
     if settings.metrics_interval > 0:
         telemetry.start()
-    ended = run_command(command, child_env, tee=tee, signals=signals, grace=settings.grace)
+    unfetched = fetch_inputs(env, tee.note)  # RUNNER_INPUTS: into the inputs' paths, before the command
+    if unfetched is None:
+        ended = run_command(command, child_env, tee=tee, signals=signals, grace=settings.grace)
+    else:
+        tee.note(f"cannot fetch the inputs: {unfetched}")
+        now = time.time()
+        ended = Ended(INPUTS_FAILED, now, now, start_error=f"inputs: {unfetched}")
     tee.wait(DRAIN_SECONDS)
     tee.close()
     if settings.metrics_interval > 0:

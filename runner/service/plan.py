@@ -11,7 +11,7 @@ from runner.errors import UserError
 from runner.render import resolved_yaml
 from runner.spec import LoadedManifest
 from runner.spec.labels import run_labels
-from runner.spec.model import new_run_id
+from runner.spec.model import check_input_source, input_kind, new_run_id
 
 __all__ = ["new_run_id", "parse_overrides", "plan_run", "resolve_source"]
 
@@ -28,7 +28,10 @@ def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 
 def resolve_source(source: str, base: Path) -> str:
-    """A local source as an absolute path (relative to the manifest's directory); URLs stay as they are."""
+    """A local source as an absolute path (relative to the manifest's directory); URLs (s3://, pvc://)
+    stay as they are."""
+    if input_kind(source) != "local":
+        return source
     parsed = urlparse(source)
     if parsed.scheme == "file":
         return unquote(parsed.path)
@@ -54,6 +57,14 @@ def plan_run(
     inputs = {}
     for item in manifest.spec.inputs:
         source = overrides.get(item.name)
+        if source:
+            try:
+                check_input_source(source)
+            except ValueError as problem:
+                raise UserError(
+                    f"--input {item.name}={source}: {problem}",
+                    hint="a path, s3://BUCKET/PREFIX or pvc://CLAIM[/SUBPATH]",
+                ) from None
         inputs[item.name] = (
             resolve_source(source, Path.cwd()) if source else resolve_source(item.source, loaded.base_dir)
         )

@@ -146,6 +146,7 @@ class Input(ManifestModel):
     def _source(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("expected where the data comes from, like s3://bucket/data/ or ./data")
+        check_input_source(value)
         return value
 
     @field_validator("path")
@@ -157,6 +158,47 @@ class Input(ManifestModel):
     def env_name(self) -> str:
         """The variable that tells the job where this input is: RUNNER_INPUT_<NAME>."""
         return "RUNNER_INPUT_" + self.name.upper().replace("-", "_")
+
+
+InputKind = Literal["local", "s3", "pvc", "url"]
+
+
+def input_kind(source: str) -> InputKind:
+    """What an input's source is: a path on this machine (also file: and local: URLs), s3://bucket/prefix,
+    pvc://claim[/subpath] (a PersistentVolumeClaim of the run's namespace), or another URL."""
+    scheme, sep, _ = source.partition("://")
+    if not sep or scheme in ("file", "local"):
+        return "local"
+    if scheme == "s3":
+        return "s3"
+    if scheme == "pvc":
+        return "pvc"
+    return "url"
+
+
+def parse_pvc(source: str) -> tuple[str, str | None]:
+    """pvc://claim[/subpath] as (claim, subpath or None); ValueError when it is no such URL."""
+    rest = source.partition("://")[2]
+    claim, _, subpath = rest.partition("/")
+    subpath = subpath.strip("/")
+    check_dns_subdomain(claim, "PersistentVolumeClaim name")
+    if subpath and any(part in ("", ".", "..") for part in subpath.split("/")):
+        raise ValueError(f"pvc subpath {subpath!r}: '..', '.' and empty parts are not allowed")
+    return claim, subpath or None
+
+
+def check_input_source(source: str) -> str:
+    """Refuse an s3:// source without bucket and prefix and a pvc:// source without a claim's name."""
+    kind = input_kind(source)
+    if kind == "pvc":
+        if not source.partition("://")[2].strip("/"):
+            raise ValueError(f"{source!r}: expected pvc://CLAIM[/SUBPATH], e.g. pvc://datasets/cells")
+        parse_pvc(source)
+    elif kind == "s3":
+        bucket, _, prefix = source.partition("://")[2].partition("/")
+        if not bucket or not prefix.strip("/"):
+            raise ValueError(f"{source!r}: expected s3://BUCKET/PREFIX, e.g. s3://datasets/cells/")
+    return source
 
 
 def check_container_path(value: str) -> str:

@@ -61,7 +61,13 @@ def cluster_env(kube: Any, bucket: str, monkeypatch: pytest.MonkeyPatch, python_
 
 @pytest.mark.usefixtures("docker_client")
 def test_the_dry_run_render_is_what_a_submit_sends(
-    runner: Runner, job: Callable[..., Path], kube: Any, cluster_env: str
+    runner: Runner,
+    job: Callable[..., Path],
+    kube: Any,
+    cluster_env: str,
+    *,
+    s3: Any,  # noqa: F811
+    bucket: str,  # noqa: F811
 ) -> None:
     path = job(
         "rendered",
@@ -70,7 +76,8 @@ def test_the_dry_run_render_is_what_a_submit_sends(
         inputs=[{"name": "data", "source": "s3://datasets/rendered/", "path": "/data"}],
         resources={"gpu": 1, "gpuType": "H100", "memory": "1Gi"},
     )
-    override = "data=s3://elsewhere/data/"
+    s3.put_object(Bucket=bucket, Key="elsewhere/data/part-0", Body=b"0\n")  # a submit lists it first
+    override = f"data=s3://{bucket}/elsewhere/data/"
     submitted = runner(
         "submit", "--backend", "kubernetes", "--detach", "--input", override, str(path), timeout=600
     )

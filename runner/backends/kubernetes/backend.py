@@ -12,8 +12,15 @@ pods are therefore found by the label the job controller puts on them, batch.kub
 At scale (10,000 runs) `runner list` refreshes its live runs together (refresh_many): their Jobs and
 pods come in a few LISTs (named in a set-based selector, or the namespace's runner objects page by
 page) instead of a GET and a LIST per run, each of which costs the API server a scan of every object.
-Reads take the API's raw JSON (runner.backends.kubernetes.pure.reading decides from it), and one API client is
-kept per kubeconfig and context for the process, so a thousand submissions share their connections.
+Reads take the API's raw JSON (runner.backends.kubernetes.pure.reading decides from it) through
+client.get_json, without the client's API classes (importing them costs a second of every `runner list`),
+and one API client is kept per kubeconfig and context for the process, so a thousand submissions share
+their connections. `runner list --cluster` lists the namespace's runner Jobs by name only (the server's
+table) and reads whole Jobs only for runs this machine has not recorded yet.
+
+A run's ConfigMap is owned by its Job (patched in once the Job exists), so the garbage collector removes it
+with the Job. A run whose Job is gone is read from the run.json its agent wrote into the store when that
+tells its end (the TTL controller removed the finished Job before the runner looked).
 """
 
 from __future__ import annotations
@@ -24,10 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 from runner.backends.base import LogChunk, RunPlan
 from runner.backends.kubernetes.client import (
+    JOBS_PATH,
+    PODS_PATH,
     REQUEST_TIMEOUT,
     api_error,
     apis,
     default_namespace,
+    get_json,
+    list_names,
     list_pages,
     read_json,
 )
@@ -44,7 +55,7 @@ from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.errors import BackendError, SubmitError
 from runner.records import RunRecord, RunRecords, RunState
-from runner.render.kubernetes import JOB_NAME_LABEL, ClusterTarget, render_run
+from runner.render.kubernetes import JOB_NAME_LABEL, ClusterTarget, owned_by, render_run
 from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER, RUN_LABEL, SCHEDULE_LABEL
 
 if TYPE_CHECKING:
@@ -67,7 +78,11 @@ class KubernetesBackend:
         return apis(self.context)
 
     def check(self, plan: RunPlan) -> None:
-        """Nothing to ask of this machine: the cluster schedules; render_job refuses what cannot run there."""
+        """The inputs (a local path that exists, an s3:// prefix with objects); the cluster schedules,
+        render_job refuses what cannot run there."""
+        from runner.backends.kubernetes.inputs import check_inputs
+
+        check_inputs(plan)
 
     def prepare(self, plan: RunPlan, settings: Settings, progress: Callable[[str], None]) -> RunPlan:
         """Check every prerequisite of a cluster run first (all of them, said at once), then build and push
@@ -84,9 +99,11 @@ class KubernetesBackend:
                 "warning: RUNNER_STORE_SECRET is not set: the pods get no credentials for the artifact "
                 "store; set it to the name of a Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
             )
+        from runner.backends.kubernetes.inputs import upload_inputs
         from runner.images.build import ensure_image
         from runner.images.push import push_image
 
+        plan = upload_inputs(plan, settings.store_url, progress)  # local inputs into the store, once
         built = ensure_image(
             plan.manifest,
             plan.context_dir,
@@ -141,15 +158,21 @@ class KubernetesBackend:
             record
         )  # before the Job: a runner killed in between leaves a record, never a stray Job
         batch, core = self._apis()
-        for obj in objects:
-            self._create(batch, core, namespace, obj, plan.run_id)
+        created = {obj["kind"]: self._create(batch, core, namespace, obj, plan.run_id) for obj in objects}
+        if "ConfigMap" in created and "Job" in created:
+            self._own(core, namespace, created["ConfigMap"], created["Job"])
         return records.update(
             plan.run_id,
             launch={**record.launch, "created": True},
             message=f"Job {namespace}/{plan.run_id} created",
         )
 
-    def _create(self, batch: Any, core: Any, namespace: str, obj: dict[str, Any], run_id: str) -> None:
+    def _create(
+        self, batch: Any, core: Any, namespace: str, obj: dict[str, Any], run_id: str
+    ) -> dict[str, Any]:
+        """Create obj; the object as the API has it (this run's own, when a retried create conflicts)."""
+        import json
+
         from kubernetes.client.exceptions import ApiException
 
         kind, name = obj["kind"], obj["metadata"]["name"]
@@ -158,16 +181,41 @@ class KubernetesBackend:
             "Job": (batch.create_namespaced_job, batch.read_namespaced_job),
         }[kind]
         try:
-            create(namespace, obj, _request_timeout=REQUEST_TIMEOUT)
+            answer = create(namespace, obj, _request_timeout=REQUEST_TIMEOUT, _preload_content=False)
+            found: dict[str, Any] = json.loads(answer.data)
+            return found
         except ApiException as error:
             if error.status != 409:
                 raise api_error(error, f"creating {kind} {namespace}/{name}") from None
-            existing = read(name, namespace, _request_timeout=REQUEST_TIMEOUT)
-            owner = (existing.metadata.labels or {}).get(RUN_LABEL)
-            if owner != run_id:  # a name clash with something that is not this run
-                raise BackendError(
-                    f"{kind} {namespace}/{name} already exists and is not run {run_id}"
-                ) from None
+        try:
+            existing: dict[str, Any] = read_json(read, name, namespace)
+        except ApiException as error:
+            raise api_error(error, f"reading {kind} {namespace}/{name}") from None
+        owner = (existing["metadata"].get("labels") or {}).get(RUN_LABEL)
+        if owner != run_id:  # a name clash with something that is not this run
+            raise BackendError(f"{kind} {namespace}/{name} already exists and is not run {run_id}")
+        return existing
+
+    def _own(self, core: Any, namespace: str, config_map: dict[str, Any], job: dict[str, Any]) -> None:
+        """Make the Job the owner of the run's ConfigMap, so that the garbage collector removes it with
+        the Job (its TTL, kubectl delete). Only metadata changes: the ConfigMap's data is immutable. The
+        Job's uid exists only once it is created, after the ConfigMap its pod mounts."""
+        from kubernetes.client.exceptions import ApiException
+
+        owned = owned_by(config_map, job)["metadata"]["ownerReferences"]
+        if config_map["metadata"].get("ownerReferences") == owned:
+            return  # a repeated submit: already owned
+        name = config_map["metadata"]["name"]
+        try:
+            core.patch_namespaced_config_map(
+                name,
+                namespace,
+                {"metadata": {"ownerReferences": owned}},
+                _request_timeout=REQUEST_TIMEOUT,
+                _preload_content=False,
+            )
+        except ApiException as error:
+            raise api_error(error, f"making Job {namespace}/{name} the owner of its ConfigMap") from None
 
     def cancel(self, record: RunRecord, records: RunRecords, settings: Settings) -> None:
         from kubernetes.client import V1DeleteOptions
@@ -199,16 +247,20 @@ class KubernetesBackend:
         from kubernetes.client.exceptions import ApiException
 
         namespace = record.launch["namespace"]
-        batch, core = self._apis()
         try:
-            job = read_json(batch.read_namespaced_job, record.id, namespace)
+            job = get_json(self.context, f"{JOBS_PATH}/{record.id}", namespace)
         except ApiException as error:
             if error.status != 404:
                 raise api_error(error, f"reading run {record.id}") from None
-            return records.update(record.id, **missing_job(record, self.clock.time()))
+            return records.update(record.id, **missing_job(record, self.clock.time(), stored_run(record)))
         changes, needs_pods = job_changes(record, job)
         if needs_pods:
-            pods = read_json(core.list_namespaced_pod, namespace, label_selector=pod_selector(record.id))
+            try:
+                pods = get_json(
+                    self.context, PODS_PATH, namespace, [("labelSelector", pod_selector(record.id))]
+                )
+            except ApiException as error:
+                raise api_error(error, f"reading the pods of run {record.id}") from None
             changes = pod_changes(record, pods.get("items") or [], changes)
         return records.update(record.id, **changes)
 
@@ -236,21 +288,20 @@ class KubernetesBackend:
     ) -> dict[str, RunRecord]:
         from kubernetes.client.exceptions import ApiException
 
-        batch, core = self._apis()
         try:
-            jobs = self._jobs_of(batch, namespace, group)
+            jobs = self._jobs_of(namespace, group)
             changes: dict[str, dict[str, Any]] = {}
             waiting: list[RunRecord] = []
             now = self.clock.time()
             for record in group:
                 job = jobs.get(record.id)
                 if job is None:
-                    changes[record.id] = missing_job(record, now)
+                    changes[record.id] = missing_job(record, now, stored_run(record))
                     continue
                 changes[record.id], needs_pods = job_changes(record, job)
                 if needs_pods:
                     waiting.append(record)
-            pods = self._pods_of(core, namespace, [record.id for record in waiting])
+            pods = self._pods_of(namespace, [record.id for record in waiting])
         except ApiException as error:
             raise api_error(error, f"reading the runs of namespace {namespace}") from None
         for record in waiting:
@@ -264,13 +315,13 @@ class KubernetesBackend:
                     fresh[record.id] = records.update(record.id, **changes[record.id])
         return fresh
 
-    def _jobs_of(self, batch: Any, namespace: str, group: list[RunRecord]) -> dict[str, dict[str, Any]]:
+    def _jobs_of(self, namespace: str, group: Sequence[RunRecord]) -> dict[str, dict[str, Any]]:
         """The Jobs of the group's runs by name: named in one selector (a schedule's run, which has no
         runner.dev/run label, by a GET) when they are few, else every runner Job of the namespace."""
         from kubernetes.client.exceptions import ApiException
 
         if len(group) > SELECT_AT_MOST:
-            items = list_pages(batch.list_namespaced_job, namespace, f"{MANAGED_BY}={MANAGER}")
+            items = list_pages(self.context, JOBS_PATH, namespace, f"{MANAGED_BY}={MANAGER}")
             return {job["metadata"]["name"]: job for job in items}
         named = sorted(record.id for record in group if not record.labels.get(SCHEDULE_LABEL))
         jobs: dict[str, dict[str, Any]] = {}
@@ -278,19 +329,19 @@ class KubernetesBackend:
             selector = f"{RUN_LABEL} in ({','.join(named)})"
             jobs = {
                 job["metadata"]["name"]: job
-                for job in list_pages(batch.list_namespaced_job, namespace, selector)
+                for job in list_pages(self.context, JOBS_PATH, namespace, selector)
             }
         for record in group:
             if record.id in named:
                 continue
             try:
-                jobs[record.id] = read_json(batch.read_namespaced_job, record.id, namespace)
+                jobs[record.id] = get_json(self.context, f"{JOBS_PATH}/{record.id}", namespace)
             except ApiException as error:
                 if error.status != 404:
                     raise
         return jobs
 
-    def _pods_of(self, core: Any, namespace: str, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    def _pods_of(self, namespace: str, run_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
         """The pods of these runs, by run id, in the API's order (named in one selector when few)."""
         if not run_ids:
             return {}
@@ -300,7 +351,7 @@ class KubernetesBackend:
             selector = f"{JOB_NAME_LABEL} in ({','.join(sorted(run_ids))})"
         wanted = set(run_ids)
         pods: dict[str, list[dict[str, Any]]] = {}
-        for pod in list_pages(core.list_namespaced_pod, namespace, selector):
+        for pod in list_pages(self.context, PODS_PATH, namespace, selector):
             owner = (pod["metadata"].get("labels") or {}).get(JOB_NAME_LABEL)
             if owner in wanted:
                 pods.setdefault(owner, []).append(pod)
@@ -312,12 +363,19 @@ class KubernetesBackend:
         Labels on the cluster are the truth: runs submitted from elsewhere (another laptop, CI) become
         visible to list, status, logs and cancel here, and so do the runs of schedules (Jobs a CronJob
         or a trigger created), whose run id is their Job's name and whose record carries the schedule's
-        label.
+        label. Every run's Job is named by its run id, so the namespace's runner Jobs are listed by name
+        only (the server's table, without the objects: a fiftieth of whole Jobs), and whole Jobs are
+        read only for the names not recorded here, named in one selector when they are few.
         """
         namespace = namespace or default_namespace(self.context)
-        batch, _ = self._apis()
+        selector = f"{MANAGED_BY}={MANAGER}"
         try:
-            jobs = list(list_pages(batch.list_namespaced_job, namespace, f"{MANAGED_BY}={MANAGER}"))
+            unknown = [
+                name
+                for name in list_names(self.context, JOBS_PATH, namespace, selector)
+                if records.find(name) is None
+            ]
+            jobs = self._unknown_jobs(namespace, unknown) if unknown else []
         except Exception as error:
             raise api_error(error, f"listing the runner's Jobs in {namespace}") from None
         adopted = []
@@ -328,6 +386,25 @@ class KubernetesBackend:
                     records.create(record)
                     adopted.append(record.id)
         return adopted
+
+    def _unknown_jobs(self, namespace: str, names: list[str]) -> list[dict[str, Any]]:
+        """The whole Jobs of these names: those carrying their name as run label in one selector when
+        they are few, then the rest (a schedule's runs, which have no run label) by a GET each; else
+        every runner Job of the namespace. One that is gone meanwhile is left out."""
+        from kubernetes.client.exceptions import ApiException
+
+        if len(names) > SELECT_AT_MOST:
+            return list(list_pages(self.context, JOBS_PATH, namespace, f"{MANAGED_BY}={MANAGER}"))
+        selector = f"{MANAGED_BY}={MANAGER},{RUN_LABEL} in ({','.join(sorted(names))})"
+        jobs = list(list_pages(self.context, JOBS_PATH, namespace, selector))
+        found = {job["metadata"]["name"] for job in jobs}
+        for name in sorted(set(names) - found):
+            try:
+                jobs.append(get_json(self.context, f"{JOBS_PATH}/{name}", namespace))
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+        return jobs
 
     def _adoptable(
         self, job: dict[str, Any], records: RunRecords, namespace: str, settings: Settings
@@ -393,6 +470,26 @@ class KubernetesBackend:
                 yield LogChunk(number, data)
 
 
+def stored_run(record: RunRecord) -> dict[str, Any] | None:
+    """The run.json the run's agent wrote into the store, or None (none yet, or the store cannot be
+    read from here): how a run whose Job is gone ended, where the Job can no longer say."""
+    import json
+
+    from runner.errors import RunnerError
+    from runner.store import open_store
+    from runner.store.collect import RUN_FILE, run_prefix
+
+    if not record.store_url:
+        return None
+    try:
+        document = json.loads(
+            open_store(record.store_url).get_bytes(f"{run_prefix(record.job, record.id)}/{RUN_FILE}")
+        )
+    except (RunnerError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
 def cluster_namespace(manifest: JobManifest, namespace: str | None, context: str | None) -> str:
     """Where a manifest's objects go: namespace (-n) if given, else the manifest's
     spec.kubernetes.namespace, else the kubeconfig context's (as kubectl chooses it)."""
@@ -411,6 +508,8 @@ def target_for(
     by cluster_namespace. The one place a target is made: `runner submit` (launch), `runner render
     --kubernetes` and `runner schedule apply [--dry-run]` all render through it, so a dry run prints
     what is sent. Raises UserError for a target that cannot run on a cluster (ClusterTarget)."""
+    from runner.backends.kubernetes.inputs import planned_inputs
+
     if plan.image is None:
         raise BackendError(
             f"{what} only a prepared plan (its image is pushed first)",
@@ -421,7 +520,7 @@ def target_for(
         store_url=settings.store_url,
         namespace=cluster_namespace(plan.manifest, namespace, context),
         store_secret=settings.store_secret,
-        inputs=plan.inputs,
+        inputs=planned_inputs(plan, settings.store_url),  # local inputs: their prefix in the store
         grace=settings.grace_seconds,
     )
 

@@ -338,6 +338,8 @@ class DockerBackend(SupervisedBackend):
     def prepare(self, plan: RunPlan, settings: Settings, progress: Callable[[str], None]) -> RunPlan:
         from runner.images.build import ensure_image
 
+        plan = super().prepare(plan, settings, progress)  # s3:// inputs fetched, to be mounted
+
         built = ensure_image(
             plan.manifest,
             plan.context_dir,

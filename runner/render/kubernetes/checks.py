@@ -21,6 +21,7 @@ from runner.render.kubernetes.conventions import (
 )
 from runner.spec import JobManifest
 from runner.spec.env import EnvFrom
+from runner.spec.model import check_input_source, input_kind
 from runner.spec.names import check_dns_label, check_dns_subdomain
 
 _CREDENTIAL_PARAMETER = re.compile(r"secret|token|passw|signature|credential|access.?key", re.IGNORECASE)
@@ -113,11 +114,12 @@ def check_no_credentials(url: str, what: str) -> None:
 
 
 def input_sources(manifest: JobManifest, overrides: Mapping[str, str]) -> dict[str, str]:
-    """Each input's source (overrides win), checked to be something a pod could fetch.
+    """Each input's source (overrides win), checked to be something a pod can get.
 
-    A path on this machine means nothing on a cluster node, so it is refused. Remote sources are
-    recorded in the runner.dev/inputs annotation and the job sees RUNNER_INPUT_<NAME> pointing at an
-    empty directory at the input's path: fetching them is the agent's job, not done yet.
+    s3:// prefixes are fetched by the agent into an empty directory at the input's path (RUNNER_INPUTS);
+    pvc://claim[/subpath] is mounted read-only there; other URLs are recorded in the runner.dev/inputs
+    annotation only. A path on this machine means nothing on a cluster node: `runner submit` uploads it
+    into the store first (its content-addressed s3:// prefix is what reaches here), so one left is refused.
     """
     names = [item.name for item in manifest.spec.inputs]
     unknown = sorted(set(overrides) - set(names))
@@ -129,12 +131,18 @@ def input_sources(manifest: JobManifest, overrides: Mapping[str, str]) -> dict[s
     for item in manifest.spec.inputs:
         source = overrides.get(item.name, item.source)
         check_no_credentials(source, f"input {item.name!r}")
-        if not remote(source):
+        kind = input_kind(source)
+        if kind == "pvc":
+            try:
+                check_input_source(source)
+            except ValueError as problem:
+                raise UserError(f"input {item.name!r}: {problem}") from None
+        elif not remote(source):
             raise UserError(
                 f"input {item.name!r}: {source!r} is not a URL a pod can fetch from; pods on a cluster "
                 "cannot read paths on this machine",
-                hint=f"put the data in object storage and pass it, e.g. --input {item.name}=s3://bucket/"
-                f"{item.name}/",
+                hint="runner submit uploads a local input into the store; or put the data in object "
+                f"storage and pass it, e.g. --input {item.name}=s3://bucket/{item.name}/",
             )
         sources[item.name] = source
     return sources

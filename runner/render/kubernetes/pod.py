@@ -9,11 +9,14 @@ What the job's pod looks like::
                       RUNNER_JOB, ...) and the store's credentials by reference to a Secret, never
                       as values
     volumes           outputs (emptyDir at spec.outputs.path), the manifest ConfigMap read-only at
-                      /etc/runner/job.yaml (RUNNER_MANIFEST), /tmp (emptyDir), one emptyDir per input
+                      /etc/runner/job.yaml (RUNNER_MANIFEST), /tmp (emptyDir), one volume per input: an
+                      emptyDir (the agent fetches s3:// inputs into it, RUNNER_INPUTS) or a pvc://
+                      claim, read-only
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -36,6 +39,7 @@ from runner.render.kubernetes.conventions import (
 from runner.render.kubernetes.target import Checked
 from runner.spec import JobManifest
 from runner.spec.env import EnvFrom
+from runner.spec.model import input_kind, parse_pvc
 from runner.spec.quantities import format_cpu, format_memory
 
 
@@ -85,9 +89,10 @@ def pod_spec(checked: Checked, *, config_map: str, run_id: str | None) -> dict[s
     if TMP not in (outputs, *input_paths):
         mounts.append({"name": "tmp", "mountPath": TMP})
         volumes.append({"name": "tmp", "emptyDir": {}})
-    for index, path in enumerate(input_paths):
-        mounts.append({"name": f"input-{index}", "mountPath": path})
-        volumes.append({"name": f"input-{index}", "emptyDir": {}})
+    for index, (item, path) in enumerate(zip(spec.inputs, input_paths, strict=True)):
+        mount, volume = _input_volume(f"input-{index}", path, checked.input_sources.get(item.name, ""))
+        mounts.append(mount)
+        volumes.append(volume)
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": target.image,
@@ -118,6 +123,29 @@ def pod_spec(checked: Checked, *, config_map: str, run_id: str | None) -> dict[s
     return pod
 
 
+def _input_volume(name: str, path: str, source: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An input's mount and volume: a pvc:// claim read-only (its subpath as the mount's subPath), else
+    an empty directory the agent fetches into (s3://, RUNNER_INPUTS) or the job fills itself."""
+    mount: dict[str, Any] = {"name": name, "mountPath": path}
+    if input_kind(source) != "pvc":
+        return mount, {"name": name, "emptyDir": {}}
+    claim, subpath = parse_pvc(source)
+    mount["readOnly"] = True
+    if subpath is not None:
+        mount["subPath"] = subpath
+    return mount, {"name": name, "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+
+
+def fetched_inputs(checked: Checked) -> str | None:
+    """RUNNER_INPUTS: the s3:// inputs the agent fetches into their paths, as JSON; None when none."""
+    fetched = {
+        item.name: {"source": source, "path": path}
+        for item, path in zip(checked.manifest.spec.inputs, checked.input_paths, strict=True)
+        if input_kind(source := checked.input_sources.get(item.name, "")) == "s3"
+    }
+    return json.dumps(fetched, sort_keys=True, separators=(",", ":")) if fetched else None
+
+
 def _environment(checked: Checked, run_id: str | None) -> list[dict[str, Any]]:
     """The job container's env, in order: the manifest's, the inputs', CUDA's, the store's, the agent's."""
     spec = checked.manifest.spec
@@ -126,6 +154,9 @@ def _environment(checked: Checked, run_id: str | None) -> list[dict[str, Any]]:
         {"name": item.env_name, "value": _literal(path)}
         for item, path in zip(spec.inputs, checked.input_paths, strict=True)
     ]
+    fetched = fetched_inputs(checked)
+    if fetched is not None:  # the agent downloads these before the command starts
+        env.append({"name": "RUNNER_INPUTS", "value": _literal(fetched)})
     if not spec.resources.gpu:
         # No GPUs asked for, none seen, as under the process backend: CUDA hides them, and the
         # NVIDIA runtime (where it is the node's default) does not inject any. The manifest may say

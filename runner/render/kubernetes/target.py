@@ -99,6 +99,9 @@ class Checked:
     namespace: str | None
     outputs: str
     input_paths: list[str]
+    # input name -> where it comes from (overrides applied): s3:// ones are fetched by the agent
+    # (RUNNER_INPUTS), pvc:// ones mounted
+    input_sources: dict[str, str] = field(default_factory=dict)
 
 
 def check(manifest: JobManifest, target: ClusterTarget, manifest_text: str | None = None) -> Checked:
@@ -126,7 +129,7 @@ def check(manifest: JobManifest, target: ClusterTarget, manifest_text: str | Non
     annotations = dict(manifest.metadata.annotations)
     annotations[MANIFEST_SHA256] = digest
     if sources:
-        # Where each input comes from: nothing fetches remote inputs yet (see input_sources).
+        # Where each input comes from (the agent fetches the s3:// ones, pvc:// ones are mounted).
         annotations[INPUTS_ANNOTATION] = json.dumps(sources, sort_keys=True, separators=(",", ":"))
     if (
         sum(len(key.encode()) + len(value.encode()) for key, value in annotations.items())
@@ -136,4 +139,6 @@ def check(manifest: JobManifest, target: ClusterTarget, manifest_text: str | Non
             "metadata.annotations and the inputs' sources exceed the 256KiB Kubernetes allows on an object",
             hint="keep annotations short",
         )
-    return Checked(manifest, target, manifest_text, digest, annotations, namespace, outputs, input_paths)
+    return Checked(
+        manifest, target, manifest_text, digest, annotations, namespace, outputs, input_paths, sources
+    )
