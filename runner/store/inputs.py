@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from runner.config import format_size
 from runner.errors import RunnerError, StoreError, UnsafePathError, UserError
 from runner.store.base import Digest, Store, StoredObject, check_key, hash_stream
 
@@ -123,7 +124,7 @@ def upload_tree(store: Store, root: Path, progress: Progress) -> tuple[str, bool
         return key, False
     total = sum(f.digest.size for f in files)
     sent = reported = 0
-    progress(f"{root}: uploading {len(files)} file(s), {_size(total)}, to {store.location(key)}")
+    progress(f"{root}: uploading {len(files)} file(s), {format_size(total)}, to {store.location(key)}")
     for number, item in enumerate(files, 1):
         with item.path.open("rb") as source:
             written = store.put_stream(f"{key}/{item.relative}", source)
@@ -131,7 +132,7 @@ def upload_tree(store: Store, root: Path, progress: Progress) -> tuple[str, bool
             raise StoreError(f"{item.path} changed while it was uploaded", hint="submit again")
         sent += written.size
         if sent - reported >= REPORT_EVERY or number == len(files):
-            progress(f"{root}: {number}/{len(files)} file(s), {_size(sent)} of {_size(total)}")
+            progress(f"{root}: {number}/{len(files)} file(s), {format_size(sent)} of {format_size(total)}")
             reported = sent
     store.put_bytes(f"{key}/{INDEX}", index_text(files))
     return key, True
@@ -166,7 +167,7 @@ def fetch_prefix(store: Store, key: str, destination: Path, what: str, progress:
     destination.mkdir(parents=True, exist_ok=True)
     total = sum(item.size for item in objects)
     done = reported = 0
-    progress(f"{what}: fetching {len(objects)} file(s), {_size(total)}, from {store.location(key)}")
+    progress(f"{what}: fetching {len(objects)} file(s), {format_size(total)}, from {store.location(key)}")
     for number, item in enumerate(objects, 1):
         relative = item.key[len(key) + 1 :]
         got = store.download(item.key, destination.joinpath(*relative.split("/")))
@@ -175,7 +176,7 @@ def fetch_prefix(store: Store, key: str, destination: Path, what: str, progress:
             raise StoreError(f"{what}: {problem}", hint="the data changed while it was read: run again")
         done += got.size
         if done - reported >= REPORT_EVERY or number == len(objects):
-            progress(f"{what}: {number}/{len(objects)} file(s), {_size(done)} of {_size(total)}")
+            progress(f"{what}: {number}/{len(objects)} file(s), {format_size(done)} of {format_size(total)}")
             reported = done
     return done
 
@@ -187,15 +188,6 @@ def check_fetched(relative: str, got: Digest, listed: int, indexed: dict[str, ob
     if indexed is not None and (indexed.get("size"), indexed.get("sha256")) != (got.size, got.sha256):
         return f"{relative}: its size or sha256 differs from the input's index"
     return None
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{count} B"  # pragma: no cover
 
 
 def open_source(source: str, what: str) -> tuple[Store, str]:

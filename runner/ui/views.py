@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from runner.config import format_size
 from runner.metrics.lines import Line, epochs, latest, metric_names, planned_epochs
 from runner.records import RunRecord, RunState
 from runner.records.schedule_view import ScheduleView
@@ -28,15 +29,6 @@ def iso(value: float | None) -> str | None:
     if value is None:
         return None
     return datetime.fromtimestamp(value, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def size(value: int) -> str:
-    amount = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if amount < 1024 or unit == "GiB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    return f"{value} B"
 
 
 def duration(record: RunRecord, now: float) -> str:
@@ -128,7 +120,7 @@ def artifact_rows(run_id: str, files: list[FileEntry]) -> list[dict[str, Any]]:
         {
             "path": entry.path,
             "size": entry.size,
-            "sizeText": size(entry.size),
+            "sizeText": format_size(entry.size),
             "sha256": entry.sha256,
             "url": f"/runs/{quote(run_id)}/files/{quote(entry.path)}",
         }
