@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -305,10 +306,14 @@ def test_ctrl_c_during_an_upload_aborts_it(store: S3Store, s3: S3Client, bucket:
     calls = watch(store)
 
     def interrupt() -> None:
-        if not interrupted.is_set():
-            assert calls.part_sent.wait(30), "no part was uploaded"
-            interrupted.set()
-            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+        if interrupted.is_set():
+            # the parts still being read wait, so the upload cannot end before the main thread, slowed
+            # by a loaded machine, has taken the signal
+            time.sleep(0.2)
+            return
+        assert calls.part_sent.wait(30), "no part was uploaded"
+        interrupted.set()
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
     with pytest.raises(KeyboardInterrupt):
         store.put_stream("j/r/model.h5", File(data, after=24 * MiB + 12 * MiB, on_read=interrupt))
