@@ -78,6 +78,7 @@ def describe(ended: Ended, grace: float) -> str:
 def run_summary(settings: AgentSettings, ended: Ended, *, host: str) -> dict[str, Any]:
     """The run.json document (collect_run adds `refused`), schema version 2 (runner.store.runjson)."""
     state = final_state(ended)
+    image = {"image": {"reference": settings.image, "digest": None}} if settings.image else {}
     return {
         "schemaVersion": runjson.SCHEMA_VERSION,
         "id": settings.run_id,
@@ -100,6 +101,7 @@ def run_summary(settings: AgentSettings, ended: Ended, *, host: str) -> dict[str
                 log=f"logs/{settings.log_name}",
             )
         ],
+        **image,
     }
 
 

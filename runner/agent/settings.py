@@ -16,6 +16,7 @@ RUNNER_NOTIFY_WEBHOOK the URL spec.notify's reference resolves to (a secret: the
 RUNNER_NOTIFY_ON which run ends to tell it: failed,succeeded,cancelled (default failed,succeeded)
 RUNNER_MAX_ATTEMPTS the run's attempts in all (retries + 1; default 1): a failed attempt before the last
                  is no run end, and is not told
+RUNNER_IMAGE     the job image's reference, recorded in run.json (optional; cluster runs)
 
 Everything here is pure: values in, values or a SettingsError out. A bad RUNNER_RETENTION is no
 SettingsError: the job still runs and is collected, only old runs are not deleted (retention_problem).
@@ -74,6 +75,7 @@ class AgentSettings:
     notify_webhook: str | None = None  # a secret: never logged, never in run.json
     notify_on: tuple[str, ...] = ("failed", "succeeded")
     max_attempts: int = 1
+    image: str | None = None  # the job image's reference, for run.json
 
     @property
     def log_name(self) -> str:
@@ -117,6 +119,7 @@ def parse_settings(env: Mapping[str, str]) -> AgentSettings:
         notify_webhook=env.get("RUNNER_NOTIFY_WEBHOOK", "").strip() or None,
         notify_on=_events(env.get("RUNNER_NOTIFY_ON", "")),
         max_attempts=_attempt(env.get("RUNNER_MAX_ATTEMPTS", ""), "RUNNER_MAX_ATTEMPTS"),
+        image=env.get("RUNNER_IMAGE", "").strip() or None,
     )
 
 

@@ -371,7 +371,7 @@ def test_environment_order_manifest_first_then_inputs_then_the_runners() -> None
     )
     names = [entry["name"] for entry in container(render(manifest)[1])["env"]]
     assert names[:3] == ["ZED", "ALPHA", "RUNNER_INPUT_CELLS"]
-    assert names[-7:] == [
+    assert names[-8:] == [
         "RUNNER_STORE",
         "RUNNER_JOB",
         "RUNNER_RUN_ID",
@@ -379,6 +379,7 @@ def test_environment_order_manifest_first_then_inputs_then_the_runners() -> None
         "RUNNER_MANIFEST",
         "RUNNER_GRACE",
         "RUNNER_BACKEND",
+        "RUNNER_IMAGE",
     ]
 
 
@@ -722,3 +723,17 @@ def test_a_webhook_read_on_this_machine_is_refused_for_a_cluster() -> None:
     manifest = manifest_of(notify={"webhook": {"fromEnv": "SLACK_WEBHOOK"}})
     with pytest.raises(UserError, match=r"spec.notify.webhook: fromEnv .* cannot read it"):
         render(manifest)
+
+
+def test_the_agent_records_the_job_image_in_run_json() -> None:
+    from runner.agent.outcome import Ended, run_summary
+
+    _, job = render()
+    literal = {name: value for name, value in env(job).items() if isinstance(value, str)}
+    assert literal["RUNNER_IMAGE"] == "registry/runner/demo:1"
+    settings = parse_settings(literal)
+    ended = Ended(exit_code=0, started=1.0, finished=2.0)
+    assert run_summary(settings, ended, host="node")["image"] == {
+        "reference": "registry/runner/demo:1",
+        "digest": None,
+    }

@@ -204,6 +204,7 @@ def _agent_env(checked: Checked, run_id: str | None) -> list[dict[str, Any]]:
         "RUNNER_MANIFEST": MANIFEST_PATH,
         "RUNNER_GRACE": f"{target.grace:g}",
         "RUNNER_BACKEND": BACKEND,
+        "RUNNER_IMAGE": target.image,  # recorded in run.json: which image trained the model
     }
     if manifest.spec.retention is not None:
         # Which of the job's runs the store keeps: the agent prunes once its own run is complete.
