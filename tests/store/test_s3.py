@@ -301,6 +301,15 @@ def test_an_upload_failing_halfway_is_aborted_and_a_retry_succeeds(
 
 def test_ctrl_c_during_an_upload_aborts_it(store: S3Store, s3: S3Client, bucket: str) -> None:
     """SIGINT reaches the main thread while s3transfer's threads send the parts."""
+    # Python's own Ctrl-C handler, whatever an earlier test in this process left installed
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupt_an_upload(store, s3, bucket)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupt_an_upload(store: S3Store, s3: S3Client, bucket: str) -> None:
     data = os.urandom(24 * MiB)
     interrupted = threading.Event()
     calls = watch(store)
