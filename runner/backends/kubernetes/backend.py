@@ -30,15 +30,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from runner.backends.base import LogChunk, RunPlan
+from runner.backends.kubernetes import client
 from runner.backends.kubernetes.client import (
     JOBS_PATH,
     PODS_PATH,
     REQUEST_TIMEOUT,
     api_error,
     apis,
-    default_namespace,
     get_json,
-    list_names,
     list_pages,
     read_json,
 )
@@ -46,22 +45,20 @@ from runner.backends.kubernetes.podlogs import PodLogs
 from runner.backends.kubernetes.pure.reading import (
     job_changes,
     missing_job,
-    parse_time,
     pod_changes,
     pod_selector,
     unchanged,
 )
+from runner.backends.kubernetes.target import cluster_namespace, target_for
 from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.errors import BackendError, SubmitError
 from runner.records import RunRecord, RunRecords, RunState
 from runner.render.kubernetes import JOB_NAME_LABEL, ClusterTarget, owned_by, render_run
-from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER, RUN_LABEL, SCHEDULE_LABEL
+from runner.spec.labels import MANAGED_BY, MANAGER, RUN_LABEL, SCHEDULE_LABEL
 
 if TYPE_CHECKING:
-    from runner.spec import JobManifest
-
-SELECT_AT_MOST = 100  # live runs named in one set-based label selector; more: list the namespace
+    pass
 
 
 class KubernetesBackend:
@@ -320,7 +317,7 @@ class KubernetesBackend:
         runner.dev/run label, by a GET) when they are few, else every runner Job of the namespace."""
         from kubernetes.client.exceptions import ApiException
 
-        if len(group) > SELECT_AT_MOST:
+        if len(group) > client.SELECT_AT_MOST:
             items = list_pages(self.context, JOBS_PATH, namespace, f"{MANAGED_BY}={MANAGER}")
             return {job["metadata"]["name"]: job for job in items}
         named = sorted(record.id for record in group if not record.labels.get(SCHEDULE_LABEL))
@@ -345,7 +342,7 @@ class KubernetesBackend:
         """The pods of these runs, by run id, in the API's order (named in one selector when few)."""
         if not run_ids:
             return {}
-        if len(run_ids) > SELECT_AT_MOST:
+        if len(run_ids) > client.SELECT_AT_MOST:
             selector = f"{MANAGED_BY}={MANAGER}"
         else:
             selector = f"{JOB_NAME_LABEL} in ({','.join(sorted(run_ids))})"
@@ -358,95 +355,11 @@ class KubernetesBackend:
         return pods
 
     def adopt(self, records: RunRecords, namespace: str | None, settings: Settings) -> list[str]:
-        """Record every runner Job of the namespace that this machine does not know yet; their run ids.
+        """Record every runner Job of the namespace that this machine does not know yet; their run ids
+        (runner.backends.kubernetes.adoption)."""
+        from runner.backends.kubernetes.adoption import adopt_jobs
 
-        Labels on the cluster are the truth: runs submitted from elsewhere (another laptop, CI) become
-        visible to list, status, logs and cancel here, and so do the runs of schedules (Jobs a CronJob
-        or a trigger created), whose run id is their Job's name and whose record carries the schedule's
-        label. Every run's Job is named by its run id, so the namespace's runner Jobs are listed by name
-        only (the server's table, without the objects: a fiftieth of whole Jobs), and whole Jobs are
-        read only for the names not recorded here, named in one selector when they are few.
-        """
-        namespace = namespace or default_namespace(self.context)
-        selector = f"{MANAGED_BY}={MANAGER}"
-        try:
-            unknown = [
-                name
-                for name in list_names(self.context, JOBS_PATH, namespace, selector)
-                if records.find(name) is None
-            ]
-            jobs = self._unknown_jobs(namespace, unknown) if unknown else []
-        except Exception as error:
-            raise api_error(error, f"listing the runner's Jobs in {namespace}") from None
-        adopted = []
-        with records.exclusive():  # one transaction for thousands of adoptions
-            for job in jobs:
-                record = self._adoptable(job, records, namespace, settings)
-                if record is not None:
-                    records.create(record)
-                    adopted.append(record.id)
-        return adopted
-
-    def _unknown_jobs(self, namespace: str, names: list[str]) -> list[dict[str, Any]]:
-        """The whole Jobs of these names: those carrying their name as run label in one selector when
-        they are few, then the rest (a schedule's runs, which have no run label) by a GET each; else
-        every runner Job of the namespace. One that is gone meanwhile is left out."""
-        from kubernetes.client.exceptions import ApiException
-
-        if len(names) > SELECT_AT_MOST:
-            return list(list_pages(self.context, JOBS_PATH, namespace, f"{MANAGED_BY}={MANAGER}"))
-        selector = f"{MANAGED_BY}={MANAGER},{RUN_LABEL} in ({','.join(sorted(names))})"
-        jobs = list(list_pages(self.context, JOBS_PATH, namespace, selector))
-        found = {job["metadata"]["name"] for job in jobs}
-        for name in sorted(set(names) - found):
-            try:
-                jobs.append(get_json(self.context, f"{JOBS_PATH}/{name}", namespace))
-            except ApiException as error:
-                if error.status != 404:
-                    raise
-        return jobs
-
-    def _adoptable(
-        self, job: dict[str, Any], records: RunRecords, namespace: str, settings: Settings
-    ) -> RunRecord | None:
-        """The record of a runner Job this machine does not know yet (raw JSON), or None."""
-        meta = job["metadata"]
-        labels = dict(meta.get("labels") or {})
-        run_id = adopted_run_id(meta["name"], labels)
-        if not run_id or records.find(run_id) is not None:
-            return None
-        schedule = labels.get(SCHEDULE_LABEL)
-        labels[RUN_LABEL] = run_id
-        spec = job.get("spec") or {}
-        container = spec["template"]["spec"]["containers"][0]
-        env = {
-            item["name"]: item["value"]
-            for item in container.get("env") or []
-            if item.get("value") is not None
-        }
-        found = RunRecord(
-            id=run_id,
-            job=labels.get(JOB_LABEL, run_id.rsplit("-", 1)[0]),
-            backend=self.name,
-            state=RunState.PENDING,
-            created=parse_time(meta.get("creationTimestamp")) or self.clock.time(),
-            workdir="",
-            store_url=env.get("RUNNER_STORE", settings.store_url),
-            manifest="",
-            launch={
-                "namespace": namespace,
-                "context": self.context,
-                "created": True,
-                "image": container.get("image"),
-            },
-            labels=labels,
-            max_attempts=int(spec.get("backoffLimit") or 0) + 1,
-            message=f"started by schedule {schedule}" if schedule else "found on the cluster",
-        )
-        # The listing holds each Job's status: a finished run is adopted finished, so listing thousands
-        # of adopted runs reads pods only for those still going.
-        changes, _ = job_changes(found, job)
-        return replace(found, **changes)
+        return adopt_jobs(records, namespace, settings, context=self.context, clock=self.clock)
 
     def logs(
         self,
@@ -488,46 +401,3 @@ def stored_run(record: RunRecord) -> dict[str, Any] | None:
     except (RunnerError, ValueError):
         return None
     return document if isinstance(document, dict) else None
-
-
-def cluster_namespace(manifest: JobManifest, namespace: str | None, context: str | None) -> str:
-    """Where a manifest's objects go: namespace (-n) if given, else the manifest's
-    spec.kubernetes.namespace, else the kubeconfig context's (as kubectl chooses it)."""
-    return namespace or manifest.spec.kubernetes.namespace or default_namespace(context)
-
-
-def target_for(
-    plan: RunPlan,
-    settings: Settings,
-    namespace: str | None = None,
-    *,
-    context: str | None = None,
-    what: str = "the kubernetes backend launches",
-) -> ClusterTarget:
-    """The cluster target of a prepared plan (its image set) under the settings, its namespace resolved
-    by cluster_namespace. The one place a target is made: `runner submit` (launch), `runner render
-    --kubernetes` and `runner schedule apply [--dry-run]` all render through it, so a dry run prints
-    what is sent. Raises UserError for a target that cannot run on a cluster (ClusterTarget)."""
-    from runner.backends.kubernetes.inputs import planned_inputs
-
-    if plan.image is None:
-        raise BackendError(
-            f"{what} only a prepared plan (its image is pushed first)",
-            hint="prepare it with KubernetesBackend.prepare",
-        )
-    return ClusterTarget(
-        image=plan.image,
-        store_url=settings.store_url,
-        namespace=cluster_namespace(plan.manifest, namespace, context),
-        store_secret=settings.store_secret,
-        inputs=planned_inputs(plan, settings.store_url),  # local inputs: their prefix in the store
-        grace=settings.grace_seconds,
-    )
-
-
-def adopted_run_id(job_name: str, labels: dict[str, str]) -> str | None:
-    """The run a runner Job is: its runner.dev/run label, or for a schedule's Job (no run label, which
-    the CronJob cannot know) the Job's name; None for anything else carrying the runner's labels."""
-    if labels.get(RUN_LABEL):
-        return labels[RUN_LABEL]
-    return job_name if labels.get(SCHEDULE_LABEL) else None

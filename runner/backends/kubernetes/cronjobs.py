@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from runner.backends.base import RunPlan
-from runner.backends.kubernetes.backend import cluster_namespace, target_for
 from runner.backends.kubernetes.client import REQUEST_TIMEOUT, api_error, apis, default_namespace
 from runner.backends.kubernetes.pure.cronjobs import (
     cronjob_view,
@@ -29,6 +28,7 @@ from runner.backends.kubernetes.pure.cronjobs import (
     manual_job,
     unused_config_maps,
 )
+from runner.backends.kubernetes.target import cluster_namespace, target_for
 from runner.clock import SYSTEM_CLOCK, Clock, utc_now
 from runner.config import Settings
 from runner.errors import BackendError, NotFoundError

@@ -10,8 +10,8 @@ import os
 import threading
 
 from runner.backends.base import RunPlan
-from runner.backends.kubernetes.backend import cluster_namespace
 from runner.backends.kubernetes.client import CONFIG_HINT, api_error, apis, read_json
+from runner.backends.kubernetes.target import cluster_namespace
 from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.errors import RunnerError

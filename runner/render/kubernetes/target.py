@@ -3,7 +3,7 @@
 A ClusterTarget is everything a run's or a schedule's objects take besides the manifest: the job image,
 the store, the namespace, the store's Secret, input overrides, the agent's grace and the Job's TTL. It
 is checked once, when built. The kubernetes backend builds it from a prepared plan and the settings
-(runner.backends.kubernetes.backend.target_for) for `runner submit`, `runner render --kubernetes` and
+(runner.backends.kubernetes.target.target_for) for `runner submit`, `runner render --kubernetes` and
 `runner schedule apply` alike, so what a dry run prints is what a submit sends.
 
 `check` then holds a manifest against a target: what only the two together decide (its inputs' sources,

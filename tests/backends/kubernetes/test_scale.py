@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-import runner.backends.kubernetes.backend as kube_backend
 import runner.backends.kubernetes.client as kube_client
 from runner.backends.base import RunPlan
 from runner.backends.kubernetes.backend import KubernetesBackend
@@ -88,7 +87,7 @@ def test_bulk_refresh_reads_every_run_as_refresh_does_in_paginated_lists(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(kube_client, "PAGE_SIZE", 4)
-    monkeypatch.setattr(kube_backend, "SELECT_AT_MOST", 5)
+    monkeypatch.setattr(kube_client, "SELECT_AT_MOST", 5)
     cluster.sim.add_nodes(1, gpus=4)
     ids = launch(tmp_path, records, settings, 6) + launch(tmp_path, records, settings, 1, gpus=9)
     cluster.sim.settle()

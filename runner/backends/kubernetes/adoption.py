@@ -1,0 +1,135 @@
+"""Adoption: the namespace's runner Jobs that this machine has not recorded become runs here.
+
+Labels on the cluster are the truth: runs submitted from elsewhere (another laptop, CI) and the runs of
+schedules become visible to list, status, logs and cancel. The Jobs are listed by name only (the server's
+table); whole Jobs are read only for names not recorded here, and each is recorded with the state its
+listing already holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from runner.backends.kubernetes import client
+from runner.backends.kubernetes.client import (
+    JOBS_PATH,
+    api_error,
+    default_namespace,
+    get_json,
+    list_names,
+    list_pages,
+)
+from runner.backends.kubernetes.pure.reading import job_changes, parse_time
+from runner.clock import Clock
+from runner.config import Settings
+from runner.records import RunRecord, RunRecords, RunState
+from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER, RUN_LABEL, SCHEDULE_LABEL
+
+BACKEND = "kubernetes"
+
+
+def adopt_jobs(
+    records: RunRecords, namespace: str | None, settings: Settings, *, context: str | None, clock: Clock
+) -> list[str]:
+    """Record every runner Job of the namespace that this machine does not know yet; their run ids.
+
+    Labels on the cluster are the truth: runs submitted from elsewhere (another laptop, CI) become
+    visible to list, status, logs and cancel here, and so do the runs of schedules (Jobs a CronJob
+    or a trigger created), whose run id is their Job's name and whose record carries the schedule's
+    label. Every run's Job is named by its run id, so the namespace's runner Jobs are listed by name
+    only (the server's table, without the objects: a fiftieth of whole Jobs), and whole Jobs are
+    read only for the names not recorded here, named in one selector when they are few.
+    """
+    namespace = namespace or default_namespace(context)
+    selector = f"{MANAGED_BY}={MANAGER}"
+    try:
+        unknown = [
+            name for name in list_names(context, JOBS_PATH, namespace, selector) if records.find(name) is None
+        ]
+        jobs = unknown_jobs(context, namespace, unknown) if unknown else []
+    except Exception as error:
+        raise api_error(error, f"listing the runner's Jobs in {namespace}") from None
+    adopted = []
+    with records.exclusive():  # one transaction for thousands of adoptions
+        for job in jobs:
+            record = adoptable(job, records, namespace, settings, context=context, clock=clock)
+            if record is not None:
+                records.create(record)
+                adopted.append(record.id)
+    return adopted
+
+
+def unknown_jobs(context: str | None, namespace: str, names: list[str]) -> list[dict[str, Any]]:
+    """The whole Jobs of these names: those carrying their name as run label in one selector when
+    they are few, then the rest (a schedule's runs, which have no run label) by a GET each; else
+    every runner Job of the namespace. One that is gone meanwhile is left out."""
+    from kubernetes.client.exceptions import ApiException
+
+    if len(names) > client.SELECT_AT_MOST:
+        return list(list_pages(context, JOBS_PATH, namespace, f"{MANAGED_BY}={MANAGER}"))
+    selector = f"{MANAGED_BY}={MANAGER},{RUN_LABEL} in ({','.join(sorted(names))})"
+    jobs = list(list_pages(context, JOBS_PATH, namespace, selector))
+    found = {job["metadata"]["name"] for job in jobs}
+    for name in sorted(set(names) - found):
+        try:
+            jobs.append(get_json(context, f"{JOBS_PATH}/{name}", namespace))
+        except ApiException as error:
+            if error.status != 404:
+                raise
+    return jobs
+
+
+def adoptable(
+    job: dict[str, Any],
+    records: RunRecords,
+    namespace: str,
+    settings: Settings,
+    *,
+    context: str | None,
+    clock: Clock,
+) -> RunRecord | None:
+    """The record of a runner Job this machine does not know yet (raw JSON), or None."""
+    meta = job["metadata"]
+    labels = dict(meta.get("labels") or {})
+    run_id = adopted_run_id(meta["name"], labels)
+    if not run_id or records.find(run_id) is not None:
+        return None
+    schedule = labels.get(SCHEDULE_LABEL)
+    labels[RUN_LABEL] = run_id
+    spec = job.get("spec") or {}
+    container = spec["template"]["spec"]["containers"][0]
+    env = {
+        item["name"]: item["value"] for item in container.get("env") or [] if item.get("value") is not None
+    }
+    found = RunRecord(
+        id=run_id,
+        job=labels.get(JOB_LABEL, run_id.rsplit("-", 1)[0]),
+        backend=BACKEND,
+        state=RunState.PENDING,
+        created=parse_time(meta.get("creationTimestamp")) or clock.time(),
+        workdir="",
+        store_url=env.get("RUNNER_STORE", settings.store_url),
+        manifest="",
+        launch={
+            "namespace": namespace,
+            "context": context,
+            "created": True,
+            "image": container.get("image"),
+        },
+        labels=labels,
+        max_attempts=int(spec.get("backoffLimit") or 0) + 1,
+        message=f"started by schedule {schedule}" if schedule else "found on the cluster",
+    )
+    # The listing holds each Job's status: a finished run is adopted finished, so listing thousands
+    # of adopted runs reads pods only for those still going.
+    changes, _ = job_changes(found, job)
+    return replace(found, **changes)
+
+
+def adopted_run_id(job_name: str, labels: dict[str, str]) -> str | None:
+    """The run a runner Job is: its runner.dev/run label, or for a schedule's Job (no run label, which
+    the CronJob cannot know) the Job's name; None for anything else carrying the runner's labels."""
+    if labels.get(RUN_LABEL):
+        return labels[RUN_LABEL]
+    return job_name if labels.get(SCHEDULE_LABEL) else None
