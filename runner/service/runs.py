@@ -21,6 +21,7 @@ from runner.service import cleanup
 from runner.service.selectors import Requirement, matches
 from runner.store import Store, check_key, open_store, runjson
 from runner.store.collect import RUN_FILE, FileEntry, read_manifest, run_prefix
+from runner.timestamps import seconds
 
 if TYPE_CHECKING:  # the manifest's modules (pydantic) load when a manifest is read, not before
     from runner.images.build import BuiltImage
@@ -417,7 +418,7 @@ class RunService:
             for item in source if isinstance(source, list) else []:
                 if not isinstance(item, dict) or not isinstance(item.get("number"), int):
                     continue
-                finished = runjson.seconds(item.get("finished"))
+                finished = seconds(item.get("finished"))
                 if finished is not None:
                     ends.setdefault(item["number"], finished)
         return ends

@@ -8,9 +8,10 @@ Readers go through the functions here, which read both. Standard library only: t
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Any
+
+from runner.timestamps import seconds
 
 SCHEMA_VERSION = 2
 
@@ -20,23 +21,6 @@ def rfc3339(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def seconds(value: object) -> float | None:
-    """A run.json time (an RFC 3339 string, or version 1's epoch seconds) as seconds; None if not one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            return None
-        if parsed.tzinfo is None:
-            return None
-        return parsed.timestamp()
-    return None
 
 
 def attempt(

@@ -109,12 +109,13 @@ def test_status_and_retention_read_an_older_run_json(
 
 def test_run_json_times_read_either_version() -> None:
     from runner.store import runjson
+    from runner.timestamps import seconds
 
-    assert runjson.seconds("1970-01-01T00:01:40.500000Z") == 100.5
-    assert runjson.seconds("1970-01-01T09:01:40+09:00") == 100.0
-    assert runjson.seconds(100.5) == 100.5
+    assert seconds("1970-01-01T00:01:40.500000Z") == 100.5
+    assert seconds("1970-01-01T09:01:40+09:00") == 100.0
+    assert seconds(100.5) == 100.5
     for bad in (True, "yesterday", "1970-01-01T00:01:40", float("nan"), None):
-        assert runjson.seconds(bad) is None
+        assert seconds(bad) is None
     upgraded = runjson.upgraded({"finished": 100.0, "attempts": [{"exit_code": 3, "started": 1}]})
     assert upgraded["schemaVersion"] == 2 and upgraded["finished"] == "1970-01-01T00:01:40.000000Z"
     assert upgraded["attempts"] == [{"exitCode": 3, "started": "1970-01-01T00:00:01.000000Z"}]

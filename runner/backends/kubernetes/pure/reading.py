@@ -8,7 +8,6 @@ rather than the client's models matters at scale: deserializing 10,000 Jobs into
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -23,6 +22,7 @@ from runner.backends.kubernetes.pure.status import (
 from runner.records import RunRecord, RunState
 from runner.render.kubernetes.conventions import JOB_NAME_LABEL
 from runner.spec.labels import SCHEDULE_LABEL
+from runner.timestamps import seconds
 
 Obj = Mapping[str, Any]
 
@@ -79,7 +79,7 @@ def stored_end(record: RunRecord, stored: Obj, now: float) -> dict[str, Any] | N
         message = f"failed: {stored.get('message') or f'exit code {code}'}"
     else:
         return None
-    finished = stored_time(stored.get("finished"))
+    finished = seconds(stored.get("finished"))
     changes: dict[str, Any] = {
         "state": RunState(state),
         "message": f"{message} (its finished Job was removed by its TTL; read from the store)",
@@ -88,24 +88,10 @@ def stored_end(record: RunRecord, stored: Obj, now: float) -> dict[str, Any] | N
     }
     if isinstance(code, int) and not isinstance(code, bool):
         changes["exit_code"] = code
-    started = stored_time(stored.get("started"))
+    started = seconds(stored.get("started"))
     if record.started is None and started is not None:
         changes["started"] = started
     return changes
-
-
-def stored_time(value: object) -> float | None:
-    """A run.json time as epoch seconds: an RFC 3339 string (schema 2) or a number (schema 1)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, str):
-        try:
-            return parse_time(value)
-        except ValueError:
-            return None
-    return None
 
 
 def job_changes(record: RunRecord, job: Obj) -> tuple[dict[str, Any], bool]:
