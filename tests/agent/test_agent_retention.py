@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from runner.agent.settings import child_environment, parse_settings
 from runner.store import Store, open_store
 from runner.store.latest import read_latest, update_latest
 from runner.store.retention import RetentionPolicy
+from tests.agent.running import run_agent as agent
 from tests.store.runs import put_run, run_ids
 from tests.support.s3_server import aws_env, bucket, moto_endpoint, s3  # noqa: F401  (fixtures)
 
@@ -23,22 +22,8 @@ REQUIRED = {"RUNNER_STORE": "file:///store", "RUNNER_JOB": JOB, "RUNNER_RUN_ID":
 
 
 def run_agent(store_url: str, tmp_path: Path, script: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RUNNER_")}
-    env.update(
-        RUNNER_STORE=store_url,
-        RUNNER_JOB=JOB,
-        RUNNER_RUN_ID=RUN,
-        RUNNER_OUTPUTS=str(tmp_path / "outputs"),
-        RUNNER_GRACE="1",
-        **extra,
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "runner.agent", "--", "sh", "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    return agent(
+        tmp_path, script, {"RUNNER_STORE": store_url, "RUNNER_JOB": JOB, "RUNNER_RUN_ID": RUN, **extra}
     )
 
 

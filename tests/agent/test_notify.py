@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 from runner.agent.notify import RunEnd, notify, post, summary, wanted
+from tests.agent.running import run_agent
 from tests.support.webhook import SECRET_PATH, Receiver
 
 END = RunEnd(
@@ -77,23 +76,12 @@ def test_a_hanging_webhook_never_holds_up_the_end_of_the_run() -> None:
 
 
 def agent(tmp_path: Path, script: str, **settings: str) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RUNNER_")}
-    env.update(
-        RUNNER_STORE=(tmp_path / "store").as_uri(),
-        RUNNER_JOB="mnist",
-        RUNNER_RUN_ID="mnist-k3x9q2",
-        RUNNER_OUTPUTS=str(tmp_path / "outputs"),
-        RUNNER_GRACE="1",
-        **settings,
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "runner.agent", "--", "sh", "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = {
+        "RUNNER_STORE": (tmp_path / "store").as_uri(),
+        "RUNNER_JOB": "mnist",
+        "RUNNER_RUN_ID": "mnist-k3x9q2",
+    }
+    return run_agent(tmp_path, script, {**run, **settings}, timeout=60)
 
 
 def test_the_agent_tells_the_webhook_of_a_failed_run_and_keeps_the_url_to_itself(

@@ -14,10 +14,19 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import yaml
 
 from tests.conftest import REPO, Result, run_runner, runner_command, status_of
 from tests.support.realcluster import ControlPlane, RealKube, wait_until
+
+# The marks of a test that runs jobs on the GPU nodes: a fresh home, the s3:// store, two H100 nodes.
+ON_GPU_NODES = [
+    pytest.mark.cluster,
+    pytest.mark.docker,
+    pytest.mark.usefixtures("home", "real_store", "gpu_nodes"),
+]
+Job = Callable[..., Path]  # the `job` fixture: writes a manifest, returns its path
 
 Runner = Callable[..., Result]
 Obj = dict[str, Any]

@@ -7,13 +7,13 @@ lost mid-run is a disruption that costs no retry."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import status_of
 from tests.realcluster.helpers import (
+    ON_GPU_NODES,
+    Job,
     Runner,
     condition,
     job_finished,
@@ -24,13 +24,7 @@ from tests.realcluster.helpers import (
 from tests.support.nodeagent import NodeAgent, NodeSpec
 from tests.support.realcluster import H100, RealKube, wait_until
 
-pytestmark = [
-    pytest.mark.cluster,
-    pytest.mark.docker,
-    pytest.mark.usefixtures("home", "real_store", "gpu_nodes"),
-]
-
-Job = Callable[..., Path]
+pytestmark = ON_GPU_NODES
 
 
 def scheduler_message(kube: RealKube, pod: str) -> str:

@@ -16,17 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_runner, status_of
-from tests.realcluster.helpers import LogFollower, small_job, submit_detached, wait_for_run
+from tests.realcluster.helpers import ON_GPU_NODES, Job, LogFollower, small_job, submit_detached, wait_for_run
 from tests.support.faultproxy import FaultProxy, Rule
 from tests.support.realcluster import ControlPlane, RealKube
 
-pytestmark = [
-    pytest.mark.cluster,
-    pytest.mark.docker,
-    pytest.mark.usefixtures("home", "real_store", "gpu_nodes"),
-]
-
-Job = Callable[..., Path]
+pytestmark = ON_GPU_NODES
 
 NS = r"/namespaces/[^/]+"
 JOBS = rf"^/apis/batch/v1{NS}/jobs"

@@ -16,15 +16,9 @@ import pytest
 
 from tests.conftest import REPO, Result, run_runner, status_of, submitted_run
 from tests.jobs.formats import check_artifacts
-from tests.realcluster.helpers import small_job
+from tests.realcluster.helpers import ON_GPU_NODES, Job, small_job
 
-pytestmark = [
-    pytest.mark.cluster,
-    pytest.mark.docker,
-    pytest.mark.usefixtures("home", "real_store", "gpu_nodes"),
-]
-
-Job = Callable[..., Path]
+pytestmark = ON_GPU_NODES
 Runner = Callable[..., Result]
 
 

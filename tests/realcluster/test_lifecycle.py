@@ -5,14 +5,14 @@ CronJob fires on its own (`* * * * *`) under concurrencyPolicy Forbid. runner st
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import yaml
 
 from tests.conftest import status_of
 from tests.realcluster.helpers import (
+    ON_GPU_NODES,
+    Job,
     Obj,
     Runner,
     condition,
@@ -23,13 +23,7 @@ from tests.realcluster.helpers import (
 )
 from tests.support.realcluster import RealKube, wait_until
 
-pytestmark = [
-    pytest.mark.cluster,
-    pytest.mark.docker,
-    pytest.mark.usefixtures("home", "real_store", "gpu_nodes"),
-]
-
-Job = Callable[..., Path]
+pytestmark = ON_GPU_NODES
 DELETED = "cancelled: its Job was deleted outside the runner (kubectl delete?)"
 SUSPENDED = "suspended (kubectl patch or a queue holds it)"
 

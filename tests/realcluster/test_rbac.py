@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,9 @@ import yaml
 
 from runner.render.rbac import JOBS, SUBMITTER
 from tests.realcluster.helpers import (
+    ON_GPU_NODES,
     Grant,
+    Job,
     Runner,
     condition,
     granted,
@@ -35,13 +36,7 @@ from tests.realcluster.helpers import (
 from tests.support.apiserver.fixtures import kubectl_binary
 from tests.support.realcluster import ControlPlane, RealKube, wait_until
 
-pytestmark = [
-    pytest.mark.cluster,
-    pytest.mark.docker,
-    pytest.mark.usefixtures("home", "real_store", "gpu_nodes"),
-]
-
-Job = Callable[..., Path]
+pytestmark = ON_GPU_NODES
 OURS = {"", "batch"}  # the API groups of the Role's rules (the rest is what every user may ask of itself)
 
 
