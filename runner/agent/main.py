@@ -43,8 +43,9 @@ from runner.agent.tee import Tee
 from runner.agent.telemetry import telemetry_for
 from runner.errors import RunnerError, reason_of
 from runner.store import Store, open_store
-from runner.store.collect import collect_run, next_attempt
+from runner.store.collect import collect_run, collect_worker, next_attempt
 from runner.store.housekeeping import after_collect
+from runner.workers import worker_area
 
 DRAIN_SECONDS = 2.0  # after the command ends, how long output still in the pipe may take to arrive
 INPUTS_FAILED = 1  # the exit code of an attempt whose inputs could not be fetched (a retry may fetch them)
@@ -83,7 +84,8 @@ def run(
     settings: AgentSettings, command: list[str], store: Store | None, env: Mapping[str, str], signals: Signals
 ) -> int:
     if settings.attempt_from_store and store is not None:
-        settings = replace(settings, attempt=next_attempt(store, settings.job, settings.run_id))
+        worker = 0 if settings.worker is None else settings.worker.index
+        settings = replace(settings, attempt=next_attempt(store, settings.job, settings.run_id, worker))
     if settings.retention_problem is not None and store is not None:
         warning(settings.retention_problem)  # said now, and again after collection, where it is seen
     manifest = read_job_manifest(settings.manifest)
@@ -116,12 +118,22 @@ def run(
         telemetry.stop()
     if store is None:
         return ended.exit_code
-    collected = collect(settings, store, ended, manifest, logs_dir)
+    return finish(settings, store, ended, manifest, logs_dir, temporary=temporary)
+
+
+def finish(
+    settings: AgentSettings, store: Store, ended: Ended, manifest: str, logs_dir: Path, *, temporary: bool
+) -> int:
+    """Collect the ended attempt, keep the job's store and tell spec.notify; the agent's exit code."""
+    if settings.worker is not None and not settings.worker.chief:
+        collected = collect_worker_area(settings, settings.worker.index, store, ended, logs_dir)
+    else:
+        collected = collect(settings, store, ended, manifest, logs_dir)
+        if collected:
+            keep_house(settings, store, ended)
+        tell(settings, ended)  # the chief's end is the run's: the other workers keep no house, tell no one
     if collected and temporary:
         shutil.rmtree(logs_dir, ignore_errors=True)
-    if collected:
-        keep_house(settings, store, ended)
-    tell(settings, ended)
     return agent_exit_code(ended.exit_code, collected=collected)
 
 
@@ -215,6 +227,7 @@ def collect(settings: AgentSettings, store: Store, ended: Ended, manifest: str, 
             summary=run_summary(settings, ended, host=socket.gethostname()),
             logs_dir=logs_dir,
             outputs_dir=settings.outputs,
+            workers=1 if settings.worker is None else settings.worker.count,
         )
     except Exception as problem:  # whatever went wrong, say so without a traceback and fail the run
         reason = reason_of(problem)
@@ -228,6 +241,35 @@ def collect(settings: AgentSettings, store: Store, ended: Ended, manifest: str, 
         f"runner-agent: run {settings.run_id} {state.value} (exit code {ended.exit_code}); "
         f"collected {len(collection.files)} files into {store.location(f'{settings.job}/{settings.run_id}')}"
         f"{refused}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return True
+
+
+def collect_worker_area(
+    settings: AgentSettings, index: int, store: Store, ended: Ended, logs_dir: Path
+) -> bool:
+    """Collect a worker's outputs and logs under workers/<index>/ in the run's prefix; whether that worked."""
+    area = f"{settings.job}/{settings.run_id}/{worker_area(index)}"
+    try:
+        collection = collect_worker(
+            store,
+            job=settings.job,
+            run_id=settings.run_id,
+            index=index,
+            logs_dir=logs_dir,
+            outputs_dir=settings.outputs,
+        )
+    except Exception as problem:  # as for the chief: said without a traceback, and the worker fails
+        error(
+            f"worker {index} ended (exit code {ended.exit_code}), but collecting it into "
+            f"{store.location(area)} failed: {reason_of(problem)}"
+        )
+        return False
+    print(
+        f"runner-agent: worker {index} ended (exit code {ended.exit_code}); "
+        f"collected {len(collection.files)} files into {store.location(area)}",
         file=sys.stderr,
         flush=True,
     )

@@ -17,6 +17,9 @@ RUNNER_NOTIFY_ON which run ends to tell it: failed,succeeded,cancelled (default 
 RUNNER_MAX_ATTEMPTS the run's attempts in all (retries + 1; default 1): a failed attempt before the last
                  is no run end, and is not told
 RUNNER_IMAGE     the job image's reference, recorded in run.json (optional; cluster runs)
+RUNNER_WORKER_ADDRESSES every worker's host:port, by index, in a multi-worker run (optional); the
+                 worker's own index is RUNNER_WORKER_INDEX, else an Indexed Job's JOB_COMPLETION_INDEX.
+                 Worker 0 collects the run; the others their outputs and logs under workers/<index>/
 
 Everything here is pure: values in, values or a SettingsError out. A bad RUNNER_RETENTION is no
 SettingsError: the job still runs and is collected, only old runs are not deleted (retention_problem).
@@ -32,6 +35,7 @@ from pathlib import Path
 from runner.errors import UnsafePathError, UserError
 from runner.store.collect import run_prefix
 from runner.store.retention import RetentionPolicy, parse_retention
+from runner.workers import WorkerPlace, WorkerSettingError, place_from_env, worker_environment
 
 REQUIRED = ("RUNNER_STORE", "RUNNER_JOB", "RUNNER_RUN_ID")
 NO_STORE = "none"  # RUNNER_STORE=none: run, tee and forward signals; the attached runner collects
@@ -76,6 +80,7 @@ class AgentSettings:
     notify_on: tuple[str, ...] = ("failed", "succeeded")
     max_attempts: int = 1
     image: str | None = None  # the job image's reference, for run.json
+    worker: WorkerPlace | None = None  # this worker's place in a multi-worker run
 
     @property
     def log_name(self) -> str:
@@ -120,7 +125,15 @@ def parse_settings(env: Mapping[str, str]) -> AgentSettings:
         notify_on=_events(env.get("RUNNER_NOTIFY_ON", "")),
         max_attempts=_attempt(env.get("RUNNER_MAX_ATTEMPTS", ""), "RUNNER_MAX_ATTEMPTS"),
         image=env.get("RUNNER_IMAGE", "").strip() or None,
+        worker=_worker(env),
     )
+
+
+def _worker(env: Mapping[str, str]) -> WorkerPlace | None:
+    try:
+        return place_from_env(env)
+    except WorkerSettingError as problem:
+        raise SettingsError(str(problem)) from None
 
 
 def _retention(raw: str) -> tuple[RetentionPolicy | None, str | None]:
@@ -198,5 +211,7 @@ def child_environment(env: Mapping[str, str], settings: AgentSettings) -> dict[s
             "RUNNER_OUTPUTS": str(settings.outputs),
         }
     )
+    if settings.worker is not None:
+        child.update(worker_environment(settings.worker))
     child.setdefault("PYTHONUNBUFFERED", "1")  # live logs, unless the image or manifest says otherwise
     return child

@@ -36,10 +36,12 @@ class RunPlan:
 
 @dataclass(frozen=True)
 class LogChunk:
-    """Bytes of one attempt's log, in the order the attempt wrote them."""
+    """Bytes of one attempt's log, in the order the attempt wrote them; in a multi-worker run, of one
+    worker's (0, the chief, in every other run)."""
 
     attempt: int
     data: bytes
+    worker: int = 0
 
 
 class Backend(Protocol):

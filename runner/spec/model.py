@@ -41,6 +41,7 @@ from runner.spec.quantities import (
     parse_duration,
     parse_memory,
 )
+from runner.workers import MAX_WORKERS
 
 DEFAULT_BASE_IMAGE = "tensorflow/tensorflow:2.21.0-gpu"
 
@@ -306,7 +307,9 @@ class Spec(ManifestModel):
     image: Image = Field(default_factory=Image)
     command: list[Argument] = Field(min_length=1)
     env: dict[EnvName, EnvEntry] = Field(default_factory=dict)
-    resources: Resources = Field(default_factory=Resources)
+    resources: Resources = Field(default_factory=Resources)  # per worker
+    # copies of the command that train together, each told its place (runner/workers.py)
+    workers: int = Field(default=1, ge=1, le=MAX_WORKERS, strict=True)
     inputs: list[Input] = Field(default_factory=list)
     outputs: Outputs = Field(default_factory=Outputs)
     retries: int = Field(default=0, ge=0, le=20, strict=True)
@@ -377,4 +380,6 @@ class JobManifest(ManifestModel):
     def resolved(self) -> dict[str, Any]:
         """The manifest with every default filled in, as plain data in manifest spelling."""
         data: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if self.spec.workers == 1:  # as before workers existed: the same digests and schedule names
+            del data["spec"]["workers"]
         return data

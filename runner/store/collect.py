@@ -33,10 +33,13 @@ from typing import Any
 from runner.config import format_size, max_outputs_bytes
 from runner.errors import NotFoundError, StoreError, UnsafePathError
 from runner.store.base import Digest, Store, check_key
+from runner.workers import MAX_WORKERS, worker_area
 
 MANIFEST_FILE = "MANIFEST.json"
 RUN_FILE = "run.json"
 JOB_FILE = "job.yaml"
+REFUSED_FILE = "refused.json"  # a worker's files refused at collection (the chief lists its own in run.json)
+WORKERS = "workers"
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_DEPTH = 64  # directories nested deeper than this below outputs/ or logs/ are refused
@@ -85,12 +88,55 @@ def collect_run(
     logs_dir: Path | None,
     outputs_dir: Path | None,
     max_outputs: int | None = None,
+    workers: int = 1,
 ) -> Collection:
     """Upload outputs, logs, job.yaml and run.json, then MANIFEST.json; return what was written.
+
+    A multi-worker run's chief (worker 0) says how many workers the run has in MANIFEST.json, so that
+    read_manifest finds every worker's area (collect_worker).
 
     At most max_outputs bytes of outputs (RUNNER_MAX_OUTPUTS when None) are collected; logs are not capped.
     """
     prefix = run_prefix(job, run_id)
+    collection = _collect_trees(store, prefix, logs_dir, outputs_dir, max_outputs)
+    collection.add(JOB_FILE, store.put_bytes(f"{prefix}/{JOB_FILE}", manifest_text.encode()))
+    record = {**summary, "refused": [asdict(item) for item in collection.refused]}
+    collection.add(RUN_FILE, store.put_bytes(f"{prefix}/{RUN_FILE}", json_bytes(record)))
+    header: dict[str, Any] = {"job": job, "run": run_id} | ({"workers": workers} if workers > 1 else {})
+    _write_manifest(store, prefix, collection, header)
+    return collection
+
+
+def collect_worker(
+    store: Store,
+    *,
+    job: str,
+    run_id: str,
+    index: int,
+    logs_dir: Path | None,
+    outputs_dir: Path | None,
+    max_outputs: int | None = None,
+) -> Collection:
+    """Upload the outputs and logs of a multi-worker run's worker other than the chief (index 1 on) under
+    <job>/<run-id>/workers/<index>/, then that area's own MANIFEST.json, which marks it complete.
+
+    Each worker's area is complete on its own, so workers that end in any order never write one file
+    twice; the chief's collect_run writes the run's run.json, job.yaml and MANIFEST.json.
+    """
+    if index < 1:
+        raise ValueError(f"worker {index}: the chief (worker 0) is collected by collect_run")
+    prefix = f"{run_prefix(job, run_id)}/{worker_area(index)}"
+    collection = _collect_trees(store, prefix, logs_dir, outputs_dir, max_outputs)
+    if collection.refused:
+        refused = {"refused": [asdict(item) for item in collection.refused]}
+        collection.add(REFUSED_FILE, store.put_bytes(f"{prefix}/{REFUSED_FILE}", json_bytes(refused)))
+    _write_manifest(store, prefix, collection, {"job": job, "run": run_id, "worker": index})
+    return collection
+
+
+def _collect_trees(
+    store: Store, prefix: str, logs_dir: Path | None, outputs_dir: Path | None, max_outputs: int | None
+) -> Collection:
     collection = Collection()
     cap = max_outputs_bytes() if max_outputs is None else max_outputs
     for area, directory in (("outputs", outputs_dir), ("logs", logs_dir)):
@@ -98,33 +144,31 @@ def collect_run(
             _Tree(
                 store, prefix, area, directory, collection, cap=cap if area == "outputs" else None
             ).collect()
-    collection.add(JOB_FILE, store.put_bytes(f"{prefix}/{JOB_FILE}", manifest_text.encode()))
-    record = {**summary, "refused": [asdict(item) for item in collection.refused]}
-    collection.add(RUN_FILE, store.put_bytes(f"{prefix}/{RUN_FILE}", json_bytes(record)))
-    written = {entry.path for entry in collection.files}
-    # a retried attempt in a new pod collects again: the logs of the attempts before it stay listed
-    earlier = [entry for entry in _earlier_logs(store, job, run_id) if entry.path not in written]
-    manifest = {
-        "job": job,
-        "run": run_id,
-        "files": [asdict(entry) for entry in [*earlier, *collection.files]],
-    }
-    store.put_bytes(f"{prefix}/{MANIFEST_FILE}", json_bytes(manifest))
     return collection
 
 
-def _earlier_logs(store: Store, job: str, run_id: str) -> list[FileEntry]:
+def _write_manifest(store: Store, prefix: str, collection: Collection, header: dict[str, Any]) -> None:
+    """MANIFEST.json of a run or worker area, written last: the logs of the attempts before this one,
+    collected by earlier pods, stay listed."""
+    written = {entry.path for entry in collection.files}
+    earlier = [entry for entry in _earlier_logs(store, prefix) if entry.path not in written]
+    files = [asdict(entry) for entry in [*earlier, *collection.files]]
+    store.put_bytes(f"{prefix}/{MANIFEST_FILE}", json_bytes({**header, "files": files}))
+
+
+def _earlier_logs(store: Store, prefix: str) -> list[FileEntry]:
     try:
-        previous = read_manifest(store, job, run_id) or []
+        previous = (_read_manifest_document(store, f"{prefix}/{MANIFEST_FILE}") or ([], 1))[0]
     except StoreError:
         return []  # a damaged earlier MANIFEST is replaced, not trusted
     return [entry for entry in previous if entry.path.startswith("logs/")]
 
 
-def next_attempt(store: Store, job: str, run_id: str) -> int:
+def next_attempt(store: Store, job: str, run_id: str, worker: int = 0) -> int:
     """One more than the highest attempt whose log is in the store (pods have no attempt number)."""
     numbers = [0]
-    for item in store.list(f"{run_prefix(job, run_id)}/logs"):
+    area = f"/{worker_area(worker)}" if worker else ""
+    for item in store.list(f"{run_prefix(job, run_id)}{area}/logs"):
         name = item.key.rsplit("/", 1)[-1]
         if name.startswith("attempt-") and name.endswith(".log") and name[8:-4].isdigit():
             numbers.append(int(name[8:-4]))
@@ -132,18 +176,37 @@ def next_attempt(store: Store, job: str, run_id: str) -> int:
 
 
 def read_manifest(store: Store, job: str, run_id: str) -> list[FileEntry] | None:
-    """The files of a completely collected run, or None while MANIFEST.json is not there."""
-    key = f"{run_prefix(job, run_id)}/{MANIFEST_FILE}"
+    """The files of a completely collected run, or None while MANIFEST.json is not there; a multi-worker
+    run's files include those of every worker whose area is complete, as workers/<index>/PATH."""
+    prefix = run_prefix(job, run_id)
+    manifest = _read_manifest_document(store, f"{prefix}/{MANIFEST_FILE}")
+    if manifest is None:
+        return None
+    files, workers = manifest
+    for index in range(1, workers):
+        area = worker_area(index)
+        found = _read_manifest_document(store, f"{prefix}/{area}/{MANIFEST_FILE}")
+        files += [
+            FileEntry(f"{area}/{entry.path}", entry.size, entry.sha256) for entry in (found or ([], 0))[0]
+        ]
+    return files
+
+
+def _read_manifest_document(store: Store, key: str) -> tuple[list[FileEntry], int] | None:
+    """A MANIFEST.json's files and the run's worker count (1 unless the chief's says more)."""
     try:
         data = store.get_bytes(key)
     except NotFoundError:
         return None
     try:
-        entries = json.loads(data)["files"]
-        files = [_entry(item) for item in entries]
-    except (ValueError, KeyError, TypeError) as error:
+        document = json.loads(data)
+        files = [_entry(item) for item in document["files"]]
+        workers = document.get("workers", 1)
+        if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= MAX_WORKERS:
+            raise ValueError(f"bad workers {workers!r}")
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise StoreError(f"{store.location(key)} is damaged: {error}") from None
-    return files
+    return files, workers
 
 
 def _entry(item: Any) -> FileEntry:

@@ -147,7 +147,7 @@ def test_unknown_key_with_four_space_indentation() -> None:
 
 def test_unknown_key_without_a_close_match_lists_the_fields() -> None:
     assert only_problem(spec("colour: red")) == (
-        "job.yaml:6:3: spec.colour: unknown field; expected one of: image, command, env, resources, "
+        "job.yaml:6:3: spec.colour: unknown field; expected one of: image, command, env, resources, workers, "
         "inputs, outputs, retries, timeout, schedule, retention, kubernetes, notify"
     )
 
@@ -286,7 +286,7 @@ def test_manifest_error_is_a_user_error_with_exit_code_2() -> None:
 
 def test_keys_with_odd_characters_are_quoted_in_paths() -> None:
     assert only_problem(HEAD + 'spec: {command: [a], "x\\ny": 1}\n') == (
-        "job.yaml:4:22: spec['x\\ny']: unknown field; expected one of: image, command, env, resources, "
+        "job.yaml:4:22: spec['x\\ny']: unknown field; expected one of: image, command, env, resources, workers, "
         "inputs, outputs, retries, timeout, schedule, retention, kubernetes, notify"
     )
 
@@ -297,7 +297,7 @@ def test_a_very_long_unknown_key_is_named_by_its_length_not_shown() -> None:
         message
         == "job.yaml:6:3: spec[<a key of 1000 characters>]: unknown field; expected one of: image, "
         + (
-            "command, env, resources, inputs, outputs, retries, timeout, schedule, retention, kubernetes, notify"
+            "command, env, resources, workers, inputs, outputs, retries, timeout, schedule, retention, kubernetes, notify"
         )
     )
 

@@ -24,6 +24,8 @@ from runner.store.collect import (
     FileEntry,
     Refusal,
     collect_run,
+    collect_worker,
+    next_attempt,
     read_manifest,
 )
 
@@ -940,3 +942,58 @@ def test_a_sparse_output_counts_by_its_apparent_size(
 
 def test_the_default_cap_leaves_ordinary_outputs_alone(store: RecordingStore, work: Path) -> None:
     assert collect(store, work).refused == []
+
+
+# --- multi-worker runs -------------------------------------------------------------------------
+
+
+def test_a_worker_collects_into_its_own_area_complete_on_its_own(
+    store: RecordingStore, tmp_path: Path
+) -> None:
+    (tmp_path / "w1/outputs").mkdir(parents=True)
+    (tmp_path / "w1/outputs/metrics.json").write_text('{"worker": 1}\n')
+    (tmp_path / "w1/logs").mkdir()
+    (tmp_path / "w1/logs/attempt-1.log").write_text("worker 1 says hello\n")
+    collection = collect_worker(
+        store,
+        job=JOB,
+        run_id=RUN,
+        index=1,
+        logs_dir=tmp_path / "w1/logs",
+        outputs_dir=tmp_path / "w1/outputs",
+    )
+    assert sorted(entry.path for entry in collection.files) == ["logs/attempt-1.log", "outputs/metrics.json"]
+    assert store.puts[-1] == f"{PREFIX}/workers/1/MANIFEST.json"  # written last: marks the area complete
+    assert read_manifest(store, JOB, RUN) is None  # the run is complete only once the chief is collected
+    assert next_attempt(store, JOB, RUN, worker=1) == 2 and next_attempt(store, JOB, RUN) == 1
+
+
+def test_the_run_lists_every_worker_area_the_chief_counts(
+    store: RecordingStore, work: Path, tmp_path: Path
+) -> None:
+    for index in (1, 2):
+        (tmp_path / f"w{index}").mkdir()
+        (tmp_path / f"w{index}/metrics.json").write_text(f'{{"worker": {index}}}\n')
+        collect_worker(
+            store, job=JOB, run_id=RUN, index=index, logs_dir=None, outputs_dir=tmp_path / f"w{index}"
+        )
+    collect_run(
+        store,
+        job=JOB,
+        run_id=RUN,
+        manifest_text=MANIFEST_TEXT,
+        summary=SUMMARY,
+        logs_dir=work / "logs",
+        outputs_dir=work / "outputs",
+        workers=2,  # worker 2's area is there, but this run says it has two workers: 0 and 1
+    )
+    files = read_manifest(store, JOB, RUN)
+    assert files is not None
+    paths = [entry.path for entry in files]
+    assert "workers/1/outputs/metrics.json" in paths and "outputs/model.keras" in paths
+    assert not any(path.startswith("workers/2/") for path in paths)
+
+
+def test_the_chief_is_collected_by_collect_run_not_as_a_worker(store: RecordingStore, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="the chief"):
+        collect_worker(store, job=JOB, run_id=RUN, index=0, logs_dir=None, outputs_dir=tmp_path)
