@@ -292,11 +292,26 @@ def status(run: str, fmt: str) -> None:
     metavar="DURATION",
     help="Only attempts that ran within DURATION (10m, 2h); a log has no time per line.",
 )
+@click.option(
+    "--worker",
+    type=click.IntRange(min=0),
+    metavar="I",
+    help="Only worker I's log, in a multi-worker run (each line is otherwise prefixed [worker I]).",
+)
 def logs(
-    *, run: str, follow: bool, attempt: int | None, prefix: bool, tail: int | None, since: int | None
+    *,
+    run: str,
+    follow: bool,
+    attempt: int | None,
+    prefix: bool,
+    tail: int | None,
+    since: int | None,
+    worker: int | None,
 ) -> None:
-    """Print a run's logs (every attempt, in order)."""
-    stream_logs(service(), run, prefix=prefix, follow=follow, attempt=attempt, tail=tail, since=since)
+    """Print a run's logs (every attempt, in order; every worker's, interleaved as written)."""
+    stream_logs(
+        service(), run, prefix=prefix, follow=follow, attempt=attempt, tail=tail, since=since, worker=worker
+    )
 
 
 @cli.command()

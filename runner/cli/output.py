@@ -11,6 +11,7 @@ import yaml
 
 from runner.config import Settings
 from runner.records import RunRecord
+from runner.service.workers import workers_of
 
 
 def cluster_setting_warnings(settings: Settings) -> list[str]:
@@ -107,6 +108,7 @@ def run_document(record: RunRecord, artifacts: str, stored: dict[str, Any] | Non
         "finished": timestamp(record.finished),
         "attempts": record.attempts,
         "maxAttempts": record.max_attempts,
+        "workers": workers_of(record),
         "exitCode": record.exit_code,
         "gpus": record.gpu_indices,
         "labels": record.labels,

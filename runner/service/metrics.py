@@ -74,10 +74,11 @@ def _read_output(record: RunRecord, path: str) -> str:
 
 
 def log_tail(runs: RunService, record: RunRecord, limit: int = LOG_TAIL_BYTES) -> tuple[str, bool]:
-    """The end of the run's log (every attempt, in order) as text, and whether earlier bytes were cut."""
+    """The end of the run's log (every attempt, in order; the chief's, worker 0's, in a multi-worker run)
+    as text, and whether earlier bytes were cut."""
     kept = bytearray()
     cut = False
-    for chunk in runs.logs_of(record):
+    for chunk in runs.logs_of(record, worker=0):
         kept += chunk.data
         if len(kept) > limit:
             del kept[: len(kept) - limit]

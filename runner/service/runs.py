@@ -19,6 +19,7 @@ from runner.errors import BackendError, NotFoundError, RunnerError, StoreError, 
 from runner.records import RunRecord, RunRecords, RunState
 from runner.service import cleanup
 from runner.service.selectors import Requirement, matches
+from runner.service.workers import check_worker
 from runner.store import Store, check_key, open_store, runjson
 from runner.store.collect import RUN_FILE, FileEntry, read_manifest, run_prefix
 from runner.timestamps import seconds
@@ -321,8 +322,10 @@ class RunService:
             record = self.refresh(self.records.get(record.id))
         return record
 
-    def logs(self, reference: str, *, follow: bool = False, attempt: int | None = None) -> Iterator[LogChunk]:
-        return self.logs_of(self.get(reference), follow=follow, attempt=attempt)
+    def logs(
+        self, reference: str, *, follow: bool = False, attempt: int | None = None, worker: int | None = None
+    ) -> Iterator[LogChunk]:
+        return self.logs_of(self.get(reference), follow=follow, attempt=attempt, worker=worker)
 
     def logs_of(
         self,
@@ -330,19 +333,23 @@ class RunService:
         *,
         follow: bool = False,
         attempt: int | None = None,
+        worker: int | None = None,
         on_record: Callable[[RunRecord], None] = lambda record: None,
     ) -> Iterator[LogChunk]:
-        """The logs of a run just read (get, refresh), without reading it again first. on_record sees
-        each fresh read of the run a followed stream makes (a retry's backoff, say, is in its message)."""
+        """The logs of a run just read (get, refresh), without reading it again first: every worker's, or
+        only worker's (NotFoundError for one the run does not have). on_record sees each fresh read of the
+        run a followed stream makes (a retry's backoff, say, is in its message)."""
+        check_worker(record, worker)
 
         def current() -> RunRecord:
             fresh = self.refresh(self.records.get(record.id))
             on_record(fresh)
             return fresh
 
-        return self.backend_of(record).logs(
+        chunks = self.backend_of(record).logs(
             record, follow=follow, attempt=attempt, current=current, clock=self.clock
         )
+        return chunks if worker is None else (chunk for chunk in chunks if chunk.worker == worker)
 
     def artifacts_run(self, reference: str) -> tuple[RunRecord, str | None]:
         """The run whose artifacts a reference means, and a note saying which when that is not plain: a

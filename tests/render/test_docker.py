@@ -22,9 +22,16 @@ from docker.types import DeviceRequest
 from runner.backends.local.attempts import LocalLaunch
 from runner.backends.local.docker import DockerBackend
 from runner.records import RunRecord, RunState
-from runner.render.docker import DEFAULT_PIDS_LIMIT, ContainerConfig, render_container
+from runner.render.docker import (
+    DEFAULT_PIDS_LIMIT,
+    ContainerConfig,
+    render_container,
+    render_network,
+    run_worker_addresses,
+)
 from runner.service.plan import plan_run
 from runner.spec import load_manifest
+from runner.workers import WorkerPlace
 from tests.support import golden
 
 HERE = Path(__file__).resolve().parent
@@ -149,7 +156,58 @@ def test_golden(name: str) -> None:
 
 
 def test_no_golden_file_is_left_over() -> None:
-    assert {path.name for path in GOLDEN.iterdir()} == {f"{name}.yaml" for name in CASES}
+    expected = {f"{name}.yaml" for name in CASES} | {f"{name}.yaml" for name in WORKER_CASES}
+    assert {path.name for path in GOLDEN.iterdir()} == expected
+
+
+# two workers, one H100 each (tests/render/manifests/multiworker.yaml): worker 0 and worker 1's containers
+WORKER_CASES = {"multiworker-0": 0, "multiworker-1": 1}
+MULTIWORKER = Case(HERE / "manifests/multiworker.yaml", "mnist-multiworker-z9y8x7", gpus=(2,))
+
+
+def render_worker(index: int) -> ContainerConfig:
+    launch, record = launch_and_record(MULTIWORKER)
+    place = WorkerPlace(index, run_worker_addresses(launch.workers))
+    outputs = outputs_dir(MULTIWORKER.run_id)
+    if index:  # the worker's own area of the work directory
+        outputs = f"/home/user/.runner/runs/{MULTIWORKER.run_id}/workers/{index}/outputs"
+    return render_container(
+        launch, record, attempt=1, gpus=[2 + index], outputs_dir=outputs, grace=10.0, worker=place
+    )
+
+
+@pytest.mark.parametrize("name", sorted(WORKER_CASES))
+def test_golden_workers(name: str) -> None:
+    arguments = render_worker(WORKER_CASES[name]).run_arguments()
+    golden.check_golden(GOLDEN, f"{name}.yaml", yaml.safe_dump(arguments, sort_keys=False))
+    assert yaml.safe_load((GOLDEN / f"{name}.yaml").read_text()) == arguments
+
+
+def test_a_worker_is_on_the_runs_network_by_its_alias_and_told_every_address() -> None:
+    config = render_worker(1)
+    assert config.name == "mnist-multiworker-z9y8x7-1-worker-1"
+    assert config.labels["runner.dev/worker"] == "1"
+    assert config.environment["RUNNER_WORKER_ADDRESSES"] == "worker-0:2222,worker-1:2222"
+    assert config.environment["RUNNER_WORKER_INDEX"] == "1"
+    assert config.environment["RUNNER_STORE"] == "none"  # the attached supervisor collects every worker
+    request = engine_request(config.run_arguments())
+    assert request["host_config"]["NetworkMode"] == "mnist-multiworker-z9y8x7"
+    endpoints = request["networking_config"]["EndpointsConfig"]
+    assert endpoints == {"mnist-multiworker-z9y8x7": {"Aliases": ["worker-1"]}}
+
+
+def test_the_runs_network_is_a_labelled_bridge_named_after_it() -> None:
+    _, record = launch_and_record(MULTIWORKER)
+    network = render_network(record).create_arguments()
+    assert network == {"name": record.id, "driver": "bridge", "labels": dict(record.labels)}
+    assert network["labels"]["app.kubernetes.io/managed-by"] == "runner"
+    assert network["labels"]["runner.dev/run"] == record.id
+
+
+def test_a_single_worker_container_stays_on_the_default_bridge() -> None:
+    arguments = render_case("mnist").run_arguments()
+    assert "network" not in arguments and "networking_config" not in arguments
+    assert "RUNNER_WORKER_ADDRESSES" not in arguments["environment"]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -19,12 +19,13 @@ from typing import Any, Protocol
 from runner.backends.local import gpus as gpu_inventory
 from runner.backends.local import strays
 from runner.backends.local.policy import Ending, after_attempt
+from runner.backends.local.workdir import WorkDir, worker_count
 from runner.clock import Clock
 from runner.config import Settings
 from runner.errors import RunnerError, StoreError
 from runner.records import RunRecord, RunRecords, RunState
 from runner.store import Store, open_store, runjson
-from runner.store.collect import RUN_FILE, collect_run, read_manifest, run_prefix
+from runner.store.collect import RUN_FILE, collect_run, collect_worker, read_manifest, run_prefix
 from runner.store.housekeeping import after_collect
 from runner.store.retention import RetentionPolicy, retention_from_mapping
 
@@ -212,6 +213,9 @@ class LocalLaunch:
     image_digest: str | None = None  # containers: the image's registry digest, else its ID on the engine
     # spec.notify: {"webhook": a reference as in env_from, "on": [events]}; told by the supervisor
     notify: dict[str, Any] | None = None
+    # spec.workers: copies of the command that train together (runner/workers.py); resources, GPUs
+    # included, are per worker. Records made before it existed load as one worker.
+    workers: int = 1
 
     def to_data(self) -> dict[str, Any]:
         return asdict(self)
@@ -219,32 +223,6 @@ class LocalLaunch:
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> LocalLaunch:
         return cls(**data)
-
-
-class WorkDir:
-    """A local run's directory under RUNNER_HOME/runs/<run-id>."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    @property
-    def context(self) -> Path:
-        return self.root / "context"
-
-    @property
-    def outputs(self) -> Path:
-        return self.root / "outputs"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    def log(self, attempt: int) -> Path:
-        return self.logs / f"attempt-{attempt}.log"
-
-    def exit_file(self, attempt: int) -> Path:
-        """Where the process backend's wrapper writes the attempt's exit code when its command ends."""
-        return self.root / f"attempt-{attempt}.exit"
 
 
 def claim_gpus(
@@ -257,7 +235,7 @@ def claim_gpus(
     discover: Callable[[], list[gpu_inventory.Gpu]] = gpu_inventory.discover,
 ) -> list[int] | None:
     """Wait until the GPUs the run asks for are free and hold them; None if a stop came first."""
-    wanted = launch.gpus
+    wanted = launch.gpus * launch.workers  # each worker holds its own; all are claimed at once
     if wanted == 0:
         return []
     candidates = gpu_inventory.matching(discover(), launch.gpu_type)
@@ -378,6 +356,9 @@ def collect_recorded(record: RunRecord, records: RunRecords, clock: Clock) -> Ru
         store = open_store(record.store_url)
         stored = _collected_summary(store, record)
         if stored is None:
+            _collect_workers(
+                store, record, workdir
+            )  # before the chief's MANIFEST.json marks the run complete
             collect_run(
                 store,
                 job=record.job,
@@ -386,6 +367,7 @@ def collect_recorded(record: RunRecord, records: RunRecords, clock: Clock) -> Ru
                 summary=summary(record, outcome, finished=finished, outside=outside),
                 logs_dir=workdir.logs,
                 outputs_dir=workdir.outputs,
+                workers=worker_count(record.launch),
             )
         else:
             state, exit_code, message, finished = _adopted(stored, outcome, finished)
@@ -406,9 +388,19 @@ def collect_recorded(record: RunRecord, records: RunRecords, clock: Clock) -> Ru
         message=message,
         next_collect=None,
     )
-    for leftover in (workdir.context, workdir.outputs):  # only now: the store holds them
+    workers = [workdir.worker(index).outputs for index in range(1, worker_count(record.launch))]
+    for leftover in (workdir.context, workdir.outputs, *workers):  # only now: the store holds them
         shutil.rmtree(leftover, ignore_errors=True)
     return final
+
+
+def _collect_workers(store: Store, record: RunRecord, workdir: WorkDir) -> None:
+    """Every worker's outputs and logs but the chief's, each under workers/<index>/ (collect_worker)."""
+    for index in range(1, worker_count(record.launch)):
+        area = workdir.worker(index)
+        collect_worker(
+            store, job=record.job, run_id=record.id, index=index, logs_dir=area.logs, outputs_dir=area.outputs
+        )
 
 
 # An uncollected run is tried again by the next command that notices it, at most this often.

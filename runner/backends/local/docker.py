@@ -23,18 +23,28 @@ from urllib.parse import urlparse
 
 from runner.backends.base import RunPlan
 from runner.backends.local import envrefs
-from runner.backends.local.attempts import LocalLaunch, Outcome, WorkDir
+from runner.backends.local.attempts import Attempt, LocalLaunch, Outcome
+from runner.backends.local.dockernet import create_network, remove_run_networks
+from runner.backends.local.gang import GangAttempt, start_gang
 from runner.backends.local.supervised import SupervisedBackend, exited_outcome
+from runner.backends.local.workdir import WorkDir
 from runner.config import Settings
 from runner.errors import BackendError, SubmitError
 from runner.records import RunRecord, RunRecords
-from runner.render.docker import ATTEMPT_LABEL, render_container
+from runner.render.docker import (
+    ATTEMPT_LABEL,
+    WORKER_LABEL,
+    render_container,
+    run_worker_addresses,
+)
 from runner.spec.labels import RUN_LABEL
+from runner.workers import WorkerPlace
 
 if TYPE_CHECKING:
     import docker
 
 _LOG_DRAIN_SECONDS = 10.0
+KILLED = 128 + 9  # the code of a container removed (SIGKILL) before its end was read
 _CLEANUP_ENGINE_TIMEOUT = 30  # seconds per request when a dead supervisor's containers are looked at
 
 
@@ -141,12 +151,15 @@ class ContainerAttempt:
                 sink.flush()
 
     def wait(self, timeout: float) -> int | None:
+        import docker
         import requests
 
         try:
             result = self.container.wait(timeout=timeout)
         except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
             return None
+        except docker.errors.NotFound:  # removed by kill before its end was read: it was killed
+            return KILLED
         self._copier.join(_LOG_DRAIN_SECONDS)
         code = int(result.get("StatusCode", 1))
         if code != 0 and self._out_of_memory():
@@ -201,11 +214,13 @@ def start_container(
     gpus: list[int],
     *,
     grace: float,
+    worker: WorkerPlace | None = None,
 ) -> ContainerAttempt:
-    """Start the attempt's container as runner.render.docker renders it; only the sending is here."""
+    """Start the attempt's container (a worker's, with its place) as runner.render.docker renders it;
+    only the sending is here."""
     import docker
 
-    workdir = WorkDir(Path(record.workdir))
+    workdir = WorkDir(Path(record.workdir)).worker(0 if worker is None else worker.index)
     workdir.logs.mkdir(parents=True, exist_ok=True)
     workdir.outputs.mkdir(parents=True, exist_ok=True)
     workdir.outputs.chmod(0o777)  # the image runs as a numeric non-root user
@@ -216,7 +231,13 @@ def start_container(
     except envrefs.UnreadableReference as problem:
         raise BackendError(f"cannot start the container of run {record.id}: {problem}") from None
     config = render_container(
-        launch, record, attempt=attempt, gpus=gpus, outputs_dir=str(workdir.outputs), grace=grace
+        launch,
+        record,
+        attempt=attempt,
+        gpus=gpus,
+        outputs_dir=str(workdir.outputs),
+        grace=grace,
+        worker=worker,
     )
     client = engine()
     try:
@@ -224,6 +245,32 @@ def start_container(
     except docker.errors.DockerException as error:
         raise BackendError(f"cannot start the container of run {record.id}: {error}") from error
     return ContainerAttempt(container, workdir.log(attempt), launch.memory_bytes)
+
+
+def start_workers(
+    launch: LocalLaunch,
+    record: RunRecord,
+    records: RunRecords,
+    attempt: int,
+    gpus: list[int],
+    *,
+    grace: float,
+) -> GangAttempt:
+    """The attempt of a multi-worker run: the run's network, then a container per worker on it, with
+    launch.gpus of the claimed GPUs each, as one all-or-nothing attempt (runner.backends.local.gang).
+    The network goes when the attempt ends (or cannot start), after its containers."""
+    create_network(record)
+    addresses = run_worker_addresses(launch.workers)
+
+    def start(index: int) -> ContainerAttempt:
+        held = gpus[index * launch.gpus : (index + 1) * launch.gpus]
+        place = WorkerPlace(index, addresses)
+        return start_container(launch, record, records, attempt, held, grace=grace, worker=place)
+
+    def remove_network() -> None:
+        remove_run_networks(record.id)
+
+    return start_gang(start, launch.workers, grace=grace, on_end=remove_network)
 
 
 def run_containers(run_id: str) -> list[Any]:
@@ -239,14 +286,22 @@ def run_containers(run_id: str) -> list[Any]:
 
 
 def _attempt_of(container: Any) -> int:
-    number = str((container.labels or {}).get(ATTEMPT_LABEL, ""))
+    return _label_number(container, ATTEMPT_LABEL)
+
+
+def _worker_of(container: Any) -> int:
+    return _label_number(container, WORKER_LABEL)
+
+
+def _label_number(container: Any, label: str) -> int:
+    number = str((container.labels or {}).get(label, ""))
     return int(number) if number.isdigit() else 0
 
 
 def remove_run_containers(run_id: str, workdir: Path | None = None) -> int:
-    """Remove every container of a run, running or not (stopped first); how many there were. With a
-    work directory, each attempt's whole log is saved from its container before it goes: a supervisor
-    that died stopped copying it."""
+    """Remove every container of a run, running or not (stopped first), then its network; how many
+    containers there were. With a work directory, each attempt's (and worker's) whole log is saved from
+    its container before it goes: a supervisor that died stopped copying it."""
     import docker
 
     containers = run_containers(run_id)
@@ -254,9 +309,11 @@ def remove_run_containers(run_id: str, workdir: Path | None = None) -> int:
         with contextlib.suppress(docker.errors.APIError):
             container.kill(signal="SIGKILL")
         if workdir is not None and _attempt_of(container):
-            _save_log(container, WorkDir(workdir).log(_attempt_of(container)))
+            area = WorkDir(workdir).worker(_worker_of(container))
+            _save_log(container, area.log(_attempt_of(container)))
         with contextlib.suppress(docker.errors.APIError):
             container.remove(force=True)
+    remove_run_networks(run_id)
     return len(containers)
 
 
@@ -277,28 +334,46 @@ def _save_log(container: Any, log: Path) -> None:
 
 
 def container_outcome(record: RunRecord) -> Outcome | None:
-    """How the job of a run whose supervisor died ended, from its latest container's State: its exit code
-    once it has exited by itself; None while it runs, or when no container (or engine) is left to ask."""
-    import docker
-
+    """How the job of a run whose supervisor died ended, from its latest attempt's containers' State
+    (every worker's): the first failing worker's exit code, or 0 once all have exited by themselves; None
+    while one runs, or when no container (or engine) is left to ask."""
     containers = run_containers(record.id)
     if not containers:
         return None
-    container = containers[0]
+    latest = [item for item in containers if _attempt_of(item) == _attempt_of(containers[0])]
+    ends = [_ended(container) for container in latest]
+    known = [end for end in ends if end is not None]
+    failed = sorted((end for end in known if end[0] != 0), key=lambda end: end[2] or 0.0)
+    if (not failed and len(known) < len(ends)) or not known or not _attempt_of(containers[0]):
+        return None
+    code, started, ended, name, oom = failed[0] if failed else max(known, key=lambda end: end[2] or 0.0)
+    note = f"killed: out of memory; exit code {code}" if oom and code else ""
+    started = started or record.started or record.created
+    return exited_outcome(
+        record,
+        _attempt_of(containers[0]),
+        code,
+        started=started,
+        ended=ended or started,
+        source=f"its container {name}",
+        note=note,
+    )
+
+
+def _ended(container: Any) -> tuple[int, float | None, float | None, str, bool] | None:
+    """A container's exit code, start and end times, name and whether it ran out of memory, once it has
+    exited by itself; None while it runs or when the engine cannot say."""
+    import docker
+
     try:
         container.reload()
     except docker.errors.DockerException:
         return None
     state = container.attrs.get("State") or {}
-    number = _attempt_of(container)
-    if state.get("Status") != "exited" or not number or not isinstance(state.get("ExitCode"), int):
+    if state.get("Status") != "exited" or not isinstance(state.get("ExitCode"), int):
         return None
-    code = int(state["ExitCode"])
-    started = _timestamp(state.get("StartedAt")) or record.started or record.created
-    ended = _timestamp(state.get("FinishedAt")) or started
-    note = f"killed: out of memory; exit code {code}" if state.get("OOMKilled") and code else ""
-    source = f"its container {container.name}"
-    return exited_outcome(record, number, code, started=started, ended=ended, source=source, note=note)
+    started, ended = _timestamp(state.get("StartedAt")), _timestamp(state.get("FinishedAt"))
+    return int(state["ExitCode"]), started, ended, str(container.name), bool(state.get("OOMKilled"))
 
 
 def _timestamp(value: object) -> float | None:
@@ -372,6 +447,7 @@ class DockerBackend(SupervisedBackend):
             cpu_millis=spec.resources.cpu,
             memory_bytes=spec.resources.memory,
             pids_limit=spec.resources.pids,
+            workers=spec.workers,
         )
 
     def stop_orphans(self, record: RunRecord) -> None:
@@ -390,5 +466,7 @@ class DockerBackend(SupervisedBackend):
         records: RunRecords,
         gpus: list[int],
         settings: Settings,
-    ) -> ContainerAttempt:
+    ) -> Attempt:
+        if launch.workers > 1:
+            return start_workers(launch, record, records, number, gpus, grace=settings.grace_seconds)
         return start_container(launch, record, records, number, gpus, grace=settings.grace_seconds)

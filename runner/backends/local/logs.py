@@ -2,6 +2,9 @@
 
 read_logs gives what is logged so far; follow_logs streams every attempt's log as it is written until
 the run has ended and all of it is read. SupervisedBackend.logs serves both through the Backend protocol.
+A multi-worker run has a log per worker and attempt (workers/<i>/logs/attempt-N.log for worker i >= 1,
+in the work directory and the store alike): each chunk says whose it is, and a followed run interleaves
+its workers' logs as they are written.
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from runner.backends.base import LogChunk
-from runner.backends.local.attempts import WorkDir
+from runner.backends.local.workdir import WorkDir, worker_count
 from runner.clock import Clock
 from runner.errors import NotFoundError
 from runner.records import RunRecord
 from runner.store import open_store
 from runner.store.collect import run_prefix
+from runner.workers import worker_area
 
 # A followed log is polled soon after each change (a short job's end is seen within ~10 ms) and ever
 # less often while nothing happens (a quiet hours-long job costs four reads a second).
@@ -25,12 +29,13 @@ FOLLOW_POLL_GROWTH = 1.5
 
 
 class _AttemptLog:
-    """Reads one attempt's log from the run's work directory, falling back to the store."""
+    """Reads one attempt's log (of one worker) from the run's work directory, falling back to the store."""
 
-    def __init__(self, record: RunRecord, attempt: int) -> None:
+    def __init__(self, record: RunRecord, attempt: int, worker: int = 0) -> None:
         self.record = record
         self.attempt = attempt
-        self.path = WorkDir(Path(record.workdir)).log(attempt)
+        self.worker = worker
+        self.path = WorkDir(Path(record.workdir)).worker(worker).log(attempt)
         self.offset = 0
 
     def read_new(self) -> bytes:
@@ -48,39 +53,50 @@ class _AttemptLog:
         if self.path.exists() or self.offset:
             return self.read_new()
         store = open_store(self.record.store_url)
-        key = f"{run_prefix(self.record.job, self.record.id)}/logs/attempt-{self.attempt}.log"
+        area = f"/{worker_area(self.worker)}" if self.worker else ""
+        key = f"{run_prefix(self.record.job, self.record.id)}{area}/logs/attempt-{self.attempt}.log"
         try:
             return store.get_bytes(key)
         except NotFoundError:
             return b""
 
+    def chunk(self, data: bytes) -> LogChunk:
+        return LogChunk(self.attempt, data, worker=self.worker)
+
 
 def read_logs(record: RunRecord, attempt: int | None = None) -> Iterator[LogChunk]:
-    """What is logged so far: one attempt, or every attempt in order."""
+    """What is logged so far: one attempt, or every attempt in order; each attempt worker by worker."""
     numbers = [attempt] if attempt is not None else list(range(1, max(record.attempts, 1) + 1))
     for number in numbers:
-        yield LogChunk(number, _AttemptLog(record, number).read_all_finished())
+        for log in _attempt_logs(record, number):
+            yield log.chunk(log.read_all_finished())
+
+
+def _attempt_logs(record: RunRecord, attempt: int) -> list[_AttemptLog]:
+    return [_AttemptLog(record, attempt, worker) for worker in range(worker_count(record.launch))]
 
 
 def follow_logs(refresh: Callable[[], RunRecord], clock: Clock) -> Iterator[LogChunk]:
-    """Stream every attempt's log as it is written, until the run has ended and all is read."""
+    """Stream every attempt's log (every worker's) as it is written, until the run has ended and all of
+    it is read."""
     record = refresh()
-    current = _AttemptLog(record, 1)
+    current = _attempt_logs(record, 1)
     pause = FOLLOW_POLL_SECONDS
     while True:
-        data = current.read_new()
-        if data:
+        chunks = [log.chunk(data) for log in current if (data := log.read_new())]
+        if chunks:
             pause = FOLLOW_POLL_SECONDS
-            yield LogChunk(current.attempt, data)
+            yield from chunks
             continue
         record = refresh()
-        if record.attempts > current.attempt:
-            current = _AttemptLog(record, current.attempt + 1)
+        if record.attempts > current[0].attempt:
+            current = _attempt_logs(record, current[0].attempt + 1)
             continue
         if record.state.final:
-            rest = current.read_all_finished()
-            if rest:
-                yield LogChunk(current.attempt, rest)
+            for log in current:
+                rest = log.read_all_finished()
+                if rest:
+                    yield log.chunk(rest)
             return
         clock.sleep(pause)
         pause = min(pause * FOLLOW_POLL_GROWTH, FOLLOW_POLL_MAX_SECONDS)

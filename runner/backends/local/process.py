@@ -15,8 +15,10 @@ escapes it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,15 +28,21 @@ from typing import TYPE_CHECKING
 from runner.agent.outcome import exit_code
 from runner.backends.base import RunPlan
 from runner.backends.local import envrefs, procs
-from runner.backends.local.attempts import Attempt, AttemptResult, LocalLaunch, Outcome, WorkDir
-from runner.backends.local.supervised import SupervisedBackend
+from runner.backends.local.attempts import Attempt, LocalLaunch, Outcome
+from runner.backends.local.gang import start_gang
+from runner.backends.local.supervised import SupervisedBackend, exited_outcome
+from runner.backends.local.workdir import WorkDir, worker_count
 from runner.config import Settings
-from runner.records import RunRecord, RunRecords, RunState
+from runner.records import RunRecord, RunRecords
+from runner.workers import WorkerPlace, worker_environment
 
 if TYPE_CHECKING:
     from runner.agent.telemetry import Telemetry
 
 MARKER = "RUNNER_RUN_ID"
+# A multi-worker run's workers all carry MARKER; each also carries WORKER_MARKER=<run id>/<index>, so
+# that the end of one worker stops what it started and nothing of its fellows.
+WORKER_MARKER = "RUNNER_WORKER_MARK"
 
 # argv: EXIT_FILE COMMAND... ; the command's exit code as a shell gives it (128+N for signal N), also
 # written to EXIT_FILE. Signals that stop the group reach the command; the wrapper waits on for its end.
@@ -72,9 +80,10 @@ os._exit(code)
 class ProcessAttempt:
     note: str | None = None  # a process's exit code says how it ended
 
-    def __init__(self, process: subprocess.Popen[bytes], run_id: str = "") -> None:
+    def __init__(self, process: subprocess.Popen[bytes], run_id: str = "", marker: str = MARKER) -> None:
         self.process = process
-        self.run_id = run_id
+        self.run_id = run_id  # the marker's value: what the attempt's processes carry in their environment
+        self.marker = marker
 
     def wait(self, timeout: float) -> int | None:
         try:
@@ -86,18 +95,24 @@ class ProcessAttempt:
     def terminate(self) -> None:
         procs.signal_group(self.process.pid, signal.SIGTERM)
         if self.run_id:
-            procs.signal_marked(MARKER, self.run_id, signal.SIGTERM)
+            procs.signal_marked(self.marker, self.run_id, signal.SIGTERM)
 
     def kill(self) -> None:
         procs.kill_group(self.process.pid)
         if self.run_id:
-            procs.signal_marked(MARKER, self.run_id, signal.SIGKILL)
+            procs.signal_marked(self.marker, self.run_id, signal.SIGKILL)
 
 
 def job_environment(
-    launch: LocalLaunch, *, record: RunRecord, attempt: int, gpus: list[int]
+    launch: LocalLaunch,
+    *,
+    record: RunRecord,
+    attempt: int,
+    gpus: list[int],
+    place: WorkerPlace | None = None,
 ) -> dict[str, str]:
-    """The command's environment: this machine's, the manifest's env and inputs, the runner's variables."""
+    """The command's environment: this machine's, the manifest's env and inputs, the runner's variables;
+    in a multi-worker run, the worker's place (runner.workers) and its own outputs directory."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("RUNNER_")}
     # `python` in a command means the runner's own environment, as in an activated virtualenv
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
@@ -108,23 +123,75 @@ def job_environment(
             MARKER: record.id,
             "RUNNER_JOB": record.job,
             "RUNNER_ATTEMPT": str(attempt),
-            "RUNNER_OUTPUTS": str(WorkDir(Path(record.workdir)).outputs),
+            "RUNNER_OUTPUTS": str(WorkDir(Path(record.workdir)).worker(_index(place)).outputs),
             "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
             "CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus)),
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if place is not None:
+        env.update(worker_environment(place))
+        env[WORKER_MARKER] = f"{record.id}/{place.index}"
     return env
 
 
-def start_process(
-    launch: LocalLaunch, record: RunRecord, records: RunRecords, attempt: int, gpus: list[int]
+def _index(place: WorkerPlace | None) -> int:
+    return 0 if place is None else place.index
+
+
+def free_ports(count: int) -> list[int]:
+    """count ports on 127.0.0.1 that nothing listens on now, all different: each bound at once, then let
+    go for the workers to take. Another program may take one meanwhile; the attempt then fails and a
+    retry picks new ones."""
+    with contextlib.ExitStack() as held:
+        sockets = [
+            held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)
+        ]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+
+
+def start_workers(
+    launch: LocalLaunch,
+    record: RunRecord,
+    records: RunRecords,
+    attempt: int,
+    gpus: list[int],
+    *,
+    grace: float,
 ) -> Attempt:
-    workdir = WorkDir(Path(record.workdir))
+    """The attempt of a multi-worker run: one process group per worker, each listening on its own free
+    local port (every worker shares this machine's network), with launch.gpus of the claimed GPUs each,
+    as one all-or-nothing attempt (runner.backends.local.gang)."""
+    ports = free_ports(launch.workers + 1)  # one per worker, and torch.distributed's rendezvous port
+    addresses = tuple(f"127.0.0.1:{port}" for port in ports[:-1])
+
+    def start(index: int) -> Attempt:
+        place = WorkerPlace(index, addresses, master_port=ports[-1])
+        held = gpus[index * launch.gpus : (index + 1) * launch.gpus]
+        return start_process(launch, record, records, attempt, held, place=place)
+
+    return start_gang(start, launch.workers, grace=grace)
+
+
+def start_process(
+    launch: LocalLaunch,
+    record: RunRecord,
+    records: RunRecords,
+    attempt: int,
+    gpus: list[int],
+    *,
+    place: WorkerPlace | None = None,
+) -> Attempt:
+    """The attempt's command (or, with a place, one worker's) as its own process group, logging into its
+    worker's area of the work directory and running in the run's context copy."""
+    context = WorkDir(Path(record.workdir)).context
+    workdir = WorkDir(Path(record.workdir)).worker(_index(place))
     workdir.logs.mkdir(parents=True, exist_ok=True)
     workdir.outputs.mkdir(parents=True, exist_ok=True)
     try:
-        env = job_environment(launch, record=record, attempt=attempt, gpus=gpus)
+        env = job_environment(launch, record=record, attempt=attempt, gpus=gpus, place=place)
     except envrefs.UnreadableReference as problem:  # a variable unset or a file gone since submit
         with workdir.log(attempt).open("ab") as log:
             log.write(f"runner: cannot start the attempt: {problem}\n".encode())
@@ -135,7 +202,7 @@ def start_process(
         try:
             process = subprocess.Popen(
                 [*wrapper, *launch.command],
-                cwd=workdir.context,
+                cwd=context,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -145,8 +212,20 @@ def start_process(
         except OSError as error:
             log.write(f"runner: cannot start {launch.command[0]!r}: {error.strerror}\n".encode())
             return _NotStarted()
-    records.update(record.id, job_pgid=process.pid, job_start=procs.start_time(process.pid))
-    return ProcessAttempt(process, record.id)
+    if place is None:
+        records.update(record.id, job_pgid=process.pid, job_start=procs.start_time(process.pid))
+        return ProcessAttempt(process, record.id)
+    if place.chief:  # a dead supervisor's orphans are found by MARKER anyway: every worker has it
+        records.update(record.id, job_pgid=process.pid, job_start=procs.start_time(process.pid))
+    return ProcessAttempt(process, f"{record.id}/{place.index}", marker=WORKER_MARKER)
+
+
+def _exit_of(path: Path) -> tuple[int, float, str] | None:
+    """The code an exit file holds, when it was written, and its name; None without a readable one."""
+    try:
+        return int(path.read_text().strip()), path.stat().st_mtime, path.name
+    except (OSError, ValueError):
+        return None
 
 
 class _NotStarted:
@@ -178,6 +257,7 @@ class ProcessBackend(SupervisedBackend):
             timeout=spec.timeout,
             gpus=spec.resources.gpu,
             gpu_type=spec.resources.gpu_type,
+            workers=spec.workers,
         )
 
     def check(self, plan: RunPlan) -> None:
@@ -219,29 +299,22 @@ class ProcessBackend(SupervisedBackend):
         procs.signal_marked(MARKER, record.id, signal.SIGKILL)
 
     def ended_outcome(self, record: RunRecord) -> Outcome | None:
-        """The end of the last attempt, from the exit file its wrapper wrote; None while it has none."""
+        """The end of the last attempt, from the exit files its workers' wrappers wrote: the first failing
+        worker's code, or 0 once every worker has one; None while that cannot be told."""
         number = record.attempts
         if number < 1:
             return None
-        path = WorkDir(Path(record.workdir)).exit_file(number)
-        try:
-            code = int(path.read_text().strip())
-            ended = path.stat().st_mtime
-        except (OSError, ValueError):
-            return None
+        root = WorkDir(Path(record.workdir))
+        ends = [
+            _exit_of(root.worker(index).exit_file(number)) for index in range(worker_count(record.launch))
+        ]
+        known = [end for end in ends if end is not None]
+        failed = sorted((end for end in known if end[0] != 0), key=lambda end: end[1])
+        if not failed and len(known) < len(ends):
+            return None  # a worker still runs, or was killed without its wrapper: its end is unknown
+        code, ended, source = failed[0] if failed else (0, max(end[1] for end in known), known[0][2])
         started = record.started if record.started is not None else record.created
-        attempt = AttemptResult(number, started, ended, code, "exited", f"logs/attempt-{number}.log")
-        note = f"its supervisor stopped unexpectedly; the exit code is from {path.name}"
-        if code == 0:
-            return Outcome(RunState.SUCCEEDED, 0, [attempt], f"succeeded ({note})")
-        if number >= record.max_attempts:
-            return Outcome(RunState.FAILED, code, [attempt], f"exited with code {code} ({note})")
-        return Outcome(
-            RunState.LOST,
-            code,
-            [attempt],
-            f"lost: attempt {number} exited with code {code} and {note}, before it could retry",
-        )
+        return exited_outcome(record, number, code, started=started, ended=ended, source=source)
 
     def start_attempt(
         self,
@@ -253,6 +326,8 @@ class ProcessBackend(SupervisedBackend):
         gpus: list[int],
         settings: Settings,
     ) -> Attempt:
+        if launch.workers > 1:
+            return start_workers(launch, record, records, number, gpus, grace=settings.grace_seconds)
         return start_process(launch, record, records, number, gpus)
 
     def telemetry(self, record: RunRecord) -> Telemetry | None:

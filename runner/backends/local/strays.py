@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 
 # what the runner itself keeps in a work directory, beside context/, outputs/ and logs/
-_OWN = re.compile(r"(context|outputs|logs|supervisor\.log|attempt-\d+\.exit(\.part)?)")
+# (and workers/, where a multi-worker run's workers other than the chief keep their outputs and logs)
+_OWN = re.compile(r"(context|outputs|logs|workers|supervisor\.log|attempt-\d+\.exit(\.part)?)")
 MAX_WALK = 20_000  # entries of the context copy looked at; a bigger one is not searched to the end
 MAX_NAMED = 10
 

@@ -35,12 +35,12 @@ from runner.backends.local.attempts import (
     AttemptResult,
     LocalLaunch,
     Outcome,
-    WorkDir,
     collect_recorded,
     lost_outcome,
     record_outcome,
 )
 from runner.backends.local.logs import follow_logs, read_logs
+from runner.backends.local.workdir import WorkDir
 from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.errors import BackendError, StoreError, SubmitError, UserError
@@ -221,16 +221,18 @@ class SupervisedBackend:
         return None
 
     def check(self, plan: RunPlan) -> None:
-        resources = plan.manifest.spec.resources
-        if resources.gpu:
+        resources, workers = plan.manifest.spec.resources, plan.manifest.spec.workers
+        if resources.gpu:  # per worker: every worker of a run holds its own, all claimed at once
             found = gpu_inventory.discover()
             usable = gpu_inventory.matching(found, resources.gpu_type)
-            if len(usable) < resources.gpu:
+            if len(usable) < resources.gpu * workers:
                 kind = f" {resources.gpu_type}" if resources.gpu_type else ""
+                each = f" for each of its {workers} workers" if workers > 1 else ""
                 raise SubmitError(
-                    f"job {plan.manifest.name!r} asks for {resources.gpu}{kind} GPU(s); "
+                    f"job {plan.manifest.name!r} asks for {resources.gpu}{kind} GPU(s){each}; "
                     f"this machine has {gpu_inventory.describe(found)}",
-                    hint="lower spec.resources.gpu, or submit to a cluster with --backend kubernetes",
+                    hint="lower spec.resources.gpu or spec.workers, or submit to a cluster with "
+                    "--backend kubernetes",
                 )
         from runner.backends.local.inputs import check_inputs
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from runner.backends.base import LogChunk
-from runner.backends.local.attempts import WorkDir
 from runner.backends.local.logs import FOLLOW_POLL_MAX_SECONDS, FOLLOW_POLL_SECONDS
 from runner.backends.local.process import ProcessBackend
+from runner.backends.local.workdir import WorkDir
 from runner.config import Settings, load_settings
 from runner.records import RunRecord, RunRecords, RunState
 from runner.store import open_store
