@@ -30,6 +30,9 @@ LABELS = {MANAGED_BY: MANAGER, "app.kubernetes.io/name": "runner"}
 #               metadata.ownerReferences (the data is immutable), so that a run's ConfigMap goes with its
 #               Job (TTL, kubectl delete) and a schedule's with its CronJob. It cannot be created owned:
 #               the owner's uid exists only once the owner is created, after the ConfigMap its pods mount.
+#   services    create only: a multi-worker run's headless Service (its pods' DNS names), created owned by
+#               its Job, so the garbage collector deletes it with the Job (cancel, TTL); never read: a
+#               409 is this run's own only when its Job already was (a repeated submit).
 #   pods        get, list, and watch (the log follower waits on a watch between attempts); pods/log get.
 #   events      nothing: pending reasons come from the pods' PodScheduled condition, which holds
 #               kube-scheduler's message, not from Events.
@@ -46,6 +49,7 @@ SUBMITTER_RULES: list[dict[str, Any]] = [
         "verbs": ["create", "get", "list", "delete", "patch", "update"],
     },
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "get", "list", "patch", "delete"]},
+    {"apiGroups": [""], "resources": ["services"], "verbs": ["create"]},
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
 ]

@@ -33,6 +33,7 @@ from tests.realcluster.helpers import (
     small_job,
     used_grants,
 )
+from tests.realcluster.test_workers import two_workers
 from tests.support.apiserver.fixtures import kubectl_binary
 from tests.support.realcluster import ControlPlane, RealKube, wait_until
 
@@ -122,6 +123,13 @@ def test_runner_does_everything_it_offers_with_only_its_role_and_uses_every_gran
     listed = act("list", "--cluster")
     assert listed.code == 0, listed.output
     assert run in listed.stdout
+
+    # two workers: the run's headless Service is created owned by its Job (services: create, nothing more)
+    pair = two_workers(job, python_base_image, "pair")
+    submitted = act("submit", "--backend", "kubernetes", "--detach", str(pair), timeout=600)
+    assert submitted.code == 0, submitted.output[-3000:]
+    paired = submitted.stdout.strip()
+    wait_until(lambda: status(paired)["state"] == "succeeded", 180, f"run {paired} to succeed", pause=1)
 
     # a run that waits (no node has 16 GPUs): logs -f waits on a watch of its pods until it is cancelled
     waiting = small_job(

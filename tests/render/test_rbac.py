@@ -32,6 +32,8 @@ def test_no_wildcards_and_exactly_the_needed_verbs() -> None:
     # schedules: replace and patch (pause) CronJobs; own, list and prune their ConfigMaps
     assert verbs[("batch", "cronjobs")] == {"create", "get", "list", "delete", "patch", "update"}
     assert verbs[("", "configmaps")] == {"create", "get", "list", "patch", "delete"}
+    # a multi-worker run's headless Service: created owned by its Job, which takes it along when deleted
+    assert verbs[("", "services")] == {"create"}
     assert ("", "secrets") not in verbs, "the runner never reads secrets; pods reference them"
     # pending reasons come from the pods' PodScheduled condition, not from Events
     assert ("", "events") not in verbs
@@ -39,6 +41,7 @@ def test_no_wildcards_and_exactly_the_needed_verbs() -> None:
         ("batch", "jobs"),
         ("batch", "cronjobs"),
         ("", "configmaps"),
+        ("", "services"),
         ("", "pods"),
         ("", "pods/log"),
     }

@@ -55,6 +55,7 @@ from runner.config import Settings
 from runner.errors import BackendError, SubmitError
 from runner.records import RunRecord, RunRecords, RunState
 from runner.render.kubernetes import JOB_NAME_LABEL, ClusterTarget, owned_by, render_run
+from runner.render.kubernetes.workers import check_workers
 from runner.spec.labels import MANAGED_BY, MANAGER, RUN_LABEL, SCHEDULE_LABEL
 
 if TYPE_CHECKING:
@@ -75,10 +76,12 @@ class KubernetesBackend:
         return apis(self.context)
 
     def check(self, plan: RunPlan) -> None:
-        """The inputs (a local path that exists, an s3:// prefix with objects); the cluster schedules,
-        render_job refuses what cannot run there."""
+        """The inputs (a local path that exists, an s3:// prefix with objects) and what several workers
+        cannot do on a cluster (retries: check_workers says why); the cluster schedules, render_job
+        refuses what cannot run there."""
         from runner.backends.kubernetes.inputs import check_inputs
 
+        check_workers(plan.manifest, plan.run_id)
         check_inputs(plan)
 
     def prepare(self, plan: RunPlan, settings: Settings, progress: Callable[[str], None]) -> RunPlan:
@@ -146,6 +149,7 @@ class KubernetesBackend:
                 "gpus": plan.manifest.spec.resources.gpu,
                 "gpuType": plan.manifest.spec.resources.gpu_type,
                 "memory": plan.manifest.spec.resources.memory,
+                "workers": plan.manifest.spec.workers,
             },
             labels=plan.labels,
             max_attempts=plan.manifest.spec.retries + 1,
@@ -155,9 +159,17 @@ class KubernetesBackend:
             record
         )  # before the Job: a runner killed in between leaves a record, never a stray Job
         batch, core = self._apis()
-        created = {obj["kind"]: self._create(batch, core, namespace, obj, plan.run_id) for obj in objects}
+        created, fresh = {}, {}
+        for obj in objects:
+            if obj["kind"] != "Service":
+                created[obj["kind"]], fresh[obj["kind"]] = self._create(
+                    batch, core, namespace, obj, plan.run_id
+                )
         if "ConfigMap" in created and "Job" in created:
             self._own(core, namespace, created["ConfigMap"], created["Job"])
+        for service in (obj for obj in objects if obj["kind"] == "Service"):
+            owned = owned_by(service, created["Job"])
+            self._create_service(batch, core, namespace, owned, records, repeated=not fresh["Job"])
         return records.update(
             plan.run_id,
             launch={**record.launch, "created": True},
@@ -166,8 +178,9 @@ class KubernetesBackend:
 
     def _create(
         self, batch: Any, core: Any, namespace: str, obj: dict[str, Any], run_id: str
-    ) -> dict[str, Any]:
-        """Create obj; the object as the API has it (this run's own, when a retried create conflicts)."""
+    ) -> tuple[dict[str, Any], bool]:
+        """Create obj; the object as the API has it (this run's own, when a retried create conflicts),
+        and whether this call created it."""
         import json
 
         from kubernetes.client.exceptions import ApiException
@@ -180,7 +193,7 @@ class KubernetesBackend:
         try:
             answer = create(namespace, obj, _request_timeout=REQUEST_TIMEOUT, _preload_content=False)
             found: dict[str, Any] = json.loads(answer.data)
-            return found
+            return found, True
         except ApiException as error:
             if error.status != 409:
                 raise api_error(error, f"creating {kind} {namespace}/{name}") from None
@@ -191,7 +204,7 @@ class KubernetesBackend:
         owner = (existing["metadata"].get("labels") or {}).get(RUN_LABEL)
         if owner != run_id:  # a name clash with something that is not this run
             raise BackendError(f"{kind} {namespace}/{name} already exists and is not run {run_id}")
-        return existing
+        return existing, False
 
     def _own(self, core: Any, namespace: str, config_map: dict[str, Any], job: dict[str, Any]) -> None:
         """Make the Job the owner of the run's ConfigMap, so that the garbage collector removes it with
@@ -214,23 +227,69 @@ class KubernetesBackend:
         except ApiException as error:
             raise api_error(error, f"making Job {namespace}/{name} the owner of its ConfigMap") from None
 
-    def cancel(self, record: RunRecord, records: RunRecords, settings: Settings) -> None:
+    def _create_service(
+        self,
+        batch: Any,
+        core: Any,
+        namespace: str,
+        service: dict[str, Any],
+        records: RunRecords,
+        *,
+        repeated: bool,
+    ) -> None:
+        """Create a multi-worker run's headless Service, already owned by its Job (created just before),
+        so that the garbage collector removes it with the Job and no request of runner's ever does:
+        the Role grants services only create. Created after the Job, its pods may start before their
+        names resolve; TensorFlow and the other frameworks retry until their peers answer.
+
+        409: a Service of the run's name exists. When this submit repeats an earlier one of the run
+        (its Job existed: _create read it back and checked it is this run's), that one made it; with a
+        Job created just now, it is a stranger's, which would give the workers wrong addresses (and
+        reading it would need a grant only this check would use).
+        A Service that cannot be made leaves nothing:
+        the Job (with its pods and, through its owner, the ConfigMap) is deleted and the run fails."""
+        from kubernetes.client.exceptions import ApiException
+
+        name = service["metadata"]["name"]
+        try:
+            core.create_namespaced_service(
+                namespace, service, _request_timeout=REQUEST_TIMEOUT, _preload_content=False
+            )
+            return
+        except ApiException as error:
+            if error.status == 409 and repeated:
+                return
+            problem = api_error(error, f"creating Service {namespace}/{name} for the run's workers")
+            if error.status == 409:
+                problem = BackendError(
+                    f"Service {namespace}/{name} already exists and is not run {name}'s",
+                    hint="delete that Service, or submit again (a new run id)",
+                )
+        self._delete_run(batch, core, namespace, name)
+        records.update(name, state=RunState.FAILED, finished=self.clock.time(), message=str(problem))
+        raise problem
+
+    def _delete_run(self, batch: Any, core: Any, namespace: str, run_id: str) -> None:
+        """Delete the run's Job in the foreground (its pods first; its Service and ConfigMap, which it
+        owns, go with it) and its ConfigMap, which a submit stopped before _own left unowned."""
         from kubernetes.client import V1DeleteOptions
         from kubernetes.client.exceptions import ApiException
 
-        namespace = record.launch["namespace"]
-        batch, core = self._apis()
         for delete in (batch.delete_namespaced_job, core.delete_namespaced_config_map):
             try:
                 delete(
-                    record.id,
+                    run_id,
                     namespace,
                     body=V1DeleteOptions(propagation_policy="Foreground"),
                     _request_timeout=REQUEST_TIMEOUT,
                 )
             except ApiException as error:
                 if error.status != 404:
-                    raise api_error(error, f"deleting run {record.id}") from None
+                    raise api_error(error, f"deleting run {run_id}") from None
+
+    def cancel(self, record: RunRecord, records: RunRecords, settings: Settings) -> None:
+        batch, core = self._apis()
+        self._delete_run(batch, core, record.launch["namespace"], record.id)
         records.update(
             record.id,
             state=RunState.CANCELLED,
@@ -378,9 +437,9 @@ class KubernetesBackend:
         """
         _, core = self._apis()
         chunks = PodLogs(core, clock).of_run(record, follow=follow, current=current, poll=poll)
-        for number, data in chunks:
+        for number, worker, data in chunks:
             if attempt in (None, number):
-                yield LogChunk(number, data)
+                yield LogChunk(number, data, worker=worker)
 
 
 def stored_run(record: RunRecord) -> dict[str, Any] | None:

@@ -1,4 +1,7 @@
-"""A run's pod logs through the API server: every pod (one per attempt) oldest first, followed live.
+"""A run's pod logs through the API server: every pod (one per attempt of a worker) oldest first, followed
+live. A multi-worker run's pods are told apart by their completion index (the worker), and each worker's
+attempts are counted on their own. Pods are read one after another: while worker 0's log is followed, the
+others' wait, and are read whole (nothing lost) once it ends.
 
 A followed stream can drop (an API server restart, a proxy timeout); once it ends, the whole log is
 fetched again and only what was not yet seen is passed on, so no line is lost or doubled. Between
@@ -11,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from runner.backends.kubernetes.client import REQUEST_TIMEOUT, api_error
-from runner.backends.kubernetes.pure.reading import pod_selector
+from runner.backends.kubernetes.pure.reading import pod_selector, worker_index
 from runner.clock import Clock
 from runner.records import RunRecord
 
@@ -30,11 +33,13 @@ class PodLogs:
 
     def of_run(
         self, record: RunRecord, *, follow: bool, current: Callable[[], RunRecord], poll: float
-    ) -> Iterator[tuple[int, bytes]]:
-        """(attempt, bytes) of every pod of the run, oldest first, numbered by their order."""
+    ) -> Iterator[tuple[int, int, bytes]]:
+        """(attempt, worker, bytes) of every pod of the run, oldest first; each worker's attempts numbered
+        by their order."""
         namespace = record.launch["namespace"]
         core = self.core
         done: list[str] = []
+        attempts: dict[int, int] = {}
         while True:
             listing = core.list_namespaced_pod(
                 namespace, label_selector=pod_selector(record.id), _request_timeout=REQUEST_TIMEOUT
@@ -47,8 +52,10 @@ class PodLogs:
                     continue
                 ended = pod.status.phase in ("Succeeded", "Failed")
                 done.append(name)
+                worker = worker_index({"metadata": {"annotations": pod.metadata.annotations}})
+                attempts[worker] = number = attempts.get(worker, 0) + 1
                 yield from (
-                    (len(done), chunk) for chunk in self._pod_log(namespace, name, follow and not ended)
+                    (number, worker, chunk) for chunk in self._pod_log(namespace, name, follow and not ended)
                 )
             if not follow:
                 return

@@ -33,6 +33,9 @@ GPU_RESOURCE = "nvidia.com/gpu"
 # What the job controller labels each pod of a Job with (Kubernetes 1.27 and later): the Job's name,
 # which is the run id of a schedule's run.
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+# What the job controller annotates each pod of an Indexed Job (a multi-worker run) with: its index,
+# the worker's.
+COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 # A CronJob's Jobs are named "<cronjob>-<scheduled unix minutes>": the API caps CronJob names at 52.
 MAX_CRONJOB_NAME = 52
 # How many finished Jobs (with their pods, for kubectl logs and describe) a CronJob keeps, each kind.

@@ -31,6 +31,7 @@ from runner.render.kubernetes.conventions import (
 )
 from runner.render.kubernetes.pod import pod_spec
 from runner.render.kubernetes.target import Checked, ClusterTarget, check
+from runner.render.kubernetes.workers import all_or_nothing_rule, check_workers, worker_service
 from runner.spec import JobManifest
 from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER, RUN_LABEL, SCHEDULE_LABEL, run_labels
 
@@ -40,12 +41,14 @@ def render_run(
 ) -> list[dict[str, Any]]:
     """The objects that run one run of manifest on target, in the order to apply them: its ConfigMap
     (the resolved manifest, manifest_text as stored with the run, default resolved_yaml(manifest)) and
-    its Job, both named run_id (a DNS label, at most 63).
+    its Job, both named run_id (a DNS label, at most 63). A multi-worker run (spec.workers > 1) has a
+    headless Service of that name between them (workers.py): its pods' names resolve once they start.
 
     Raises UserError for what cannot run on a cluster (see check): local input paths, credentials in
     URLs or in the manifest's env, mounts over the container's system directories.
     """
     check_name(run_id, "run id", "a run id is <job>-<suffix>, like mnist-k3x9q2")
+    check_workers(manifest, run_id)
     checked = check(manifest, target, manifest_text)
     labels = job_labels(manifest, run_id)
     config_map = _config_map(run_id, labels, checked)
@@ -56,7 +59,10 @@ def render_run(
         "metadata": _metadata(run_id, checked.namespace, _with_queue(manifest, labels), checked.annotations),
         "spec": _job_spec(labels, pod, checked),
     }
-    return [config_map, job]
+    if manifest.spec.workers == 1:
+        return [config_map, job]
+    service = worker_service(run_id, checked.namespace, labels, {MANIFEST_SHA256: checked.digest})
+    return [config_map, service, job]
 
 
 def render_schedule(
@@ -87,6 +93,7 @@ def render_schedule(
             f"job name {name!r} is longer than the {MAX_CRONJOB_NAME} characters a CronJob's name may have",
             hint="shorten metadata.name",
         )
+    check_workers(manifest, None)
     checked = check(manifest, target, manifest_text)
     labels = schedule_labels(manifest)
     config_map = _config_map(schedule_config_map_name(name, checked.digest), labels, checked)
@@ -206,22 +213,26 @@ def owned_by(obj: Mapping[str, Any], job: Mapping[str, Any]) -> dict[str, Any]:
     return owned
 
 
-def pod_failure_policy() -> dict[str, Any]:
+def pod_failure_policy(workers: int = 1) -> dict[str, Any]:
     """Disruptions (preemption, eviction, node drain) are not failures of the job: they are retried
-    without counting against backoffLimit. A command that cannot start fails the Job at once."""
-    return {
-        "rules": [
-            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
-            {
-                "action": "FailJob",
-                "onExitCodes": {
-                    "containerName": CONTAINER,
-                    "operator": "In",
-                    "values": list(UNRETRYABLE_EXIT_CODES),
-                },
+    without counting against backoffLimit. A command that cannot start fails the Job at once. With
+    several workers, any worker's failure fails the Job at once (all or nothing: workers.py). The
+    Job controller tries the rules in order and the first that matches decides, so the Ignore rule
+    comes first: a disrupted pod's container also ends with a non-zero code."""
+    rules: list[dict[str, Any]] = [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+        {
+            "action": "FailJob",
+            "onExitCodes": {
+                "containerName": CONTAINER,
+                "operator": "In",
+                "values": list(UNRETRYABLE_EXIT_CODES),
             },
-        ]
-    }
+        },
+    ]
+    if workers > 1:
+        rules.append(all_or_nothing_rule())
+    return {"rules": rules}
 
 
 def _config_map(name: str, labels: Mapping[str, str], checked: Checked) -> dict[str, Any]:
@@ -252,16 +263,20 @@ def _job_spec(labels: Mapping[str, str], pod: dict[str, Any], checked: Checked) 
         # creating them suspended means a Job never starts before admission, even where the
         # webhook did not run. Without Kueue such a Job waits, visibly suspended.
         "suspend": spec.kubernetes.queue is not None,
-        "completions": 1,
-        "parallelism": 1,
+        "completions": spec.workers,
+        "parallelism": spec.workers,
         "backoffLimit": spec.retries,
     }
+    if spec.workers > 1:
+        # One pod per worker, each with its index (JOB_COMPLETION_INDEX) and the hostname
+        # <job>-<index> its peers resolve through the run's Service (workers.py).
+        job_spec["completionMode"] = "Indexed"
     if spec.timeout is not None:
         # The whole run, retries and their backoff included, as spec.timeout means everywhere.
         # Kubernetes restarts this clock when a suspended (queued) Job is resumed.
         job_spec["activeDeadlineSeconds"] = spec.timeout
     job_spec["ttlSecondsAfterFinished"] = checked.target.ttl_seconds
-    job_spec["podFailurePolicy"] = pod_failure_policy()
+    job_spec["podFailurePolicy"] = pod_failure_policy(spec.workers)
     job_spec["template"] = {
         "metadata": {
             "labels": _sorted(labels),

@@ -37,6 +37,7 @@ from runner.render.kubernetes.conventions import (
     WORKDIR,
 )
 from runner.render.kubernetes.target import Checked
+from runner.render.kubernetes.workers import addresses_env, container_port
 from runner.spec import JobManifest
 from runner.spec.env import EnvFrom
 from runner.spec.model import input_kind, parse_pvc
@@ -67,6 +68,9 @@ def pod_spec(checked: Checked, *, config_map: str, run_id: str | None) -> dict[s
     # No Service variables: they mean nothing to a batch job, and a Service named "runner" would
     # inject RUNNER_* variables.
     pod["enableServiceLinks"] = False
+    if spec.workers > 1 and run_id is not None:
+        # The headless Service named after the run (workers.py): <job>-<index>.<run id> resolves.
+        pod["subdomain"] = run_id
     if spec.resources.gpu_type is not None:
         pod.update(gpu_placement(spec.resources.gpu_type))
     if gpus:
@@ -103,6 +107,8 @@ def pod_spec(checked: Checked, *, config_map: str, run_id: str | None) -> dict[s
         "workingDir": WORKDIR,
         "env": _environment(checked, run_id),
     }
+    if spec.workers > 1:
+        container["ports"] = [container_port()]
     resources = _resources(manifest)
     if resources:
         container["resources"] = resources
@@ -222,6 +228,9 @@ def _agent_env(checked: Checked, run_id: str | None) -> list[dict[str, Any]]:
     if notify is not None and notify.webhook.secret_key_ref is not None:
         secret = {"name": notify.webhook.secret_key_ref.name, "key": notify.webhook.secret_key_ref.key}
         env.append({"name": "RUNNER_NOTIFY_WEBHOOK", "valueFrom": {"secretKeyRef": secret}})
+    if manifest.spec.workers > 1 and run_id is not None:
+        # The worker's own index comes from JOB_COMPLETION_INDEX, which the Indexed Job sets.
+        env.append(addresses_env(run_id, manifest.spec.workers))
     return env
 
 

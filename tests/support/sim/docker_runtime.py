@@ -9,7 +9,9 @@ The translation rules live in docker_podspec.py.
 
 How it differs from a node, on purpose:
 - Host networking: a pod reaches loopback services (the S3 stand-in, the registry) as a real pod reaches
-  cluster services; its IP is `pod_ip` (127.0.0.1), which the kubelet may report as status.podIP.
+  cluster services; its IP is `pod_ip` (127.0.0.1), which the kubelet may report as status.podIP. A pod
+  of a headless Service's subdomain (a multi-worker run) is on a network of its subdomain's instead,
+  where its peers resolve by name as through cluster DNS (subdomains.py).
 - nvidia.com/gpu limits are ignored: no GPU can be given to a container here, so GPU pods run on CPU.
 - One container per pod, no init containers; a configMap or secret volume that is missing fails the
   pod (CreateContainerConfigError with kubelet's MountVolume.SetUp words) instead of waiting for it.
@@ -39,11 +41,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tests.support.sim import docker_podspec as podspec
 from tests.support.sim.docker_podspec import ObjectSource, StartFailure
 from tests.support.sim.runtime import Obj, PodSink
+from tests.support.sim.subdomains import Subdomains
 
 if TYPE_CHECKING:
     import docker
@@ -101,6 +104,7 @@ class DockerRuntime:
         self._pods: dict[str, _Pod] = {}
         self._stoppers: list[threading.Thread] = []
         self._closed = False
+        self.subdomains = Subdomains(client, self.id, (LABEL_RUNTIME, self.id))
 
     # --- the protocol -------------------------------------------------------------------------------
 
@@ -155,6 +159,7 @@ class DockerRuntime:
         for container in self.containers():
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True, v=True)
+        self.subdomains.close()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def holding(self) -> set[str]:
@@ -219,6 +224,10 @@ class DockerRuntime:
             LABEL_NODE: node,
             LABEL_RUNTIME: self.id,
         }
+        kwargs = config.docker_kwargs()
+        networking: dict[str, Any] = {"network_mode": "host"}
+        if pod["spec"].get("subdomain"):
+            networking = self.subdomains.join(pod, state.uid, kwargs["environment"])
         with state.lock:
             if state.killed:
                 return None
@@ -228,9 +237,9 @@ class DockerRuntime:
                     name=podspec.container_name(pod, container_spec),
                     labels=labels,
                     mounts=mounts,
-                    network_mode="host",
                     detach=True,
-                    **config.docker_kwargs(),
+                    **networking,
+                    **kwargs,
                 )
             except docker.errors.APIError as error:
                 raise StartFailure("CreateContainerError", str(error.explanation or error)) from error
@@ -309,5 +318,6 @@ class DockerRuntime:
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 container.remove(force=True, v=True)
         shutil.rmtree(state.workdir, ignore_errors=True)
+        self.subdomains.leave(state.uid)
         with self._lock:
             self._pods.pop(state.uid, None)

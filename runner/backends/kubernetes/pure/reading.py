@@ -20,7 +20,7 @@ from runner.backends.kubernetes.pure.status import (
     pod_disruption,
 )
 from runner.records import RunRecord, RunState
-from runner.render.kubernetes.conventions import JOB_NAME_LABEL
+from runner.render.kubernetes.conventions import COMPLETION_INDEX, JOB_NAME_LABEL
 from runner.spec.labels import SCHEDULE_LABEL
 from runner.timestamps import seconds
 
@@ -99,7 +99,10 @@ def job_changes(record: RunRecord, job: Obj) -> tuple[dict[str, Any], bool]:
     (a Job that is neither finished nor suspended: they say running, or why it waits). A suspended Job
     is pending, whatever it was before."""
     status = job.get("status") or {}
-    attempts = sum(int(status.get(key) or 0) for key in ("failed", "succeeded", "active"))
+    pods = sum(int(status.get(key) or 0) for key in ("failed", "succeeded", "active"))
+    # Each worker's pod is one attempt of that worker (a multi-worker run is never retried: check_workers).
+    workers = max(int(record.launch.get("workers") or 1), 1)
+    attempts = -(-pods // workers)
     changes: dict[str, Any] = {"attempts": max(attempts, record.attempts)}
     if status.get("startTime") and record.started is None:
         changes["started"] = parse_time(status["startTime"])
@@ -120,8 +123,15 @@ def job_changes(record: RunRecord, job: Obj) -> tuple[dict[str, Any], bool]:
 
 
 def pod_changes(record: RunRecord, pods: Iterable[Obj], changes: dict[str, Any]) -> dict[str, Any]:
-    """changes completed from the run's pods, in the API's listing order: the first that tells something."""
+    """changes completed from the run's pods, in the API's listing order: the first that tells something.
+    A multi-worker run that is not wholly running says which workers wait, and why (waiting_workers)."""
     launch = record.launch
+    pods = list(pods)
+    workers = int(launch.get("workers") or 1)
+    if workers > 1:
+        waiting = waiting_workers(pods, workers, _request(launch))
+        if waiting is not None:
+            return {**changes, "state": RunState.PENDING, "message": waiting}
     for pod in pods:
         pod_status = pod.get("status") or {}
         problem = container_problem(pod_status.get("containerStatuses") or [], launch.get("memory"))
@@ -134,10 +144,41 @@ def pod_changes(record: RunRecord, pods: Iterable[Obj], changes: dict[str, Any])
         if pod_status.get("phase") == "Pending":
             for condition in pod_status.get("conditions") or []:
                 if condition.get("type") == "PodScheduled" and condition.get("reason") == "Unschedulable":
-                    request = Request(gpus=int(launch.get("gpus") or 0), gpu_type=launch.get("gpuType"))
-                    return {**changes, "message": pending_reason(condition.get("message", ""), request)}
+                    return {
+                        **changes,
+                        "message": pending_reason(condition.get("message", ""), _request(launch)),
+                    }
             return {**changes, "message": "pending: scheduled, starting"}
     return changes
+
+
+def _request(launch: Mapping[str, Any]) -> Request:
+    return Request(gpus=int(launch.get("gpus") or 0), gpu_type=launch.get("gpuType"))
+
+
+def waiting_workers(pods: Iterable[Obj], workers: int, request: Request) -> str | None:
+    """Which workers of a multi-worker run are pending and why ("worker 1 of 2 pending: no node has 1
+    free GPU"), or None when none is: each pending pod by its completion index, said as one line. The
+    workers that run wait on those (they train together), so the run as a whole is pending."""
+    said: list[str] = []
+    for pod in sorted(pods, key=worker_index):
+        pod_status = pod.get("status") or {}
+        if pod_status.get("phase") != "Pending":
+            continue
+        why = container_problem(pod_status.get("containerStatuses") or []) or "scheduled, starting"
+        for condition in pod_status.get("conditions") or []:
+            if condition.get("type") == "PodScheduled" and condition.get("reason") == "Unschedulable":
+                why = pending_reason(condition.get("message", ""), request).removeprefix("waiting: ")
+        said.append(f"worker {worker_index(pod)} of {workers} pending: {why}")
+    return "; ".join(said) if said else None
+
+
+def worker_index(pod: Obj) -> int:
+    """A pod's worker index: the completion index the job controller annotates an Indexed Job's pods
+    with (0 for every other pod)."""
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    index = str(annotations.get(COMPLETION_INDEX, "0"))
+    return int(index) if index.isdigit() else 0
 
 
 def unchanged(record: RunRecord, changes: Mapping[str, Any]) -> bool:
