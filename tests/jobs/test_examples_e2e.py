@@ -43,6 +43,21 @@ def test_mnist_trains_and_every_format_reproduces_its_predictions(runner: Runner
     assert (summary["id"], summary["state"], summary["exitCode"]) == (run, "succeeded", 0)
 
 
+def test_mnist_on_two_workers_trains_one_model_that_predicts(runner: Runner, tmp_path: Path) -> None:
+    """Two containers (docker, where an engine answers) or two processes train together; the chief's
+    model is the run's, and every format of it reproduces its predictions like the single-worker one."""
+    run, artifacts = submit_and_download(runner, REPO / "jobs" / "mnist-multiworker" / "job.yaml", tmp_path)
+    metrics = json.loads((artifacts / "outputs" / "metrics.json").read_text())
+    assert (metrics["workers"], metrics["data_source"]) == (2, "sklearn-digits-fallback")
+    assert metrics["test"]["accuracy"] > 0.8
+    check_artifacts(artifacts / "outputs", ALL_FORMATS)
+    worker = json.loads((artifacts / "workers" / "1" / "outputs" / "metrics.json").read_text())
+    assert worker["worker"] == 1 and worker["test"]["accuracy"] == metrics["test"]["accuracy"]
+    assert "2 replicas train in sync" in (artifacts / "workers" / "1" / "logs" / "attempt-1.log").read_text()
+    logs = runner("logs", run)
+    assert "[worker 0] " in logs.output and "[worker 1] " in logs.output
+
+
 def test_malaria_reads_its_input_and_reports_classifier_metrics(runner: Runner, tmp_path: Path) -> None:
     cells = make_malaria_cells(tmp_path / "cells", 60)
     _, artifacts = submit_and_download(

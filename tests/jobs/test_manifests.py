@@ -51,7 +51,7 @@ def test_dockerignore_keeps_data_out_of_the_context() -> None:
     assert {"*/data/", "**/__pycache__", "*.pyc"} <= set(patterns)
 
 
-@pytest.mark.parametrize("name", JOBS)
+@pytest.mark.parametrize("name", [*JOBS, "mnist-multiworker"])
 def test_runner_accepts_the_manifest(name: str) -> None:
     loader = pytest.importorskip("runner.spec.loader")
     loaded = loader.load_manifest(JOBS_DIR / name / "job.yaml")
@@ -76,3 +76,10 @@ def test_the_nightly_regression_is_the_regression_job_on_a_schedule() -> None:
     assert nightly.spec.schedule is not None and nightly.spec.schedule.cron == "0 2 * * *"
     assert nightly.spec.schedule.time_zone == "Asia/Seoul"
     assert nightly.spec.retention is not None and nightly.spec.retention.keep_last == 7
+
+
+def test_the_multiworker_example_runs_mnist_on_two_workers() -> None:
+    spec = manifest("mnist-multiworker")["spec"]
+    assert spec["workers"] == 2 and spec["retries"] == 0  # a cluster run's workers restart only together
+    assert spec["command"][:3] == ["python", "-m", "mnist.multiworker"]
+    assert spec["image"] == manifest("mnist")["spec"]["image"]

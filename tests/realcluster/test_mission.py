@@ -115,3 +115,48 @@ def test_mnist_trains_on_a_real_control_plane_and_its_model_comes_back(
     fetched = runner("artifacts", run, "--download", str(downloaded))
     assert fetched.code == 0, fetched.output
     check_artifacts(downloaded / "outputs", ["keras", "h5", "savedmodel", "onnx"])
+
+
+@pytest.mark.tensorflow
+@pytest.mark.usefixtures("home", "tensorflow_base_image", "gpu_nodes")
+def test_mnist_on_two_workers_trains_as_an_indexed_job_and_its_model_comes_back(
+    runner: Runner,
+    tmp_path: Path,
+    real_kube: RealKube,
+    real_store: str,
+    *,
+    s3: Any,
+    example_wheelhouse: Path,
+) -> None:
+    """jobs/mnist-multiworker: two pods of an Indexed Job find each other through the run's headless
+    Service, train one model under MultiWorkerMirroredStrategy, and its model predicts like mnist's."""
+    jobs = tmp_path / "jobs"
+    shutil.copytree(REPO / "jobs", jobs, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    shutil.copytree(example_wheelhouse, jobs / "wheelhouse")
+    manifest = jobs / "mnist-multiworker" / "job.yaml"
+    on_a_gpu(manifest)
+
+    result = runner("submit", "--backend", "kubernetes", str(manifest), timeout=1500)
+    assert result.code == 0, result.output[-4000:]
+    run = submitted_run(result)
+
+    pods = real_kube.pods_of(run)
+    indexes = sorted(
+        pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] for pod in pods
+    )
+    assert indexes == ["0", "1"]
+    listed = real_kube.kubectl("get", "jobs", "-l", f"runner.dev/run={run}", "-o", "json")
+    (job,) = json.loads(listed.stdout)["items"]
+    assert job["spec"]["completionMode"] == "Indexed" and condition(job, "Complete")
+    assert job["status"]["succeeded"] == 2
+
+    downloaded = tmp_path / "downloaded"
+    fetched = runner("artifacts", run, "--download", str(downloaded))
+    assert fetched.code == 0, fetched.output
+    metrics = json.loads((downloaded / "outputs" / "metrics.json").read_text())
+    assert metrics["workers"] == 2 and metrics["test"]["accuracy"] > 0.8
+    check_artifacts(downloaded / "outputs", ["keras", "h5", "savedmodel", "onnx"])
+    worker = json.loads((downloaded / "workers" / "1" / "outputs" / "metrics.json").read_text())
+    assert worker["test"]["accuracy"] == metrics["test"]["accuracy"]  # the same weights on both
+    logs = runner("logs", run)
+    assert "[worker 1] " in logs.output and "2 replicas train in sync" in logs.output
