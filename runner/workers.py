@@ -49,6 +49,16 @@ class WorkerPlace:
         return self.index == 0
 
 
+def count_of(value: object) -> int | None:
+    """value as a number of workers (a positive integer) when it is one, as records and documents hold it."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def index_of(place: WorkerPlace | None) -> int:
+    """The worker's index; 0 for a single-worker run, whose one worker is the chief."""
+    return 0 if place is None else place.index
+
+
 def worker_addresses(hosts: Sequence[str], port: int = WORKER_PORT) -> tuple[str, ...]:
     """host:port of each worker, every worker on the same port (each in its own network namespace)."""
     return tuple(f"{host}:{port}" for host in hosts)

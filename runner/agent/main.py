@@ -43,9 +43,9 @@ from runner.agent.tee import Tee
 from runner.agent.telemetry import telemetry_for
 from runner.errors import RunnerError, reason_of
 from runner.store import Store, open_store
-from runner.store.collect import collect_run, collect_worker, next_attempt
+from runner.store.collect import collect_run, collect_worker, next_attempt, worker_prefix
 from runner.store.housekeeping import after_collect
-from runner.workers import worker_area
+from runner.workers import index_of
 
 DRAIN_SECONDS = 2.0  # after the command ends, how long output still in the pipe may take to arrive
 INPUTS_FAILED = 1  # the exit code of an attempt whose inputs could not be fetched (a retry may fetch them)
@@ -84,7 +84,7 @@ def run(
     settings: AgentSettings, command: list[str], store: Store | None, env: Mapping[str, str], signals: Signals
 ) -> int:
     if settings.attempt_from_store and store is not None:
-        worker = 0 if settings.worker is None else settings.worker.index
+        worker = index_of(settings.worker)
         settings = replace(settings, attempt=next_attempt(store, settings.job, settings.run_id, worker))
     if settings.retention_problem is not None and store is not None:
         warning(settings.retention_problem)  # said now, and again after collection, where it is seen
@@ -251,7 +251,7 @@ def collect_worker_area(
     settings: AgentSettings, index: int, store: Store, ended: Ended, logs_dir: Path
 ) -> bool:
     """Collect a worker's outputs and logs under workers/<index>/ in the run's prefix; whether that worked."""
-    area = f"{settings.job}/{settings.run_id}/{worker_area(index)}"
+    area = worker_prefix(settings.job, settings.run_id, index)
     try:
         collection = collect_worker(
             store,

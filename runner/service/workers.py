@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from runner.errors import NotFoundError
 from runner.records import RunRecord
+from runner.workers import count_of
 
 
 def workers_of(record: RunRecord) -> int:
     """spec.workers of the run (1 when its manifest gives none, or cannot be read)."""
-    launched = record.launch.get("workers")
-    if isinstance(launched, int) and not isinstance(launched, bool) and launched > 0:
+    launched = count_of(record.launch.get("workers"))
+    if launched is not None:
         return launched
     if "workers:" not in record.manifest:
         return 1
@@ -24,8 +25,7 @@ def workers_of(record: RunRecord) -> int:
     except yaml.YAMLError:
         return 1
     spec = document.get("spec") if isinstance(document, dict) else None
-    workers = spec.get("workers") if isinstance(spec, dict) else None
-    return workers if isinstance(workers, int) and not isinstance(workers, bool) and workers > 0 else 1
+    return count_of(spec.get("workers") if isinstance(spec, dict) else None) or 1
 
 
 def check_worker(record: RunRecord, worker: int | None) -> None:

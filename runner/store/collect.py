@@ -33,7 +33,7 @@ from typing import Any
 from runner.config import format_size, max_outputs_bytes
 from runner.errors import NotFoundError, StoreError, UnsafePathError
 from runner.store.base import Digest, Store, check_key
-from runner.workers import MAX_WORKERS, worker_area
+from runner.workers import MAX_WORKERS, count_of, worker_area
 
 MANIFEST_FILE = "MANIFEST.json"
 RUN_FILE = "run.json"
@@ -76,6 +76,13 @@ def run_prefix(job: str, run_id: str) -> str:
         if "/" in value:
             raise UnsafePathError(f"refusing {what} {value!r}: it must not contain '/'")
     return check_key(f"{job}/{run_id}")
+
+
+def worker_prefix(job: str, run_id: str, worker: int = 0) -> str:
+    """The key prefix of one worker's files: the run's own for worker 0 (the chief, and every
+    single-worker run), <job>/<run-id>/workers/<i> for the others."""
+    prefix = run_prefix(job, run_id)
+    return f"{prefix}/{worker_area(worker)}" if worker else prefix
 
 
 def collect_run(
@@ -125,7 +132,7 @@ def collect_worker(
     """
     if index < 1:
         raise ValueError(f"worker {index}: the chief (worker 0) is collected by collect_run")
-    prefix = f"{run_prefix(job, run_id)}/{worker_area(index)}"
+    prefix = worker_prefix(job, run_id, index)
     collection = _collect_trees(store, prefix, logs_dir, outputs_dir, max_outputs)
     if collection.refused:
         refused = {"refused": [asdict(item) for item in collection.refused]}
@@ -167,8 +174,7 @@ def _earlier_logs(store: Store, prefix: str) -> list[FileEntry]:
 def next_attempt(store: Store, job: str, run_id: str, worker: int = 0) -> int:
     """One more than the highest attempt whose log is in the store (pods have no attempt number)."""
     numbers = [0]
-    area = f"/{worker_area(worker)}" if worker else ""
-    for item in store.list(f"{run_prefix(job, run_id)}{area}/logs"):
+    for item in store.list(f"{worker_prefix(job, run_id, worker)}/logs"):
         name = item.key.rsplit("/", 1)[-1]
         if name.startswith("attempt-") and name.endswith(".log") and name[8:-4].isdigit():
             numbers.append(int(name[8:-4]))
@@ -201,9 +207,10 @@ def _read_manifest_document(store: Store, key: str) -> tuple[list[FileEntry], in
     try:
         document = json.loads(data)
         files = [_entry(item) for item in document["files"]]
-        workers = document.get("workers", 1)
-        if not isinstance(workers, int) or isinstance(workers, bool) or not 1 <= workers <= MAX_WORKERS:
-            raise ValueError(f"bad workers {workers!r}")
+        raw = document.get("workers", 1)
+        workers = count_of(raw)
+        if workers is None or workers > MAX_WORKERS:
+            raise ValueError(f"bad workers {raw!r}")
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise StoreError(f"{store.location(key)} is damaged: {error}") from None
     return files, workers

@@ -8,11 +8,11 @@ chief writes every format, the other worker only its metrics, and the model pred
 from __future__ import annotations
 
 import importlib.util
-import socket
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from runner.backends.local.process import free_ports
 from runner.workers import WorkerPlace, worker_environment
 
 from .conftest import JobRun, RunJob
@@ -22,17 +22,6 @@ pytestmark = [
     pytest.mark.tensorflow,
     pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="needs TensorFlow"),
 ]
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for each in sockets:
-            each.bind(("127.0.0.1", 0))
-        return [each.getsockname()[1] for each in sockets]
-    finally:
-        for each in sockets:
-            each.close()
 
 
 def worker_env(addresses: list[str], index: int) -> dict[str, str]:

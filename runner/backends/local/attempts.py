@@ -356,9 +356,8 @@ def collect_recorded(record: RunRecord, records: RunRecords, clock: Clock) -> Ru
         store = open_store(record.store_url)
         stored = _collected_summary(store, record)
         if stored is None:
-            _collect_workers(
-                store, record, workdir
-            )  # before the chief's MANIFEST.json marks the run complete
+            # the other workers first: the chief's MANIFEST.json, written last, marks the run complete
+            _collect_workers(store, record, workdir)
             collect_run(
                 store,
                 job=record.job,

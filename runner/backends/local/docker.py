@@ -25,7 +25,7 @@ from runner.backends.base import RunPlan
 from runner.backends.local import envrefs
 from runner.backends.local.attempts import Attempt, LocalLaunch, Outcome
 from runner.backends.local.dockernet import create_network, remove_run_networks
-from runner.backends.local.gang import GangAttempt, start_gang
+from runner.backends.local.gang import GangAttempt, start_gang, worker_gpus
 from runner.backends.local.supervised import SupervisedBackend, exited_outcome
 from runner.backends.local.workdir import WorkDir
 from runner.config import Settings
@@ -38,7 +38,7 @@ from runner.render.docker import (
     run_worker_addresses,
 )
 from runner.spec.labels import RUN_LABEL
-from runner.workers import WorkerPlace
+from runner.workers import WorkerPlace, index_of
 
 if TYPE_CHECKING:
     import docker
@@ -220,7 +220,7 @@ def start_container(
     only the sending is here."""
     import docker
 
-    workdir = WorkDir(Path(record.workdir)).worker(0 if worker is None else worker.index)
+    workdir = WorkDir(Path(record.workdir)).worker(index_of(worker))
     workdir.logs.mkdir(parents=True, exist_ok=True)
     workdir.outputs.mkdir(parents=True, exist_ok=True)
     workdir.outputs.chmod(0o777)  # the image runs as a numeric non-root user
@@ -263,7 +263,7 @@ def start_workers(
     addresses = run_worker_addresses(launch.workers)
 
     def start(index: int) -> ContainerAttempt:
-        held = gpus[index * launch.gpus : (index + 1) * launch.gpus]
+        held = worker_gpus(gpus, launch.gpus, index)
         place = WorkerPlace(index, addresses)
         return start_container(launch, record, records, attempt, held, grace=grace, worker=place)
 
@@ -340,18 +340,20 @@ def container_outcome(record: RunRecord) -> Outcome | None:
     containers = run_containers(record.id)
     if not containers:
         return None
-    latest = [item for item in containers if _attempt_of(item) == _attempt_of(containers[0])]
-    ends = [_ended(container) for container in latest]
+    number = _attempt_of(containers[0])
+    if not number:
+        return None
+    ends = [_ended(container) for container in containers if _attempt_of(container) == number]
     known = [end for end in ends if end is not None]
     failed = sorted((end for end in known if end[0] != 0), key=lambda end: end[2] or 0.0)
-    if (not failed and len(known) < len(ends)) or not known or not _attempt_of(containers[0]):
+    if not failed and (not known or len(known) < len(ends)):  # one still runs, or none can say
         return None
     code, started, ended, name, oom = failed[0] if failed else max(known, key=lambda end: end[2] or 0.0)
     note = f"killed: out of memory; exit code {code}" if oom and code else ""
     started = started or record.started or record.created
     return exited_outcome(
         record,
-        _attempt_of(containers[0]),
+        number,
         code,
         started=started,
         ended=ended or started,

@@ -105,6 +105,11 @@ class GangAttempt:
             end()
 
 
+def worker_gpus(claimed: Sequence[int], per_worker: int, index: int) -> list[int]:
+    """Worker index's GPUs of those the run claimed for all its workers (per_worker each, in order)."""
+    return list(claimed[index * per_worker : (index + 1) * per_worker])
+
+
 def start_gang(
     start_worker: Callable[[int], Attempt],
     workers: int,

@@ -18,8 +18,7 @@ from runner.clock import Clock
 from runner.errors import NotFoundError
 from runner.records import RunRecord
 from runner.store import open_store
-from runner.store.collect import run_prefix
-from runner.workers import worker_area
+from runner.store.collect import worker_prefix
 
 # A followed log is polled soon after each change (a short job's end is seen within ~10 ms) and ever
 # less often while nothing happens (a quiet hours-long job costs four reads a second).
@@ -53,8 +52,7 @@ class _AttemptLog:
         if self.path.exists() or self.offset:
             return self.read_new()
         store = open_store(self.record.store_url)
-        area = f"/{worker_area(self.worker)}" if self.worker else ""
-        key = f"{run_prefix(self.record.job, self.record.id)}{area}/logs/attempt-{self.attempt}.log"
+        key = f"{worker_prefix(self.record.job, self.record.id, self.worker)}/logs/attempt-{self.attempt}.log"
         try:
             return store.get_bytes(key)
         except NotFoundError:

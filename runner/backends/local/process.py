@@ -29,12 +29,12 @@ from runner.agent.outcome import exit_code
 from runner.backends.base import RunPlan
 from runner.backends.local import envrefs, procs
 from runner.backends.local.attempts import Attempt, LocalLaunch, Outcome
-from runner.backends.local.gang import start_gang
+from runner.backends.local.gang import start_gang, worker_gpus
 from runner.backends.local.supervised import SupervisedBackend, exited_outcome
 from runner.backends.local.workdir import WorkDir, worker_count
 from runner.config import Settings
 from runner.records import RunRecord, RunRecords
-from runner.workers import WorkerPlace, worker_environment
+from runner.workers import WorkerPlace, index_of, worker_environment
 
 if TYPE_CHECKING:
     from runner.agent.telemetry import Telemetry
@@ -123,7 +123,7 @@ def job_environment(
             MARKER: record.id,
             "RUNNER_JOB": record.job,
             "RUNNER_ATTEMPT": str(attempt),
-            "RUNNER_OUTPUTS": str(WorkDir(Path(record.workdir)).worker(_index(place)).outputs),
+            "RUNNER_OUTPUTS": str(WorkDir(Path(record.workdir)).worker(index_of(place)).outputs),
             "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
             "CUDA_VISIBLE_DEVICES": ",".join(map(str, gpus)),
             "PYTHONUNBUFFERED": "1",
@@ -133,10 +133,6 @@ def job_environment(
         env.update(worker_environment(place))
         env[WORKER_MARKER] = f"{record.id}/{place.index}"
     return env
-
-
-def _index(place: WorkerPlace | None) -> int:
-    return 0 if place is None else place.index
 
 
 def free_ports(count: int) -> list[int]:
@@ -169,7 +165,7 @@ def start_workers(
 
     def start(index: int) -> Attempt:
         place = WorkerPlace(index, addresses, master_port=ports[-1])
-        held = gpus[index * launch.gpus : (index + 1) * launch.gpus]
+        held = worker_gpus(gpus, launch.gpus, index)
         return start_process(launch, record, records, attempt, held, place=place)
 
     return start_gang(start, launch.workers, grace=grace)
@@ -187,7 +183,7 @@ def start_process(
     """The attempt's command (or, with a place, one worker's) as its own process group, logging into its
     worker's area of the work directory and running in the run's context copy."""
     context = WorkDir(Path(record.workdir)).context
-    workdir = WorkDir(Path(record.workdir)).worker(_index(place))
+    workdir = WorkDir(Path(record.workdir)).worker(index_of(place))
     workdir.logs.mkdir(parents=True, exist_ok=True)
     workdir.outputs.mkdir(parents=True, exist_ok=True)
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from runner.workers import worker_area
+from runner.workers import count_of, worker_area
 
 
 class WorkDir:
@@ -48,5 +48,4 @@ class WorkDir:
 def worker_count(launch: Mapping[str, object]) -> int:
     """How many workers a local run has, from its record's launch details (1 for records made before
     multi-worker runs existed, which have no `workers`)."""
-    workers = launch.get("workers", 1)
-    return workers if isinstance(workers, int) and not isinstance(workers, bool) and workers > 0 else 1
+    return count_of(launch.get("workers", 1)) or 1

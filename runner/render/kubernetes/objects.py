@@ -61,7 +61,9 @@ def render_run(
     }
     if manifest.spec.workers == 1:
         return [config_map, job]
-    service = worker_service(run_id, checked.namespace, labels, {MANIFEST_SHA256: checked.digest})
+    service = worker_service(
+        run_id, _metadata(run_id, checked.namespace, labels, {MANIFEST_SHA256: checked.digest})
+    )
     return [config_map, service, job]
 
 

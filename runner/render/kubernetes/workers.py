@@ -37,19 +37,13 @@ def container_port() -> dict[str, Any]:
     return {"name": PORT_NAME, "containerPort": WORKER_PORT, "protocol": "TCP"}
 
 
-def worker_service(
-    run_id: str, namespace: str | None, labels: Mapping[str, str], annotations: Mapping[str, str]
-) -> dict[str, Any]:
-    """The headless Service that gives the run's pods their DNS names."""
-    metadata: dict[str, Any] = {"name": run_id}
-    if namespace is not None:
-        metadata["namespace"] = namespace
-    metadata["labels"] = {key: labels[key] for key in sorted(labels)}
-    metadata["annotations"] = {key: annotations[key] for key in sorted(annotations)}
+def worker_service(run_id: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The headless Service that gives the run's pods their DNS names; metadata as the run's other
+    objects have it (named after the run)."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": metadata,
+        "metadata": dict(metadata),
         "spec": {
             "clusterIP": "None",  # headless: DNS answers with the pods' own addresses, no proxy between
             # Exactly this run's pods: the job controller puts its Job's name on each of them.
