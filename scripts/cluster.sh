@@ -19,8 +19,9 @@
 # Binaries are cached under $RUNNER_KUBE_CACHE/<kubernetes version>/ (default /var/cache/runner-kube):
 # only the first build on a machine pays (about 6 minutes, and 2 GB of memory at its peak, on 2 cores;
 # see build.log there). State (certificates, kubeconfigs, logs, pid files) lives in $RUNNER_KUBE_STATE
-# (default /var/tmp/runner-kube); etcd's data is on a tmpfs mounted at $STATE/etcd, so every
-# start after a stop is a fresh, empty cluster, while the certificates are kept and reused.
+# (default /var/tmp/runner-kube); etcd's data is on a tmpfs mounted at $STATE/etcd, and every start
+# is a fresh, empty cluster (after a kill that skipped the stop too), while the certificates are
+# kept and reused.
 #
 # For a node agent (no kubelet here), all under $STATE/pki, signed by ca.crt:
 #   admin.crt/.key          O=system:masters: register Nodes, update node status and Leases
@@ -226,11 +227,19 @@ alive() {
 # launch NAME ARGS...: in its own session (so stop kills its whole process group), logging to
 # $STATE/NAME.log. setsid does not fork here (a script's background job is no group leader), so
 # $! is the component's pid and its process group id.
+# Returns once the child has exec'd the binary (or died): until then /proc/PID/exe still names bash
+# or setsid, and `alive` would take a component that is starting on a loaded machine for dead.
 launch() {
   local name=$1; shift
   alive "$name" && return 0
   setsid "$BIN/$name" "$@" >"$STATE/$name.log" 2>&1 </dev/null &
-  echo $! >"$STATE/$name.pid"
+  local pid=$!
+  echo "$pid" >"$STATE/$name.pid"
+  for _ in $(seq 1 200); do
+    alive "$name" && return 0
+    kill -0 "$pid" 2>/dev/null || return 0   # died: wait_for reports it, with its log
+    sleep 0.05
+  done
 }
 
 fail() {  # fail NAME: why it stopped, where its log is, and the log's tail
@@ -274,6 +283,9 @@ start() {
   kubeconfig controller-manager controller-manager
   kubeconfig scheduler scheduler
   mount_etcd_tmpfs
+  # A cluster killed without a stop (a reboot keeps no tmpfs, but a killed session does) leaves
+  # its data on the tmpfs: a start is a fresh, empty cluster all the same.
+  alive etcd || rm -rf "$STATE/etcd/data"
 
   # etcd: plain HTTP, on loopback only, one member.
   launch etcd --name runner --data-dir "$STATE/etcd/data" \
