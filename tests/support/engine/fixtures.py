@@ -94,15 +94,39 @@ def runner_containers(client: docker.DockerClient) -> list[Container]:
     return found
 
 
+def _mount_sources(container: Container) -> list[Path]:
+    return [Path(mount["Source"]) for mount in container.attrs.get("Mounts") or [] if mount.get("Source")]
+
+
 @dataclass
 class ContainerGuard:
-    """Containers managed by runner that appeared since the guard was made must be gone again."""
+    """Containers managed by runner that appeared since the guard was made must be gone again.
+
+    With `scope` (the test's temporary directory) and `sessions` (where every pytest session keeps
+    its temporary directories), a container that binds a path of another session, and none of the
+    scope, belongs to a session running beside this one on the same engine (two checkouts under
+    test): it is left alone.
+    """
 
     client: docker.DockerClient
     before: frozenset[str]
+    scope: Path | None = None
+    sessions: Path | None = None
 
     def leftovers(self) -> list[Container]:
-        return [found for found in runner_containers(self.client) if found.id not in self.before]
+        return [
+            found
+            for found in runner_containers(self.client)
+            if found.id not in self.before and self._made_here(found)
+        ]
+
+    def _made_here(self, container: Container) -> bool:
+        if self.scope is None or self.sessions is None:
+            return True
+        sources = _mount_sources(container)
+        return any(source.is_relative_to(self.scope) for source in sources) or not any(
+            source.is_relative_to(self.sessions) for source in sources
+        )
 
     def check(self) -> None:
         import docker
@@ -122,12 +146,17 @@ class ContainerGuard:
 
 
 @pytest.fixture
-def no_leftover_containers(docker_client: docker.DockerClient) -> Iterator[ContainerGuard]:
+def no_leftover_containers(
+    docker_client: docker.DockerClient, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ContainerGuard]:
     """Fail the test if it leaves a runner-managed container behind; remove what it left.
 
     Only containers that were not there when the test started count, so tests running in parallel
-    processes do not blame (or remove) each other's live containers at setup.
+    processes do not blame (or remove) each other's live containers at setup; and only containers of
+    this test's temporary directory, so that a session beside this one keeps its containers at the end.
     """
-    guard = ContainerGuard(docker_client, frozenset(str(c.id) for c in runner_containers(docker_client)))
+    before = frozenset(str(c.id) for c in runner_containers(docker_client))
+    sessions = tmp_path_factory.getbasetemp().parent
+    guard = ContainerGuard(docker_client, before, scope=tmp_path, sessions=sessions)
     yield guard
     guard.check()

@@ -17,6 +17,7 @@ from tests.support.engine.fixtures import MANAGED_BY, ContainerGuard
 
 if TYPE_CHECKING:
     import docker
+    from docker.models.containers import Container
 
 PROBE_REPOSITORY = f"{engine.REGISTRY}/runner-test/probe"
 EXAMPLES_PROBE_TAG = "runner-test/examples-probe:latest"
@@ -201,3 +202,32 @@ def test_example_wheelhouse_installs_offline_into_the_stand_in(
         run(docker_client, str(image.id), "python", "-c", script, environment={"TF_CPP_MIN_LOG_LEVEL": "3"})
         == "ok\n"
     )
+
+
+@pytest.mark.docker
+def test_leftover_guard_leaves_a_session_beside_it_alone(
+    docker_client: docker.DockerClient,
+    python_base_image: str,
+    no_leftover_containers: ContainerGuard,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    beside = tmp_path_factory.getbasetemp().parent / f"pytest-beside-{uuid.uuid4().hex[:8]}"
+    beside.mkdir()
+
+    def made(binding: Path) -> Container:
+        return docker_client.containers.create(
+            python_base_image,
+            ["true"],
+            labels={MANAGED_BY: "runner"},
+            name=f"runner-test-guard-{uuid.uuid4().hex[:8]}",
+            volumes={str(binding): {"bind": "/outputs", "mode": "rw"}},
+        )
+
+    theirs, ours = made(beside), made(tmp_path)
+    try:
+        assert [found.id for found in no_leftover_containers.leftovers()] == [ours.id]
+    finally:
+        for container in (theirs, ours):
+            container.remove(force=True)
+        beside.rmdir()
