@@ -73,6 +73,24 @@ def runner() -> Callable[..., Result]:
     return run_runner
 
 
+def submit_launched(
+    *args: str,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
+    run: Callable[..., Result] = run_runner,
+) -> Result:
+    """`runner submit -d ARGS`, then `runner wait --for launched` on its run: the run id on stdout once
+    its job is launched (submit -d returns while it builds). The first command that fails is the result."""
+    submitted = run("submit", "-d", *args, timeout=timeout, env=env)
+    if submitted.code != 0:
+        return submitted
+    run_id = submitted.stdout.strip()
+    waited = run(
+        "wait", "--for", "launched", "--timeout", f"{int(timeout)}s", run_id, timeout=timeout + 30, env=env
+    )
+    return Result(waited.code, submitted.stdout, submitted.stderr + waited.stderr)
+
+
 def write_job(directory: Path, name: str = "demo", **spec: Any) -> Path:
     """Write a manifest named job.yaml in directory; spec entries override the defaults below."""
     directory.mkdir(parents=True, exist_ok=True)

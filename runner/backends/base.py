@@ -47,8 +47,9 @@ class LogChunk:
 class Backend(Protocol):
     name: str
 
-    def check(self, plan: RunPlan) -> None:
-        """Raise SubmitError when the plan cannot run on this backend (before anything is created)."""
+    def check(self, plan: RunPlan, settings: Settings) -> None:
+        """Raise SubmitError when the plan cannot run on this backend: before anything is created, the
+        run's record included."""
         ...
 
     def prepare(self, plan: RunPlan, settings: Settings, progress: Callable[[str], None]) -> RunPlan:

@@ -11,6 +11,7 @@ OUTPUT_FORMATS = click.Choice(["table", "wide", "json", "yaml", "name"])
 
 
 RUN_STATES = (
+    "building",
     "pending",
     "running",
     "succeeded",

@@ -47,7 +47,7 @@ class RunnerGroup(click.Group):
         except Exception as error:
             if _debugging(ctx):
                 raise
-            from runner.service.runs import connection_problem
+            from runner.service.outcomes import connection_problem
 
             problem = connection_problem(error)
             if problem is None:
@@ -182,11 +182,15 @@ def submit(
             progress=lambda line: click.echo(line, err=True),
             changes=changes,
             ready=ready,
+            detach=detach,
         )
     finally:
         runs.release(ready)
     if detach:
-        click.echo(f"run {record.id} submitted (backend: {record.backend})", err=True)
+        from runner.service.building import local_build_log
+
+        where = local_build_log(runs.settings, record.id)
+        click.echo(f"run {record.id} submitted (backend: {record.backend}); building, log: {where}", err=True)
         click.echo(record.id)
         return
     click.echo(f"run {record.id} submitted (backend: {record.backend}); Ctrl-C cancels it", err=True)
@@ -365,6 +369,7 @@ def _add_commands_of_their_own_modules() -> None:
     from runner.cli.scheduler import scheduler
     from runner.cli.setup import completion, init
     from runner.cli.ui import ui
+    from runner.cli.wait import wait
 
     commands = (
         list_runs,
@@ -378,6 +383,7 @@ def _add_commands_of_their_own_modules() -> None:
         prune,
         init,
         completion,
+        wait,
     )
     for command in commands:
         cli.add_command(command)

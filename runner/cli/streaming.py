@@ -77,7 +77,7 @@ class LogPrinter:
         if attempt != self.attempt:
             self.attempt = attempt
             self.flush()
-            click.echo(f"--- attempt {attempt} ---", err=True)
+            click.echo(f"--- attempt {attempt} ---" if attempt else "--- build ---", err=True)
         label = self._label(worker)
         out = sys.stdout.buffer
         if not label:

@@ -165,15 +165,20 @@ def run_pip(argv: Sequence[str], log: Path, progress: Progress) -> int:
             return 127
         assert process.stdout is not None
         deadline = time.monotonic() + DOWNLOAD_TIMEOUT_S
-        for line in process.stdout:
-            out.write(line)
-            said = pip_progress(line)
-            if said:
-                progress(said)
-            if time.monotonic() > deadline:
-                process.kill()
-                out.write(f"pip download ran past {DOWNLOAD_TIMEOUT_S:.0f}s and was stopped\n")
-                break
+        try:
+            for line in process.stdout:
+                out.write(line)
+                said = pip_progress(line)
+                if said:
+                    progress(said)
+                if time.monotonic() > deadline:
+                    process.kill()
+                    out.write(f"pip download ran past {DOWNLOAD_TIMEOUT_S:.0f}s and was stopped\n")
+                    break
+        except BaseException:  # Ctrl-C, or `runner cancel` of the building run: pip goes too
+            process.kill()
+            process.wait()
+            raise
         return process.wait()
 
 

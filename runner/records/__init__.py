@@ -30,7 +30,9 @@ FULL_DISK_RETRY_SECONDS = 2.0
 
 
 class RunState(StrEnum):
-    """A run's state. Two belong to collection, once the job has ended (local runs):
+    """A run's state. It is building from the moment of submit while its image is made (and pushed,
+    and its inputs uploaded): runner.service.building. Two belong to collection, once the job has ended
+    (local runs):
 
     - collecting: its outcome is recorded (RunRecord.outcome) and a process (the supervisor, a
       detached collector or `runner collect`, whose pid is the record's supervisor_pid) is writing it
@@ -40,6 +42,7 @@ class RunState(StrEnum):
       tries again, as does the next command that notices it (at most once a minute).
     """
 
+    BUILDING = "building"
     PENDING = "pending"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -53,7 +56,7 @@ class RunState(StrEnum):
     @property
     def terminal(self) -> bool:
         """The job has ended: nothing of it runs and it holds no GPU (it may still be collected)."""
-        return self not in (RunState.PENDING, RunState.RUNNING)
+        return self not in (RunState.BUILDING, RunState.PENDING, RunState.RUNNING)
 
     @property
     def final(self) -> bool:
@@ -136,14 +139,24 @@ class RunRecords:
         return immediate(self._db)
 
     def create(self, record: RunRecord) -> None:
+        """Record a new run, or a launched one over its building record (the backend's launch takes the
+        run over). Any other run of that id is an error (sqlite3.IntegrityError)."""
         values = _to_row(record)
         marks = ", ".join("?" for _ in values)
-        statement = f"INSERT INTO runs ({', '.join(values)}) VALUES ({marks})"
-        self._patiently(lambda: self._db.execute(statement, list(values.values())))
+        updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != "id")
+        statement = (
+            f"INSERT INTO runs ({', '.join(values)}) VALUES ({marks}) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE runs.state = '{RunState.BUILDING.value}'"
+        )
+        written = self._patiently(lambda: self._db.execute(statement, list(values.values())))
+        if written.rowcount != 1:
+            raise sqlite3.IntegrityError(f"run {record.id} is already recorded")
 
     def update(self, run_id: str, **changes: Any) -> RunRecord:
         record = replace(self.get(run_id), **changes)
         values = {name: value for name, value in _to_row(record).items() if name in changes}
+        if not values:
+            return record
         assignments = ", ".join(f"{name} = ?" for name in values)
         statement = f"UPDATE runs SET {assignments} WHERE id = ?"
         self._patiently(lambda: self._db.execute(statement, [*values.values(), run_id]))

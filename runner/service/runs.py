@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -17,7 +16,8 @@ from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.errors import BackendError, NotFoundError, RunnerError, StoreError, UserError
 from runner.records import RunRecord, RunRecords, RunState
-from runner.service import cleanup
+from runner.service import building, cleanup
+from runner.service.outcomes import connection_problem, unreachable
 from runner.service.selectors import Requirement, matches
 from runner.service.workers import check_worker
 from runner.store import Store, check_key, open_store, runjson
@@ -31,59 +31,12 @@ if TYPE_CHECKING:  # the manifest's modules (pydantic) load when a manifest is r
 
 CANCEL_WAIT_POLL = 0.1
 
-# `runner submit` exits with the job's own code; these stand for runs that never produced one.
-EXIT_TIMED_OUT = 124
-EXIT_CANCELLED = 130
-EXIT_RUNNER_FAILURE = 1
-
 
 @runtime_checkable
 class CollectingBackend(Protocol):
     """A backend whose runs this machine collects into the store (the local ones): `runner collect`."""
 
     def collect(self, record: RunRecord, records: RunRecords, settings: Settings) -> RunRecord: ...
-
-
-def exit_code_of(record: RunRecord) -> int:
-    if record.state in (RunState.UNCOLLECTED, RunState.COLLECTING):
-        # the job's own code when it failed; never 0: its artifacts are not (yet) in the store
-        try:
-            ended = RunState(str(record.outcome.get("state")))
-        except ValueError:
-            return EXIT_RUNNER_FAILURE
-        if not ended.collected:
-            return EXIT_RUNNER_FAILURE
-        return exit_code_of(replace(record, state=ended)) or EXIT_RUNNER_FAILURE
-    if record.state is RunState.SUCCEEDED:
-        return 0
-    if record.state is RunState.TIMED_OUT:
-        return EXIT_TIMED_OUT
-    if record.state is RunState.CANCELLED:
-        return EXIT_CANCELLED
-    if record.state is RunState.FAILED and record.exit_code and 0 < record.exit_code < 256:
-        return record.exit_code
-    return EXIT_RUNNER_FAILURE
-
-
-def connection_problem(error: BaseException) -> str | None:
-    """What a failed connection to a remote service (an API server, a registry) was, in one line, when
-    error is one of urllib3's (what the HTTP clients raise when nothing answers); None for anything else."""
-    if not (type(error).__module__ or "").startswith("urllib3"):
-        return None
-    pool = getattr(error, "pool", None)
-    where = ""
-    if pool is not None:
-        where = f" {getattr(pool, 'scheme', 'http')}://{pool.host}:{pool.port}"
-    reason = str(getattr(error, "reason", None) or error)
-    if "Failed to establish a new connection: " in reason:
-        reason = reason.split("Failed to establish a new connection: ", 1)[1].rstrip("')\"")
-    return f"cannot connect to{where or ' the server'}: {reason}"
-
-
-def unreachable(backend: str, error: Exception) -> str:
-    """A backend that could not be asked about its runs, said once: which, and why."""
-    why = connection_problem(error) or (error.message if isinstance(error, RunnerError) else str(error))
-    return f"the {backend} backend could not be reached ({why}); its runs are shown as last recorded"
 
 
 class RunService:
@@ -123,6 +76,10 @@ class RunService:
             self._records = RunRecords(self.settings.database)
         return self._records
 
+    @property
+    def builds(self) -> building.Builds:
+        return building.Builds(self.records, self.settings, self.clock)
+
     def submit(
         self,
         path: Path,
@@ -132,9 +89,11 @@ class RunService:
         progress: Callable[[str], None] = lambda message: None,
         changes: Sequence[Override] = (),
         ready: tuple[str, Backend] | None = None,
+        detach: bool = False,
     ) -> RunRecord:
         """Validate (with the command line's changes applied), check the job can run where it goes,
-        prepare it (build its image) and launch it. ready: the backend ready_backend got ready (its
+        prepare it (build its image) and launch it; with detach, leave the build and the launch to a
+        builder process and return the building run. ready: the backend ready_backend got ready (its
         caller releases it); else this gets it ready, and releases it, itself."""
         own = ready is None
         ready = ready or self.ready_backend(backend_name)
@@ -144,7 +103,12 @@ class RunService:
 
             loaded = load_manifest(path, changes)
             return self.submit_manifest(
-                loaded, backend_name, overrides=parse_overrides(inputs), progress=progress, ready=ready
+                loaded,
+                backend_name,
+                overrides=parse_overrides(inputs),
+                progress=progress,
+                ready=ready,
+                detach=detach,
             )
         finally:
             if own:
@@ -175,9 +139,10 @@ class RunService:
         extra_labels: Mapping[str, str] | None = None,
         progress: Callable[[str], None] = lambda message: None,
         ready: tuple[str, Backend] | None = None,
+        detach: bool = False,
     ) -> RunRecord:
         """Submit an already loaded manifest (a schedule's stored snapshot, say), with extra run labels.
-        ready: the backend already chosen for it, by name."""
+        ready: the backend already chosen for it, by name. The run is recorded, building, once checked."""
         from runner.service.plan import plan_run
 
         plan = plan_run(loaded, overrides or {}, extra_labels=extra_labels)
@@ -186,9 +151,11 @@ class RunService:
         if wanted == "auto":
             progress(f"backend: {chosen} ({auto_reason(chosen)})")
         backend = backend or self.backend(chosen)
-        backend.check(plan)
-        plan = backend.prepare(plan, self.settings, progress)
-        return backend.launch(plan, self.records, self.settings)
+        backend.check(plan, self.settings)
+        if detach:
+            return self.builds.detach(plan, chosen, self.context)
+        record = self.builds.begin(plan, chosen)
+        return self.builds.build_and_launch(record, plan, backend, progress)
 
     def build(
         self, path: Path, *, registry: str | None, push: bool, progress: Callable[[str], None]
@@ -214,6 +181,8 @@ class RunService:
     def refresh(self, record: RunRecord) -> RunRecord:
         if record.state.collected:
             return record
+        if record.state is RunState.BUILDING:
+            return self.builds.refresh(record)
         return self.backend_of(record).refresh(record, self.records, self.settings)
 
     def collect(self, reference: str) -> RunRecord:
@@ -280,7 +249,7 @@ class RunService:
         cost no request."""
         live: dict[tuple[str, str | None], list[RunRecord]] = {}
         for record in listed:
-            if not record.state.collected:
+            if not record.state.collected and record.state is not RunState.BUILDING:
                 context = record.launch.get("context")
                 live.setdefault((record.backend, context if isinstance(context, str) else None), []).append(
                     record
@@ -304,6 +273,10 @@ class RunService:
         if record.state.terminal:
             return record
         try:
+            if record.state is RunState.BUILDING:
+                record = self.builds.cancel(record, wait=wait)
+                if record.state.terminal or not wait:
+                    return record
             self.backend_of(record).cancel(record, self.records, self.settings)
         except Exception as error:
             if not _degradable(error) or record.launch.get("created") is not False:
@@ -340,6 +313,16 @@ class RunService:
         only worker's (NotFoundError for one the run does not have). on_record sees each fresh read of the
         run a followed stream makes (a retry's backoff, say, is in its message)."""
         check_worker(record, worker)
+        if record.state is RunState.BUILDING or building.ended_building(record):
+            return building.logs(
+                record,
+                follow=follow,
+                current=lambda: self.refresh(self.records.get(record.id)),
+                clock=self.clock,
+                launched=lambda run: self.logs_of(
+                    run, follow=follow, attempt=attempt, worker=worker, on_record=on_record
+                ),
+            )
 
         def current() -> RunRecord:
             fresh = self.refresh(self.records.get(record.id))

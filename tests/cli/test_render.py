@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO, Result
+from tests.conftest import REPO, Result, submit_launched
 from tests.support.s3_server import aws_env, bucket, moto_endpoint, s3  # noqa: F401  (fixtures)
 
 Runner = Callable[..., Result]
@@ -78,9 +78,7 @@ def test_the_dry_run_render_is_what_a_submit_sends(
     )
     s3.put_object(Bucket=bucket, Key="elsewhere/data/part-0", Body=b"0\n")  # a submit lists it first
     override = f"data=s3://{bucket}/elsewhere/data/"
-    submitted = runner(
-        "submit", "--backend", "kubernetes", "--detach", "--input", override, str(path), timeout=600
-    )
+    submitted = submit_launched("--backend", "kubernetes", "--input", override, str(path))
     assert submitted.code == 0, submitted.output[-3000:]
     run = submitted.stdout.strip()
     sent = [

@@ -49,7 +49,7 @@ def test_list_by_state_and_labels(runner: Runner, job: Callable[..., Path]) -> N
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (("--state", "done"), "'done': not a run state; choose from pending, running"),
+        (("--state", "done"), "'done': not a run state; choose from building, pending, running"),
         (("-l", "a=b=c"), "label selector 'a=b=c': expected key=value"),
     ],
 )

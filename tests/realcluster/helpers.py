@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -17,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from tests.conftest import REPO, Result, run_runner, runner_command, status_of
+from tests.conftest import REPO, Result, runner_command, status_of, submit_launched
 from tests.support.realcluster import ControlPlane, RealKube, wait_until
 
 # The marks of a test that runs jobs on the GPU nodes: a fresh home, the s3:// store, two H100 nodes.
@@ -39,7 +38,7 @@ def small_job(job: Callable[..., Path], image: str, name: str, script: str, **sp
 
 
 def submit_detached(path: Path, *extra: str) -> str:
-    result = run_runner("submit", "--backend", "kubernetes", "--detach", *extra, str(path), timeout=600)
+    result = submit_launched("--backend", "kubernetes", *extra, str(path))
     assert result.code == 0, result.output[-3000:]
     return result.stdout.strip()
 
@@ -116,47 +115,31 @@ def identity_kubeconfig(
     return path
 
 
-def record_api_requests(log: str, port: int) -> None:
-    """In this process, append `METHOD /path?query` to log for every request urllib3 sends to port (the API
-    server's): the official client and its watches go through urllib3's pools, whose urlopen sees each one
-    (a retried request is seen again, which changes no verb)."""
-    from urllib3.connectionpool import HTTPConnectionPool
-
-    original = HTTPConnectionPool.urlopen
-
-    def urlopen(self: HTTPConnectionPool, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        if self.port == port:
-            with Path(log).open("a", encoding="utf-8") as out:
-                out.write(f"{method} {url}\n")
-        return original(self, method, url, *args, **kwargs)
-
-    HTTPConnectionPool.urlopen = urlopen  # type: ignore[method-assign]
+RECORDING = Path(__file__).resolve().parent / "recording"  # its sitecustomize records the requests
 
 
-def _recording_command(log: Path, port: int, args: Iterable[str]) -> list[str]:
-    code = (
-        "import sys\n"
-        "from tests.realcluster.helpers import record_api_requests\n"
-        f"record_api_requests({str(log)!r}, {port})\n"
-        "from runner.cli.main import main\n"
-        "main()\n"
-    )
-    return [sys.executable, "-c", code, *args]
+def _recording_env(log: Path, port: int) -> dict[str, str]:
+    """The environment of a recorded runner: every Python process under it, those runner starts (a
+    detached builder) included, appends its requests to the API server (on port) to log."""
+    path = os.pathsep.join(filter(None, [str(RECORDING), str(REPO), os.environ.get("PYTHONPATH")]))
+    return {
+        **os.environ,
+        "PYTHONPATH": path,
+        "RUNNER_TEST_API_LOG": str(log),
+        "RUNNER_TEST_API_PORT": str(port),
+    }
 
 
-def _recording_env() -> dict[str, str]:
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{path}" if path else str(REPO)}
-
-
-def recorded_runner(log: Path, port: int, *args: str, timeout: float = 180) -> Result:
+def recorded_runner(
+    log: Path, port: int, *args: str, timeout: float = 180, env: Mapping[str, str] | None = None
+) -> Result:
     """`runner ARGS` as run_runner runs it, its requests to the API server (on port) appended to log."""
     done = subprocess.run(
-        _recording_command(log, port, args),
+        runner_command(*args),
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=_recording_env(),
+        env={**_recording_env(log, port), **(env or {})},
         cwd=REPO,
         check=False,
     )
@@ -166,11 +149,11 @@ def recorded_runner(log: Path, port: int, *args: str, timeout: float = 180) -> R
 def recorded_runner_process(log: Path, port: int, *args: str) -> subprocess.Popen[str]:
     """`runner ARGS` started in the background (a follow), recorded as recorded_runner records."""
     return subprocess.Popen(
-        _recording_command(log, port, args),
+        runner_command(*args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_recording_env(),
+        env=_recording_env(log, port),
         cwd=REPO,
     )
 

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from runner.render.rbac import JOBS, SUBMITTER
+from tests.conftest import submit_launched
 from tests.realcluster.helpers import (
     ON_GPU_NODES,
     Grant,
@@ -103,7 +104,7 @@ def test_runner_does_everything_it_offers_with_only_its_role_and_uses_every_gran
     path = small_job(
         job, python_base_image, "walk", 'echo one; sleep 8; echo two > "$RUNNER_OUTPUTS/two.txt"; echo done'
     )
-    submitted = act("submit", "--backend", "kubernetes", "--detach", str(path), timeout=600)
+    submitted = submit_launched("--backend", "kubernetes", str(path), run=act)
     assert submitted.code == 0, submitted.output[-3000:]
     run = submitted.stdout.strip()
     followed = act("logs", "-f", run, timeout=300)
@@ -126,7 +127,7 @@ def test_runner_does_everything_it_offers_with_only_its_role_and_uses_every_gran
 
     # two workers: the run's headless Service is created owned by its Job (services: create, nothing more)
     pair = two_workers(job, python_base_image, "pair")
-    submitted = act("submit", "--backend", "kubernetes", "--detach", str(pair), timeout=600)
+    submitted = submit_launched("--backend", "kubernetes", str(pair), run=act)
     assert submitted.code == 0, submitted.output[-3000:]
     paired = submitted.stdout.strip()
     wait_until(lambda: status(paired)["state"] == "succeeded", 180, f"run {paired} to succeed", pause=1)
@@ -135,7 +136,7 @@ def test_runner_does_everything_it_offers_with_only_its_role_and_uses_every_gran
     waiting = small_job(
         job, python_base_image, "waits", "echo never", resources={"gpu": 16, "gpuType": "H100"}
     )
-    submitted = act("submit", "--backend", "kubernetes", "--detach", str(waiting), timeout=600)
+    submitted = submit_launched("--backend", "kubernetes", str(waiting), run=act)
     assert submitted.code == 0, submitted.output[-3000:]
     pending = submitted.stdout.strip()
     follower = recorded_runner_process(log, api_port(real_kube.plane), "logs", "-f", pending)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -12,17 +13,17 @@ from runner.records import RunRecord, RunRecords, RunState
 
 
 def record(run_id: str, job: str = "mnist", created: float = 1.0, **extra: object) -> RunRecord:
-    return RunRecord(
-        id=run_id,
-        job=job,
-        backend="process",
-        state=RunState.PENDING,
-        created=created,
-        workdir=f"/w/{run_id}",
-        store_url="file:///s",
-        manifest="kind: Job\n",
-        **extra,  # type: ignore[arg-type]
-    )
+    fields: dict[str, object] = {
+        "id": run_id,
+        "job": job,
+        "backend": "process",
+        "state": RunState.PENDING,
+        "created": created,
+        "workdir": f"/w/{run_id}",
+        "store_url": "file:///s",
+        "manifest": "kind: Job\n",
+    }
+    return RunRecord(**{**fields, **extra})  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -41,6 +42,13 @@ def test_update_changes_only_what_is_named(records: RunRecords) -> None:
     updated = records.update("mnist-aaaaaa", state=RunState.RUNNING, attempts=1, gpus="0,1")
     assert updated.state is RunState.RUNNING and updated.gpu_indices == [0, 1]
     assert records.get("mnist-aaaaaa") == updated
+
+
+def test_an_update_with_nothing_to_change_reads_the_record(records: RunRecords) -> None:
+    records.create(record("mnist-aaaaaa", message="submitting"))
+    assert records.update("mnist-aaaaaa") == records.get("mnist-aaaaaa")
+    with pytest.raises(NotFoundError):
+        records.update("mnist-nobody")
 
 
 def test_resolve_by_id_job_name_and_prefix(records: RunRecords) -> None:
@@ -68,7 +76,26 @@ def test_list_is_newest_first_and_filters(records: RunRecords) -> None:
 
 
 def test_terminal_states() -> None:
-    assert {state for state in RunState if not state.terminal} == {RunState.PENDING, RunState.RUNNING}
+    assert {state for state in RunState if not state.terminal} == {
+        RunState.BUILDING,
+        RunState.PENDING,
+        RunState.RUNNING,
+    }
+
+
+def test_a_launch_takes_over_a_building_record_and_nothing_else(records: RunRecords) -> None:
+    records.create(record("mnist-aaaaaa", state=RunState.BUILDING, workdir=""))
+    records.create(record("mnist-aaaaaa", state=RunState.PENDING, launch={"gpus": 1}))
+    launched = records.get("mnist-aaaaaa")
+    assert (launched.state, launched.workdir, launched.launch) == (
+        RunState.PENDING,
+        "/w/mnist-aaaaaa",
+        {"gpus": 1},
+    )
+    with pytest.raises(sqlite3.IntegrityError, match="mnist-aaaaaa is already recorded"):
+        records.create(record("mnist-aaaaaa", state=RunState.RUNNING))
+    assert records.get("mnist-aaaaaa").state is RunState.PENDING
+    assert len(records.list()) == 1
 
 
 def test_exclusive_sections_serialise_writers(tmp_path: Path) -> None:

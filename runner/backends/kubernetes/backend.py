@@ -25,11 +25,13 @@ tells its end (the TTL controller removed the finished Job before the runner loo
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from runner.backends.base import LogChunk, RunPlan
+from runner.backends.identity import is_alive, start_time
 from runner.backends.kubernetes import client
 from runner.backends.kubernetes.client import (
     JOBS_PATH,
@@ -75,18 +77,15 @@ class KubernetesBackend:
     def _apis(self) -> tuple[Any, Any]:
         return apis(self.context)
 
-    def check(self, plan: RunPlan) -> None:
-        """The inputs (a local path that exists, an s3:// prefix with objects) and what several workers
-        cannot do on a cluster (retries: check_workers says why); the cluster schedules, render_job
-        refuses what cannot run there."""
+    def check(self, plan: RunPlan, settings: Settings) -> None:
+        """The inputs (a local path that exists, an s3:// prefix with objects), what several workers
+        cannot do on a cluster (retries: check_workers says why), then every prerequisite of a cluster run
+        (all of them, said at once): nothing is recorded or built for a cluster that could not run it. The
+        cluster schedules, render_job refuses what cannot run there."""
         from runner.backends.kubernetes.inputs import check_inputs
 
         check_workers(plan.manifest, plan.run_id)
         check_inputs(plan)
-
-    def prepare(self, plan: RunPlan, settings: Settings, progress: Callable[[str], None]) -> RunPlan:
-        """Check every prerequisite of a cluster run first (all of them, said at once), then build and push
-        the image: nothing is built for a cluster that could not run it."""
         missing = self.missing_prerequisites(plan, settings)
         if missing:
             raise SubmitError(
@@ -94,6 +93,9 @@ class KubernetesBackend:
                 + "\n".join(f"  - {problem}" for problem in missing),
                 hint="fix all of the above, then submit again (nothing was built or created)",
             )
+
+    def prepare(self, plan: RunPlan, settings: Settings, progress: Callable[[str], None]) -> RunPlan:
+        """Build and push the image (and upload local inputs) of a checked plan."""
         if not settings.store_secret:  # a pod identity (IRSA, workload identity) may give them instead
             progress(
                 "warning: RUNNER_STORE_SECRET is not set: the pods get no credentials for the artifact "
@@ -154,6 +156,8 @@ class KubernetesBackend:
             labels=plan.labels,
             max_attempts=plan.manifest.spec.retries + 1,
             message="submitting",
+            supervisor_pid=os.getpid(),  # while it lives and nothing is created, the run is submitting
+            supervisor_start=start_time(os.getpid()),
         )
         records.create(
             record
@@ -174,6 +178,8 @@ class KubernetesBackend:
             plan.run_id,
             launch={**record.launch, "created": True},
             message=f"Job {namespace}/{plan.run_id} created",
+            supervisor_pid=None,
+            supervisor_start=None,
         )
 
     def _create(
@@ -308,7 +314,10 @@ class KubernetesBackend:
         except ApiException as error:
             if error.status != 404:
                 raise api_error(error, f"reading run {record.id}") from None
-            return records.update(record.id, **missing_job(record, self.clock.time(), stored_run(record)))
+            return records.update(
+                record.id,
+                **missing_job(record, self.clock.time(), stored_run(record), submitting=submitting(record)),
+            )
         changes, needs_pods = job_changes(record, job)
         if needs_pods:
             try:
@@ -352,7 +361,9 @@ class KubernetesBackend:
             for record in group:
                 job = jobs.get(record.id)
                 if job is None:
-                    changes[record.id] = missing_job(record, now, stored_run(record))
+                    changes[record.id] = missing_job(
+                        record, now, stored_run(record), submitting=submitting(record)
+                    )
                     continue
                 changes[record.id], needs_pods = job_changes(record, job)
                 if needs_pods:
@@ -440,6 +451,12 @@ class KubernetesBackend:
         for number, worker, data in chunks:
             if attempt in (None, number):
                 yield LogChunk(number, data, worker=worker)
+
+
+def submitting(record: RunRecord) -> bool:
+    """Whether the process submitting the run (which names itself in the record until its objects are
+    created) is still at it: a Job not there yet is then still to come, not lost."""
+    return is_alive(record.supervisor_pid, record.supervisor_start)
 
 
 def stored_run(record: RunRecord) -> dict[str, Any] | None:

@@ -394,8 +394,8 @@ class DockerBackend(SupervisedBackend):
     name = "docker"
     copies_context = False  # the job's code is in its image
 
-    def check(self, plan: RunPlan) -> None:
-        super().check(plan)
+    def check(self, plan: RunPlan, settings: Settings) -> None:
+        super().check(plan, settings)
         envrefs.check_references(plan.manifest.spec, self.name)
         info = engine().info()
         if plan.manifest.spec.resources.gpu and "nvidia" not in (info.get("Runtimes") or {}):

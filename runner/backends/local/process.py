@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.agent.outcome import exit_code
+from runner.backends import identity
 from runner.backends.base import RunPlan
 from runner.backends.local import envrefs, procs
 from runner.backends.local.attempts import Attempt, LocalLaunch, Outcome
@@ -209,10 +210,10 @@ def start_process(
             log.write(f"runner: cannot start {launch.command[0]!r}: {error.strerror}\n".encode())
             return _NotStarted()
     if place is None:
-        records.update(record.id, job_pgid=process.pid, job_start=procs.start_time(process.pid))
+        records.update(record.id, job_pgid=process.pid, job_start=identity.start_time(process.pid))
         return ProcessAttempt(process, record.id)
     if place.chief:  # a dead supervisor's orphans are found by MARKER anyway: every worker has it
-        records.update(record.id, job_pgid=process.pid, job_start=procs.start_time(process.pid))
+        records.update(record.id, job_pgid=process.pid, job_start=identity.start_time(process.pid))
     return ProcessAttempt(process, f"{record.id}/{place.index}", marker=WORKER_MARKER)
 
 
@@ -256,8 +257,8 @@ class ProcessBackend(SupervisedBackend):
             workers=spec.workers,
         )
 
-    def check(self, plan: RunPlan) -> None:
-        super().check(plan)
+    def check(self, plan: RunPlan, settings: Settings) -> None:
+        super().check(plan, settings)
         envrefs.check_references(plan.manifest.spec, self.name)
 
     def prepare(self, plan: RunPlan, settings: Settings, progress: Callable[[str], None]) -> RunPlan:
@@ -290,7 +291,7 @@ class ProcessBackend(SupervisedBackend):
     def stop_orphans(self, record: RunRecord) -> None:
         """SIGKILL the job's process group, only while its leader is the process recorded (pids are
         reused: another group may hold that number now), then every process marked with the run's id."""
-        if record.job_start is not None and procs.is_alive(record.job_pgid, record.job_start):
+        if record.job_start is not None and identity.is_alive(record.job_pgid, record.job_start):
             procs.kill_group(record.job_pgid)
         procs.signal_marked(MARKER, record.id, signal.SIGKILL)
 

@@ -27,9 +27,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runner.backends import identity
 from runner.backends.base import LogChunk, RunPlan
 from runner.backends.local import gpus as gpu_inventory
-from runner.backends.local import procs
 from runner.backends.local.attempts import (
     Attempt,
     AttemptResult,
@@ -44,7 +44,7 @@ from runner.backends.local.workdir import WorkDir
 from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.errors import BackendError, StoreError, SubmitError, UserError
-from runner.images.context import copy_scanned, scan_context
+from runner.images.context import ContextEntry, copy_scanned, scan_context
 from runner.records import RunRecord, RunRecords, RunState
 from runner.store import FileStore, open_store
 
@@ -74,6 +74,19 @@ def check_store(url: str) -> None:
                 f"{error.message}",
                 hint="fix the store (space, permissions) or point RUNNER_STORE elsewhere",
             ) from None
+
+
+def scanned_context(plan: RunPlan, settings: Settings) -> list[ContextEntry]:
+    """What of the job's context goes into its image or its run's copy; SubmitError when it cannot
+    (a FIFO or device in it, more than RUNNER_MAX_CONTEXT, unreadable). Nothing is created."""
+    try:
+        return scan_context(plan.context_dir, skip=[settings.home], limit=settings.max_context_bytes)
+    except OSError as error:
+        where = error.filename or plan.context_dir
+        raise SubmitError(
+            f"spec.image.context: cannot read {where}: {error.strerror or error}",
+            hint="make it readable, or leave it out with .dockerignore",
+        ) from None
 
 
 # The supervisor starts without `site` (-S): processing site-packages' .pth files (an editable install's
@@ -220,7 +233,7 @@ class SupervisedBackend:
         where the agent beside the job does it (in a container)."""
         return None
 
-    def check(self, plan: RunPlan) -> None:
+    def check(self, plan: RunPlan, settings: Settings) -> None:
         resources, workers = plan.manifest.spec.resources, plan.manifest.spec.workers
         if resources.gpu:  # per worker: every worker of a run holds its own, all claimed at once
             found = gpu_inventory.discover()
@@ -239,6 +252,8 @@ class SupervisedBackend:
         check_inputs(plan, self.name)
         if not plan.context_dir.is_dir():
             raise SubmitError(f"spec.image.context: {plan.context_dir} is not a directory")
+        check_store(settings.store_url)
+        scanned_context(plan, settings)  # a FIFO or device in it, too large: refused before the record
 
     def prepare(self, plan: RunPlan, settings: Settings, progress: Callable[[str], None]) -> RunPlan:
         """Anything to do before launching (s3:// inputs fetched; the docker backend builds the image);
@@ -248,21 +263,10 @@ class SupervisedBackend:
         return fetch_inputs(plan, settings.home, progress)
 
     def launch(self, plan: RunPlan, records: RunRecords, settings: Settings) -> RunRecord:
-        check_store(settings.store_url)
+        check_store(settings.store_url)  # again: check came before the build, which can take long
         workdir = WorkDir(settings.work_root / plan.run_id)
         limit = settings.max_context_bytes
-        try:  # refused (a FIFO or device in it, too large) before anything of the run exists
-            entries = (
-                scan_context(plan.context_dir, skip=[settings.home], limit=limit)
-                if self.copies_context
-                else []
-            )
-        except OSError as error:
-            where = error.filename or plan.context_dir
-            raise SubmitError(
-                f"spec.image.context: cannot read {where}: {error.strerror or error}",
-                hint="make it readable, or leave it out with .dockerignore",
-            ) from None
+        entries = scanned_context(plan, settings) if self.copies_context else []
         try:
             workdir.root.mkdir(parents=True)
             if self.copies_context:
@@ -290,13 +294,13 @@ class SupervisedBackend:
         records.create(record)
         supervisor = self._supervisor(plan.run_id, settings, workdir.root / "supervisor.log")
         return records.update(
-            plan.run_id, supervisor_pid=supervisor.pid, supervisor_start=procs.start_time(supervisor.pid)
+            plan.run_id, supervisor_pid=supervisor.pid, supervisor_start=identity.start_time(supervisor.pid)
         )
 
     def cancel(self, record: RunRecord, records: RunRecords, settings: Settings) -> None:
         if record.state.terminal:
             return
-        if procs.is_alive(record.supervisor_pid, record.supervisor_start):
+        if identity.is_alive(record.supervisor_pid, record.supervisor_start):
             os.kill(record.supervisor_pid or 0, signal.SIGTERM)
         else:
             self.refresh(record, records, settings)
@@ -306,7 +310,7 @@ class SupervisedBackend:
     ) -> RunRecord:
         """A run whose supervisor (or collector) died is handed to a detached collector, which stops
         what is left of its job and collects it; up to wait seconds are given to it to finish."""
-        if record.state.collected or procs.is_alive(record.supervisor_pid, record.supervisor_start):
+        if record.state.collected or identity.is_alive(record.supervisor_pid, record.supervisor_start):
             return record
         clock = SYSTEM_CLOCK
         if record.supervisor_pid is None and clock.time() - record.created < _START_GRACE_SECONDS:
@@ -335,14 +339,14 @@ class SupervisedBackend:
             elif current.state is RunState.UNCOLLECTED:
                 current = records.update(current.id, state=RunState.COLLECTING)
             pid = start_collector(current.id, settings).pid if spawn else os.getpid()
-            return records.update(current.id, supervisor_pid=pid, supervisor_start=procs.start_time(pid))
+            return records.update(current.id, supervisor_pid=pid, supervisor_start=identity.start_time(pid))
 
     def collect(self, record: RunRecord, records: RunRecords, settings: Settings) -> RunRecord:
         """Collect a run whose collection failed or was cut short, in this process (`runner collect`)."""
         clock = SYSTEM_CLOCK
         if record.state.collected:
             return record
-        if procs.is_alive(record.supervisor_pid, record.supervisor_start):
+        if identity.is_alive(record.supervisor_pid, record.supervisor_start):
             if not record.state.terminal:
                 raise UserError(
                     f"run {record.id} is still {record.state.value}: it is collected when it ends",
@@ -388,7 +392,7 @@ def _await_collection(record: RunRecord, records: RunRecords, clock: Clock, wait
     while (
         record.state is RunState.COLLECTING
         and clock.monotonic() < give_up
-        and procs.is_alive(record.supervisor_pid, record.supervisor_start)
+        and identity.is_alive(record.supervisor_pid, record.supervisor_start)
     ):
         clock.sleep(_WAIT_POLL_SECONDS)
         record = records.get(record.id)

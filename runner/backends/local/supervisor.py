@@ -29,7 +29,7 @@ import threading
 import traceback
 from types import FrameType
 
-from runner.backends.local import procs
+from runner.backends import identity
 from runner.backends.local.attempts import (
     Attempt,
     AttemptLoop,
@@ -62,7 +62,7 @@ def supervise(run_id: str) -> RunState:
         signal.signal(signum, request_stop)
 
     record = records.update(
-        run_id, supervisor_pid=os.getpid(), supervisor_start=procs.start_time(os.getpid())
+        run_id, supervisor_pid=os.getpid(), supervisor_start=identity.start_time(os.getpid())
     )
     clock = SYSTEM_CLOCK
     try:

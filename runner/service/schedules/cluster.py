@@ -64,7 +64,7 @@ class ClusterSchedules:
         require_schedule(loaded)
         kubernetes = KubernetesBackend()
         plan = plan_run(loaded, {})
-        kubernetes.check(plan)
+        kubernetes.check(plan, self.settings)
         plan = kubernetes.prepare(plan, self.settings, self.progress)
         applied = self.cronjobs.apply(plan, self.settings, self.namespace)
         return AppliedSchedule(

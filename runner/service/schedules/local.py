@@ -133,7 +133,7 @@ class LocalSchedules:
             )
         chosen = choose_backend(wanted)
         plan = plan_run(loaded, {})
-        get_backend(chosen).check(plan)  # inputs, context and GPUs: refuse now, not at 2am
+        get_backend(chosen).check(plan, self.settings)  # inputs, context and GPUs: refuse now, not at 2am
         now = self.clock.time()
         name = loaded.manifest.name
         fresh = ScheduleRecord(

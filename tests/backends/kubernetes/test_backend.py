@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Result, status_of
+from tests.conftest import Result, status_of, submit_launched
 from tests.support.s3_server import aws_env, bucket, moto_endpoint, s3  # noqa: F401  (fixtures)
 
 Runner = Callable[..., Result]
@@ -32,7 +32,7 @@ def cluster_env(kube: Any, bucket: str, monkeypatch: pytest.MonkeyPatch, python_
 
 def submit(runner: Runner, job: Callable[..., Path], base: str, name: str, **spec: Any) -> str:
     path = job(name, image={"base": base}, command=["sh", "-c", "echo hi"], **spec)
-    result = runner("submit", "--detach", str(path), timeout=600)
+    result = submit_launched(str(path))
     assert result.code == 0, result.output[-3000:]
     return result.stdout.strip()
 
@@ -53,7 +53,7 @@ def test_a_submission_cut_before_its_job_exists_is_lost_not_pending_forever(
 ) -> None:
     kube.server.fail_next(50, 500, method="POST", path="/jobs$")  # outlasts the client's retries
     path = job("cut", image={"base": cluster_env}, command=["true"])
-    failed = runner("submit", "--detach", str(path), timeout=600)
+    failed = runner("submit", str(path), timeout=600)
     assert failed.code == 1
     assert "Traceback" not in failed.stderr
     kube.server.clear_faults()

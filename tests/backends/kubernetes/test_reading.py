@@ -88,3 +88,10 @@ def test_a_schedule_run_and_a_submission_that_never_created_its_job() -> None:
     assert scheduled["state"] is RunState.CANCELLED and "its schedule was deleted" in scheduled["message"]
     lost = missing_job(record(created=False), NOW, stored("succeeded"))
     assert lost["state"] is RunState.LOST
+
+
+def test_a_run_whose_submission_is_still_creating_its_objects_is_not_lost() -> None:
+    assert missing_job(record(created=False), NOW, submitting=True) == {}, "its Job is still to come"
+    gone = missing_job(record(created=False), NOW, submitting=False)
+    assert gone["state"] is RunState.LOST
+    assert gone["message"] == "lost: the submission stopped before its Job was created"

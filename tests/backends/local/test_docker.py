@@ -188,7 +188,13 @@ def test_build_failures_show_the_step_and_leave_nothing(
     assert broken.code != 0
     assert "no-such-package-xyz" in broken.stderr and "Traceback" not in broken.stderr
     assert {container.id for container in docker_client.containers.list(all=True)} == before
-    assert runner("list", "-o", "name").stdout == "", "a job whose image cannot be built never becomes a run"
+    runs = runner("list", "-o", "name").stdout.split()
+    assert sorted(run.rsplit("-", 1)[0] for run in runs) == ["badreq", "nobase"], "each is a run, failed"
+    for run in runs:
+        assert status_of(run)["state"] == "failed"
+        assert status_of(run)["message"].startswith("its build failed: ")
+    badreq = next(run for run in runs if run.startswith("badreq-"))
+    assert "no-such-package-xyz" in runner("logs", badreq).stdout, "its build log is in the store"
 
 
 @pytest.mark.tensorflow

@@ -16,6 +16,7 @@ from tests.conftest import (
     runner_command,
     status_of,
     store_dir,
+    submit_launched,
     submitted_run,
     wait_for,
     wait_for_state,
@@ -239,21 +240,22 @@ def test_concurrent_runs_never_share_a_gpu(
 
 
 def test_a_run_waits_for_a_busy_gpu(
-    runner: Runner, job: Job, home: Path, fake_gpus: Callable[..., None]
+    runner: Runner, job: Job, home: Path, fake_gpus: Callable[..., None], tmp_path: Path
 ) -> None:
     fake_gpus(1)
-    first = runner("submit", "-d", str(job("holder", command=["sh", "-c", "sleep 2"], resources={"gpu": 1})))
+    release = tmp_path / "release"
+    holding = f"until [ -e {release} ]; do sleep 0.05; done"
+    first = runner("submit", "-d", str(job("holder", command=["sh", "-c", holding], resources={"gpu": 1})))
     run1 = first.stdout.strip()
     wait_for_state(run1, "running")
-    second = runner(
-        "submit",
-        "-d",
+    second = submit_launched(
         str(job("waiter", command=["sh", "-c", "echo got $CUDA_VISIBLE_DEVICES"], resources={"gpu": 1})),
     )
     run2 = second.stdout.strip()
     waiting = status_of(run2)
     assert waiting["state"] == "pending"
     assert "waiting for 1 free GPU" in waiting["message"]
+    release.touch()
     wait_for_state(run2, "succeeded")
     assert status_of(run1)["state"] == "succeeded"
     assert runner("logs", run2).stdout == "got 0\n"

@@ -48,13 +48,19 @@ def finished_time(status: Obj) -> float | None:
 UNRETRYABLE = (126, 127)  # the pod failure policy fails the Job at once on these (render.kubernetes)
 
 
-def missing_job(record: RunRecord, now: float, stored: Obj | None = None) -> dict[str, Any]:
-    """The record's changes when its Job is not on the cluster (any more). stored is the run.json the
-    agent wrote into the store (None when there is none): a finished Job that its TTL controller removed
-    before the runner looked is read from it, where its last attempt's end was the run's end (it
-    succeeded, or failed with no retry left or a code the pod failure policy fails at once). Anything
-    else is a Job deleted outside the runner, whose pod the agent collected as cancelled if it ran."""
+def missing_job(
+    record: RunRecord, now: float, stored: Obj | None = None, *, submitting: bool = False
+) -> dict[str, Any]:
+    """The record's changes when its Job is not on the cluster (any more). A run whose submission is
+    still creating its objects (submitting: the process doing it is alive) has none yet. stored is the
+    run.json the agent wrote into the store (None when there is none): a finished Job that its TTL
+    controller removed before the runner looked is read from it, where its last attempt's end was the
+    run's end (it succeeded, or failed with no retry left or a code the pod failure policy fails at
+    once). Anything else is a Job deleted outside the runner, whose pod the agent collected as cancelled
+    if it ran."""
     if not record.launch.get("created"):
+        if submitting:
+            return {}
         return {"state": RunState.LOST, "message": "lost: the submission stopped before its Job was created"}
     ended = stored_end(record, stored or {}, now)
     if ended is not None:
