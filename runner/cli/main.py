@@ -172,7 +172,8 @@ def submit(
     if namespace is not None:
         sets = (*sets, f"spec.kubernetes.namespace={namespace}")
     runs = service()
-    ready = runs.ready_backend(backend)  # before the manifest's modules load: see ready_backend
+    # before the manifest's modules load (see ready_backend); with -d, a builder process of its own launches
+    ready = runs.ready_backend(backend, prestart=not detach)
     try:
         changes = params.manifest_changes(sets=sets, envs=envs, gpus=gpus, name=name)
         record = runs.submit(

@@ -114,15 +114,16 @@ class RunService:
             if own:
                 self.release(ready)
 
-    def ready_backend(self, backend_name: str | None) -> tuple[str, Backend]:
-        """The backend a submit goes to, by name, got ready while the manifest is still to be read: a
-        local one starts its supervisor's interpreter (SupervisedBackend.prestart), which saves a trivial
-        `runner submit` a sixth of its time. release lets what the submit did not use go."""
+    def ready_backend(self, backend_name: str | None, *, prestart: bool = True) -> tuple[str, Backend]:
+        """The backend a submit goes to, by name, got ready while the manifest is still to be read: with
+        prestart, a local one starts its supervisor's interpreter (SupervisedBackend.prestart), which
+        saves a trivial `runner submit` a sixth of its time. release lets what the submit did not use
+        go."""
         chosen = choose_backend(backend_name or self.settings.backend)
         backend = self.backend(chosen)
-        prestart = getattr(backend, "prestart", None)
-        if prestart is not None:
-            prestart(self.settings)
+        start = getattr(backend, "prestart", None) if prestart else None
+        if start is not None:
+            start(self.settings)
         return chosen, backend
 
     def release(self, ready: tuple[str, Backend]) -> None:
