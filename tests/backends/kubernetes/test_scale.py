@@ -125,6 +125,14 @@ def test_a_few_live_runs_are_named_in_one_selector_and_finished_ones_cost_no_pod
     assert lists(cluster, since, "jobs")[0]["labelSelector"] == f"runner.dev/run in ({','.join(sorted(ids))})"
     assert len(cluster.server.requests) - since == 2
 
+    since = len(cluster.server.requests)
+    again = KubernetesBackend().refresh_many([records.get(run) for run in ids], records, settings)
+    assert {run: (r.state, r.message) for run, r in again.items()} == {
+        run: (r.state, r.message) for run, r in fresh.items()
+    }
+    assert lists(cluster, since, "pods") == [], "running, every pod ready: the Jobs say all there is"
+    assert len(cluster.server.requests) - since == 1
+
     cluster.sim.advance(61)
     since = len(cluster.server.requests)
     done = KubernetesBackend().refresh_many([records.get(run) for run in ids], records, settings)

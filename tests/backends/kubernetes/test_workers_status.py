@@ -3,6 +3,7 @@ worker's pod, each pod's worker from its completion index."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from runner.backends.kubernetes.pure.reading import job_changes, pod_changes, waiting_workers, worker_index
@@ -71,6 +72,20 @@ def test_one_pod_per_worker_is_one_attempt() -> None:
     assert changes["attempts"] == 1 and needs_pods
     single = job_changes(record(workers=1), {"spec": {}, "status": {"failed": 1, "active": 1}})[0]
     assert single["attempts"] == 2
+
+
+def test_a_run_known_running_whose_job_counts_every_pod_ready_reads_no_pods() -> None:
+    running = replace(record(), state=RunState.RUNNING, attempts=1, message="running on gpu-node-3")
+    steady = {"spec": {}, "status": {"active": 2, "ready": 2}}
+    changes, needs_pods = job_changes(running, steady)
+    assert not needs_pods and "state" not in changes and "message" not in changes, "nothing new"
+
+    assert job_changes(running, {"spec": {}, "status": {"active": 2, "ready": 1}})[1], "a worker not ready"
+    assert job_changes(record(), steady)[1], "it was pending: which node it runs on is in its pods"
+    retried = {"spec": {}, "status": {"active": 2, "ready": 2, "failed": 2}}
+    assert job_changes(running, retried)[1], "a new attempt: its pods may be on other nodes"
+    leaving = {"spec": {}, "status": {"active": 2, "ready": 2, "terminating": 1}}
+    assert job_changes(running, leaving)[1], "a pod terminating: disrupted, perhaps"
 
 
 def test_the_worker_is_the_completion_index_else_zero() -> None:

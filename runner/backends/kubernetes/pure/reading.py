@@ -103,7 +103,9 @@ def stored_end(record: RunRecord, stored: Obj, now: float) -> dict[str, Any] | N
 def job_changes(record: RunRecord, job: Obj) -> tuple[dict[str, Any], bool]:
     """The record's changes that the Job alone tells, and whether its pods must be read for the rest
     (a Job that is neither finished nor suspended: they say running, or why it waits). A suspended Job
-    is pending, whatever it was before."""
+    is pending, whatever it was before. A run already known running whose Job still counts every
+    worker's pod ready, in the same attempt, has nothing new in its pods: they are not read (at
+    thousands of running runs, the pods' list is most of what `runner list` would fetch)."""
     status = job.get("status") or {}
     pods = sum(int(status.get(key) or 0) for key in ("failed", "succeeded", "active"))
     # Each worker's pod is one attempt of that worker (a multi-worker run is never retried: check_workers).
@@ -125,7 +127,19 @@ def job_changes(record: RunRecord, job: Obj) -> tuple[dict[str, Any], bool]:
             "state": RunState.PENDING,
             "message": "suspended (kubectl patch or a queue holds it)",
         }, False
-    return changes, True
+    return changes, not still_running(record, status, workers, changes["attempts"])
+
+
+def still_running(record: RunRecord, status: Obj, workers: int, attempts: int) -> bool:
+    """The run was running, and its Job (not finished) says every worker's pod is ready, none is
+    terminating, and the attempt is the one recorded (a retry's pod may be on another node)."""
+    return (
+        record.state is RunState.RUNNING
+        and attempts == record.attempts
+        and int(status.get("ready") or 0) >= workers
+        and int(status.get("active") or 0) == workers
+        and not int(status.get("terminating") or 0)
+    )
 
 
 def pod_changes(record: RunRecord, pods: Iterable[Obj], changes: dict[str, Any]) -> dict[str, Any]:
