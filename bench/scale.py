@@ -29,9 +29,11 @@ being made and scheduled meanwhile: the comparison is, if anything, against the 
 latency comes from the API server's own apiserver_request_duration_seconds histogram (kubectl get --raw
 /metrics before and after each window; quantiles interpolated within buckets, as histogram_quantile). At
 --list-at counts beyond the submitted runs, suspended runner Jobs are added with kubectl create -f (they
-list as adopted runs) to measure listing alone.
+list as adopted runs) to measure listing alone. --live lists while every run is still running (room for
+all of them, pods that run long), where each refresh must tell running from waiting.
 
     .venv/bin/python bench/scale.py --real --jobs 2000 --list-at 2000,10000
+    .venv/bin/python bench/scale.py --real --jobs 2000 --nodes 250 --duration 3600 --live
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ sys.path.insert(0, str(REPO))
 import runner.backends.kubernetes.backend as kube_backend  # noqa: E402
 import runner.backends.kubernetes.client as kube_client  # noqa: E402
 from runner.config import load_settings  # noqa: E402
+from runner.records import RunState  # noqa: E402
 from runner.render import render_job, to_yaml  # noqa: E402
 from runner.service.plan import new_run_id  # noqa: E402
 from runner.service.runs import RunService  # noqa: E402
@@ -576,6 +579,8 @@ def real_submission_and_statuses(
         listed = service.list_runs(limit=n)
         poll_seconds.append(time.perf_counter() - began)
         polls += 1
+        if args.live and all(record.state is RunState.RUNNING for record in listed):
+            break  # --live: list while every run is running
         if not any(not record.state.terminal for record in listed):
             break
         if time.perf_counter() - submitted > args.status_timeout:
@@ -660,6 +665,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--status-timeout", type=float, default=900.0, help="--real: most seconds to wait for statuses"
+    )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="--real: list while every run is still running (give nodes x gpus >= jobs and a long "
+        "--duration), not once all have finished",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:

@@ -222,16 +222,17 @@ class RunService:
         (the cluster's runner Jobs in cluster_namespace): the cluster's labels are the truth, the local
         records a cache. states: only runs in one of them (as they are now, after a refresh); selector:
         only runs whose labels match (runner.service.selectors)."""
+        adopted: set[str] = set()  # recorded just now as a refresh would leave them
         if cluster:
             for name in BACKENDS:
                 try:
-                    self.backend(name).adopt(self.records, cluster_namespace, self.settings)
+                    adopted.update(self.backend(name).adopt(self.records, cluster_namespace, self.settings))
                 except Exception as error:
                     if not _degradable(error):
                         raise
                     self.warn(unreachable(name, error))
         if not (states or selector):
-            return self.refresh_all(self.records.list(job=job, limit=limit))
+            return self.refresh_all(self.records.list(job=job, limit=limit), adopted)
         # a run recorded as live may have ended since: asked for by its recorded state or a live one
         recorded = None if not states else {*states, *(state for state in RunState if not state.final)}
         listed = [
@@ -240,22 +241,25 @@ class RunService:
             if matches(selector, record.labels)
         ]
         if not states:
-            return self.refresh_all(listed[:limit])
-        return [record for record in self.refresh_all(listed) if record.state in states][:limit]
+            return self.refresh_all(listed[:limit], adopted)
+        return [record for record in self.refresh_all(listed, adopted) if record.state in states][:limit]
 
-    def refresh_all(self, listed: list[RunRecord]) -> list[RunRecord]:
+    def refresh_all(self, listed: list[RunRecord], fresh_ids: Collection[str] = ()) -> list[RunRecord]:
         """Each run brought up to date, in the same order. The live runs of each backend are refreshed
         together (refresh_many): the cluster's in a few LISTs for all of them, not two requests per run (at
         10,000 runs that is the difference between a second and minutes); local runs one by one, as they
-        cost no request."""
+        cost no request. Runs named in fresh_ids were read from their backend just now, and are not
+        read again."""
         live: dict[tuple[str, str | None], list[RunRecord]] = {}
+        fresh: dict[str, RunRecord] = {record.id: record for record in listed if record.id in fresh_ids}
         for record in listed:
+            if record.id in fresh:
+                continue
             if not record.state.collected and record.state is not RunState.BUILDING:
                 context = record.launch.get("context")
                 live.setdefault((record.backend, context if isinstance(context, str) else None), []).append(
                     record
                 )
-        fresh: dict[str, RunRecord] = {}
         for (name, context), group in live.items():
             try:
                 fresh.update(self.backend(name, context).refresh_many(group, self.records, self.settings))

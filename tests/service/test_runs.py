@@ -114,6 +114,19 @@ def test_listing_the_cluster_lets_every_backend_adopt_first(
     assert all(backend.calls == [("adopt", "team")] for backend in backends.values())
 
 
+def test_runs_adopted_just_now_are_not_refreshed_again_but_the_others_are(
+    service: RunService, backends: dict[str, FakeBackend]
+) -> None:
+    service.records.create(record("known-000001", "kubernetes"))
+    backends["kubernetes"].found = [record("elsewhere-000002", "kubernetes", created=1.0)]
+    listed = service.list_runs(cluster=True)
+    assert [(run.id, run.state) for run in listed] == [
+        ("elsewhere-000002", RunState.PENDING),  # as adopted: read from the cluster a moment ago
+        ("known-000001", RunState.RUNNING),
+    ]
+    assert backends["kubernetes"].calls == [("adopt", None), ("refresh_many", ["known-000001"])]
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_logs_come_from_the_runs_backend(
     service: RunService, backends: dict[str, FakeBackend], backend: str

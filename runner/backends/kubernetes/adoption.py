@@ -8,6 +8,8 @@ listing already holds.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -20,17 +22,27 @@ from runner.backends.kubernetes.client import (
     list_names,
     list_pages,
 )
-from runner.backends.kubernetes.pure.reading import job_changes, parse_time
+from runner.backends.kubernetes.pure.reading import job_changes, parse_time, pod_changes
 from runner.clock import Clock
 from runner.config import Settings
 from runner.records import RunRecord, RunRecords, RunState
+from runner.render.kubernetes.conventions import GPU_RESOURCE
 from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER, RUN_LABEL, SCHEDULE_LABEL
 
 BACKEND = "kubernetes"
 
 
+PodsOf = Callable[[str, list[str]], dict[str, list[dict[str, Any]]]]  # namespace, run ids: pods by run
+
+
 def adopt_jobs(
-    records: RunRecords, namespace: str | None, settings: Settings, *, context: str | None, clock: Clock
+    records: RunRecords,
+    namespace: str | None,
+    settings: Settings,
+    *,
+    context: str | None,
+    clock: Clock,
+    pods_of: PodsOf,
 ) -> list[str]:
     """Record every runner Job of the namespace that this machine does not know yet; their run ids.
 
@@ -39,7 +51,9 @@ def adopt_jobs(
     or a trigger created), whose run id is their Job's name and whose record carries the schedule's
     label. Every run's Job is named by its run id, so the namespace's runner Jobs are listed by name
     only (the server's table, without the objects: a fiftieth of whole Jobs), and whole Jobs are
-    read only for the names not recorded here, named in one selector when they are few.
+    read only for the names not recorded here, named in one selector when they are few. Each run is
+    recorded as a refresh would leave it: from its Job's listing, and from its pods (pods_of, one
+    LIST) where the Job alone cannot tell running from waiting; a list need not refresh it again.
     """
     namespace = namespace or default_namespace(context)
     selector = f"{MANAGED_BY}={MANAGER}"
@@ -50,14 +64,23 @@ def adopt_jobs(
         jobs = unknown_jobs(context, namespace, unknown) if unknown else []
     except Exception as error:
         raise api_error(error, f"listing the runner's Jobs in {namespace}") from None
-    adopted = []
+    found = [
+        adopted
+        for job in jobs
+        for adopted in [adoptable(job, records, namespace, settings, context=context, clock=clock)]
+        if adopted is not None
+    ]
+    waiting = [record.id for record, needs_pods in found if needs_pods]
+    try:
+        pods = pods_of(namespace, waiting) if waiting else {}
+    except Exception as error:
+        raise api_error(error, f"listing the pods of runner's Jobs in {namespace}") from None
     with records.exclusive():  # one transaction for thousands of adoptions
-        for job in jobs:
-            record = adoptable(job, records, namespace, settings, context=context, clock=clock)
-            if record is not None:
-                records.create(record)
-                adopted.append(record.id)
-    return adopted
+        for record, needs_pods in found:
+            if needs_pods:
+                record = replace(record, **pod_changes(record, pods.get(record.id, []), {}))
+            records.create(record)
+    return [record.id for record, _ in found]
 
 
 def unknown_jobs(context: str | None, namespace: str, names: list[str]) -> list[dict[str, Any]]:
@@ -88,8 +111,9 @@ def adoptable(
     *,
     context: str | None,
     clock: Clock,
-) -> RunRecord | None:
-    """The record of a runner Job this machine does not know yet (raw JSON), or None."""
+) -> tuple[RunRecord, bool] | None:
+    """The record of a runner Job this machine does not know yet (raw JSON), and whether its pods must
+    be read for the rest (job_changes); None for a Job it knows."""
     meta = job["metadata"]
     labels = dict(meta.get("labels") or {})
     run_id = adopted_run_id(meta["name"], labels)
@@ -116,6 +140,7 @@ def adoptable(
             "context": context,
             "created": True,
             "image": container.get("image"),
+            **requested(spec, container),
         },
         labels=labels,
         max_attempts=int(spec.get("backoffLimit") or 0) + 1,
@@ -123,8 +148,25 @@ def adoptable(
     )
     # The listing holds each Job's status: a finished run is adopted finished, so listing thousands
     # of adopted runs reads pods only for those still going.
-    changes, _ = job_changes(found, job)
-    return replace(found, **changes)
+    changes, needs_pods = job_changes(found, job)
+    return replace(found, **changes), needs_pods
+
+
+def requested(spec: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
+    """What a run's launch records of its request, read back from its Job: GPUs and memory per worker,
+    and the workers (an Indexed Job's completions), so that an adopted run waiting for GPUs says how
+    many, and one killed for memory says its limit. The GPU type is left out: the Job holds only the
+    node labels it stands for."""
+    from runner.spec.quantities import parse_memory
+
+    limits = (container.get("resources") or {}).get("limits") or {}
+    found: dict[str, Any] = {"gpus": int(limits.get(GPU_RESOURCE) or 0)}
+    if "memory" in limits:
+        with contextlib.suppress(ValueError, TypeError):
+            found["memory"] = parse_memory(limits["memory"])
+    if spec.get("completionMode") == "Indexed":
+        found["workers"] = int(spec.get("completions") or 1)
+    return found
 
 
 def adopted_run_id(job_name: str, labels: dict[str, str]) -> str | None:

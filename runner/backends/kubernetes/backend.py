@@ -429,7 +429,9 @@ class KubernetesBackend:
         (runner.backends.kubernetes.adoption)."""
         from runner.backends.kubernetes.adoption import adopt_jobs
 
-        return adopt_jobs(records, namespace, settings, context=self.context, clock=self.clock)
+        return adopt_jobs(
+            records, namespace, settings, context=self.context, clock=self.clock, pods_of=self._pods_of
+        )
 
     def logs(
         self,

@@ -95,3 +95,13 @@ def test_a_run_whose_submission_is_still_creating_its_objects_is_not_lost() -> N
     gone = missing_job(record(created=False), NOW, submitting=False)
     assert gone["state"] is RunState.LOST
     assert gone["message"] == "lost: the submission stopped before its Job was created"
+
+
+def test_an_adopted_run_reads_its_request_back_from_its_job() -> None:
+    from runner.backends.kubernetes.adoption import requested
+
+    container = {"resources": {"limits": {"nvidia.com/gpu": "2", "memory": "8Gi", "cpu": "4"}}}
+    indexed = {"completionMode": "Indexed", "completions": 3}
+    assert requested(indexed, container) == {"gpus": 2, "memory": 8 * 2**30, "workers": 3}
+    assert requested({}, {}) == {"gpus": 0}
+    assert requested({}, {"resources": {"limits": {"memory": "lots"}}}) == {"gpus": 0}

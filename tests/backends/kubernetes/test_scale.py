@@ -19,6 +19,7 @@ from runner.config import Settings, load_settings
 from runner.records import RunRecord, RunRecords, RunState
 from runner.render import resolved_yaml
 from runner.service.plan import new_run_id
+from runner.service.runs import RunService
 from runner.spec import load_manifest
 from tests.support.sim.fixtures import Cluster, cluster  # noqa: F401  (fixture)
 
@@ -234,3 +235,28 @@ def test_finished_jobs_are_adopted_finished_so_listing_them_reads_no_pods(
     assert all(r.finished is not None and r.started is not None for r in adopted)
     assert KubernetesBackend().refresh_many(adopted, elsewhere, settings) == {}  # nothing left to read
     assert lists(cluster, since, "pods") == []
+
+
+def test_running_jobs_are_adopted_running_from_one_pod_list_and_listing_reads_them_once(
+    cluster: Cluster,  # noqa: F811
+    tmp_path: Path,
+    records: RunRecords,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cluster.sim.add_nodes(1, gpus=2)
+    ids = launch(tmp_path, records, settings, 3)
+    cluster.sim.settle()
+    expected = one_by_one(records, settings, ids)
+    assert sorted(state for state, _ in expected.values()) == [
+        RunState.PENDING,
+        RunState.RUNNING,
+        RunState.RUNNING,
+    ]
+
+    monkeypatch.setenv("RUNNER_HOME", str(tmp_path / "elsewhere"))  # another machine: it knows no run
+    since = len(cluster.server.requests)
+    listed = RunService(load_settings()).list_runs(cluster=True, cluster_namespace="runner-test")
+    assert {run.id: (run.state, run.message) for run in listed} == expected
+    assert [table for table, _ in job_lists(cluster, since)] == [True, False], "names, then whole Jobs once"
+    assert len(lists(cluster, since, "pods")) == 1, "the pods of the Jobs that do not say it all, once"
