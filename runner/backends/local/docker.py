@@ -412,6 +412,10 @@ class DockerBackend(SupervisedBackend):
                 hint="lower spec.resources, or submit to a cluster with --backend kubernetes",
             )
 
+    def warm(self) -> None:
+        with contextlib.suppress(BackendError):  # no engine now: the attempt says so when it starts
+            engine()
+
     def prepare(self, plan: RunPlan, settings: Settings, progress: Callable[[str], None]) -> RunPlan:
         from runner.images.build import ensure_image
 

@@ -25,6 +25,9 @@ from runner.store.collect import worker_prefix
 FOLLOW_POLL_SECONDS = 0.01
 FOLLOW_POLL_MAX_SECONDS = 0.25
 FOLLOW_POLL_GROWTH = 1.5
+# Until a followed run's first output, for at most this long, the poll does not slow down: a submit
+# waits for its container to start, and its first line is then shown within ~10 ms, not a quarter second.
+FIRST_OUTPUT_SECONDS = 5.0
 
 
 class _AttemptLog:
@@ -80,10 +83,11 @@ def follow_logs(refresh: Callable[[], RunRecord], clock: Clock) -> Iterator[LogC
     record = refresh()
     current = _attempt_logs(record, 1)
     pause = FOLLOW_POLL_SECONDS
+    eager_until: float | None = clock.monotonic() + FIRST_OUTPUT_SECONDS  # None once output came
     while True:
         chunks = [log.chunk(data) for log in current if (data := log.read_new())]
         if chunks:
-            pause = FOLLOW_POLL_SECONDS
+            pause, eager_until = FOLLOW_POLL_SECONDS, None
             yield from chunks
             continue
         record = refresh()
@@ -97,4 +101,5 @@ def follow_logs(refresh: Callable[[], RunRecord], clock: Clock) -> Iterator[LogC
                     yield log.chunk(rest)
             return
         clock.sleep(pause)
-        pause = min(pause * FOLLOW_POLL_GROWTH, FOLLOW_POLL_MAX_SECONDS)
+        if eager_until is None or clock.monotonic() >= eager_until:
+            pause = min(pause * FOLLOW_POLL_GROWTH, FOLLOW_POLL_MAX_SECONDS)

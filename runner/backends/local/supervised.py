@@ -161,7 +161,7 @@ class SupervisedBackend:
         if self._early is not None:
             return
         self._early = subprocess.Popen(
-            supervisor_command("--await"),
+            supervisor_command("--await", self.name),
             env={**os.environ, "RUNNER_HOME": str(settings.home), "RUNNER_STORE": settings.store_url},
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
@@ -206,6 +206,10 @@ class SupervisedBackend:
     def launch_details(self, plan: RunPlan) -> LocalLaunch:
         """What the supervisor needs to start attempts, as plain data for the run record."""
         raise NotImplementedError
+
+    def warm(self) -> None:
+        """Load what starting an attempt needs, in a prestarted supervisor while it waits for its run
+        (the docker SDK and a client of the engine): a submit's first line comes that much sooner."""
 
     def stop_orphans(self, record: RunRecord) -> None:
         """Stop whatever a run whose supervisor died left running."""

@@ -2,7 +2,7 @@
 
 `python -P -m runner.backends.local.supervisor RUN_ID`
 `python -P -m runner.backends.local.supervisor --collect RUN_ID`
-`python -P -m runner.backends.local.supervisor --await` (the run id on stdin: SupervisedBackend.prestart)
+`python -P -m runner.backends.local.supervisor --await BACKEND` (the run id on stdin: prestart)
 (the backends start it as `python -P -S -c BOOTSTRAP PATHS ...`: see supervised.supervisor_command)
 
 It outlives the command that submitted the run. SIGTERM (from `runner cancel`) or SIGINT/SIGHUP
@@ -152,9 +152,11 @@ def collect(run_id: str) -> RunState | None:
     return final.state
 
 
-def await_run() -> int:
-    """--await: started before its run exists (SupervisedBackend.prestart); the run id comes on stdin,
-    nothing when the submit launched nothing. Then its output goes to the run's supervisor.log."""
+def await_run(backend: str) -> int:
+    """--await BACKEND: started before its run exists (SupervisedBackend.prestart), it loads what the
+    backend needs to start an attempt while the run id comes on stdin (nothing when the submit launched
+    nothing). Then its output goes to the run's supervisor.log."""
+    local_backend(backend).warm()
     run_id = sys.stdin.readline().strip()
     if not run_id:
         return 0
@@ -169,8 +171,8 @@ def await_run() -> int:
 
 
 def main(argv: list[str]) -> int:
-    if argv == ["--await"]:
-        return await_run()
+    if len(argv) == 2 and argv[0] == "--await":
+        return await_run(argv[1])
     if len(argv) == 2 and argv[0] == "--collect":
         collect(argv[1])
         return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from runner.backends.base import LogChunk
-from runner.backends.local.logs import FOLLOW_POLL_MAX_SECONDS, FOLLOW_POLL_SECONDS
+from runner.backends.local.logs import FIRST_OUTPUT_SECONDS, FOLLOW_POLL_MAX_SECONDS, FOLLOW_POLL_SECONDS
 from runner.backends.local.process import ProcessBackend
 from runner.backends.local.workdir import WorkDir
 from runner.config import Settings, load_settings
@@ -110,6 +111,44 @@ def test_following_streams_each_attempt_until_the_run_ends(tmp_path: Path) -> No
     # waits on the clock, not for real: soon after a change, then less often
     assert clock.sleeps and clock.sleeps[0] == FOLLOW_POLL_SECONDS
     assert all(FOLLOW_POLL_SECONDS <= pause <= FOLLOW_POLL_MAX_SECONDS for pause in clock.sleeps)
+
+
+def test_until_the_first_output_the_follow_polls_at_its_fastest_then_slows_down(tmp_path: Path) -> None:
+    """A submit follows a run whose container is still starting: its first line must show at once."""
+    clock = FakeClock()
+    record = make_record(tmp_path)
+    polls = 0
+
+    def current() -> RunRecord:
+        nonlocal polls
+        polls += 1
+        if polls == 40:  # 39 polls of nothing: the job is still starting
+            write_log(record, 1, b"first\n")
+        if polls == 80:
+            return replace(record, state=RunState.SUCCEEDED)
+        return record
+
+    chunks = logs(record, follow=True, attempt=None, current=current, clock=clock)
+    assert b"".join(chunk.data for chunk in chunks) == b"first\n"
+    before, after = clock.sleeps[:38], clock.sleeps[38:]
+    assert set(before) == {FOLLOW_POLL_SECONDS}, "no slowing down before the first output"
+    assert max(after) == FOLLOW_POLL_MAX_SECONDS, "once it came, quiet time slows the poll as before"
+
+
+def test_a_run_silent_for_long_is_polled_ever_less_often(tmp_path: Path) -> None:
+    clock = FakeClock()
+    record = make_record(tmp_path)
+    polls = 0
+
+    def current() -> RunRecord:
+        nonlocal polls
+        polls += 1
+        return replace(record, state=RunState.SUCCEEDED) if polls > 600 else record
+
+    assert logs(record, follow=True, attempt=None, current=current, clock=clock) == []
+    fast = list(itertools.takewhile(lambda pause: pause == FOLLOW_POLL_SECONDS, clock.sleeps))
+    assert abs(sum(fast) - FIRST_OUTPUT_SECONDS) <= FOLLOW_POLL_SECONDS, "fast for the first seconds only"
+    assert clock.sleeps[len(fast)] > FOLLOW_POLL_SECONDS and clock.sleeps[-1] == FOLLOW_POLL_MAX_SECONDS
 
 
 @pytest.fixture
