@@ -118,6 +118,31 @@ def test_mnist_trains_on_a_real_control_plane_and_its_model_comes_back(
 
 
 @pytest.mark.tensorflow
+@pytest.mark.usefixtures("home", "tensorflow_base_image", "gpu_nodes", "real_store")
+def test_the_regression_example_trains_on_a_real_control_plane_and_its_model_comes_back(
+    runner: Runner, tmp_path: Path, real_kube: RealKube, *, example_wheelhouse: Path
+) -> None:
+    """The third example, so that all three run on the cluster (malaria with its input: test_inputs)."""
+    jobs = tmp_path / "jobs"
+    shutil.copytree(REPO / "jobs", jobs, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    shutil.copytree(example_wheelhouse, jobs / "wheelhouse")
+    on_a_gpu(jobs / "regression" / "job.yaml")
+
+    result = runner("submit", "--backend", "kubernetes", str(jobs / "regression" / "job.yaml"), timeout=1500)
+    assert result.code == 0, result.output[-4000:]
+    run = submitted_run(result)
+    table = real_kube.kubectl("get", "jobs")
+    assert re.search(rf"^{run}\s+Complete\s+1/1", table.stdout, re.MULTILINE), table.stdout
+
+    downloaded = tmp_path / "downloaded"
+    fetched = runner("artifacts", run, "--download", str(downloaded))
+    assert fetched.code == 0, fetched.output
+    metrics = json.loads((downloaded / "outputs" / "metrics.json").read_text())
+    assert {"mse", "mae", "mape"} <= set(metrics["test"])
+    check_artifacts(downloaded / "outputs", ["keras", "h5", "savedmodel", "onnx"])
+
+
+@pytest.mark.tensorflow
 @pytest.mark.usefixtures("home", "tensorflow_base_image", "gpu_nodes")
 def test_mnist_on_two_workers_trains_as_an_indexed_job_and_its_model_comes_back(
     runner: Runner,

@@ -198,7 +198,7 @@ def test_build_failures_show_the_step_and_leave_nothing(
 
 
 @pytest.mark.tensorflow
-def test_mnist_and_malaria_train_in_containers(
+def test_the_three_examples_train_in_containers(
     runner: Runner, tmp_path: Path, home: Path, tensorflow_base_image: str, example_wheelhouse: Path
 ) -> None:
     jobs = tmp_path / "jobs"
@@ -222,6 +222,11 @@ def test_mnist_and_malaria_train_in_containers(
     assert malaria.code == 0, malaria.output[-4000:]
     run = submitted_run(malaria)
     check_artifacts(store_dir(home, "malaria", run) / "outputs", ["keras", "h5", "savedmodel", "onnx"])
+
+    regression = runner("submit", "--backend", "docker", str(jobs / "regression" / "job.yaml"), timeout=1200)
+    assert regression.code == 0, regression.output[-4000:]
+    run = submitted_run(regression)
+    check_artifacts(store_dir(home, "regression", run) / "outputs", ["keras", "h5", "savedmodel", "onnx"])
 
 
 def test_runner_build_pushes_and_the_image_pulls_back(
