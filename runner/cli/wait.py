@@ -21,7 +21,8 @@ DEFAULT_TIMEOUT = "30m"
     type=click.Choice(["launched", "finished"]),
     default="finished",
     show_default=True,
-    help="launched: its image built and its job handed to the backend; finished: ended and collected.",
+    help="launched: its image built and its job started (a cluster run: its Job created); "
+    "finished: ended and collected.",
 )
 @click.option(
     "--timeout",

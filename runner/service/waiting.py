@@ -16,13 +16,16 @@ POLL_SECONDS = 0.5
 
 
 class Until(StrEnum):
-    LAUNCHED = "launched"  # no longer building: pending, running or ended
+    LAUNCHED = "launched"  # built, and its launch done: pending, running or ended
     FINISHED = "finished"  # nothing more happens to it by itself (RunState.final)
 
 
 def reached(record: RunRecord, until: Until) -> bool:
     if until is Until.LAUNCHED:
-        return record.state is not RunState.BUILDING
+        # A cluster run's record is there before its objects: launched once they are all created
+        # (launch["created"]), or once it has ended without them.
+        submitting = record.launch.get("created") is False and not record.state.terminal
+        return record.state is not RunState.BUILDING and not submitting
     return record.state.final
 
 

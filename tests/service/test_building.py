@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -248,3 +248,12 @@ def test_a_wait_gives_up_after_its_timeout_saying_where_the_run_is(builds: Build
     ):
         waiting.wait_for(lambda: record, waiting.Until.LAUNCHED, 2, clock, "2s")
     assert sum(clock.sleeps) == pytest.approx(2.0)
+
+
+def test_a_cluster_run_is_launched_once_its_objects_are_created(builds: Builds, plan: RunPlan) -> None:
+    record = replace(builds.begin(plan, "fake"), state=RunState.PENDING, launch={"created": False})
+    assert not waiting.reached(record, waiting.Until.LAUNCHED), "its Job is still being created"
+    assert waiting.reached(replace(record, launch={"created": True}), waiting.Until.LAUNCHED)
+    lost = replace(record, state=RunState.LOST)
+    assert waiting.reached(lost, waiting.Until.LAUNCHED), "ended without them: no more to wait for"
+    assert waiting.reached(replace(record, launch={}), waiting.Until.LAUNCHED), "a local run's launch"
