@@ -154,10 +154,11 @@ def test_sigterm_during_the_launch_waits_for_it_so_that_cancel_finds_a_launched_
     def terminated() -> None:
         os.kill(os.getpid(), signal.SIGTERM)  # `runner cancel` of the building run, mid-launch
 
+    before = signal.getsignal(signal.SIGTERM)  # SIG_DFL in `runner`; whatever pytest has here
     with pytest.raises(KeyboardInterrupt):
         build(builds, plan, FakeBuilder(during_launch=terminated))
     assert builds.records.get(plan.run_id).state is RunState.PENDING  # launched, for its backend to cancel
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) is before, "the handler it had is back"
 
 
 def test_sigterm_while_building_cancels_the_run(builds: Builds, plan: RunPlan) -> None:
