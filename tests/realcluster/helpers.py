@@ -44,13 +44,17 @@ def submit_detached(path: Path, *extra: str) -> str:
 
 
 def wait_for_run(run: str, *states: str, timeout: float = 120) -> dict[str, Any]:
-    found: dict[str, Any] = wait_until(
-        lambda: doc if (doc := status_of(run))["state"] in states else None,
-        timeout,
-        f"run {run} to be {'/'.join(states)}",
-        pause=0.5,
-    )
-    return found
+    """The run's status once it is in one of states; a timeout says the last status read."""
+    last: dict[str, Any] = {}
+
+    def reached() -> dict[str, Any] | None:
+        last.update(status_of(run))
+        return last if last["state"] in states else None
+
+    try:
+        return wait_until(reached, timeout, f"run {run} to be {'/'.join(states)}", pause=0.5)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; it was last: {last}") from None
 
 
 def condition(obj: Obj, kind: str) -> Obj | None:

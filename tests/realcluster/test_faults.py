@@ -83,14 +83,13 @@ def test_status_and_list_survive_error_bursts_and_slow_answers(
     wait_for_run(steady, "running")
     wait_for_run(brief, "succeeded")
 
-    # status of a live run reads its Job (500, 500, 500, 429, then slow) and its pods (503, then slow)
+    # status of a live run reads its Job (500, 500, 500, 429, then slow); a run known running whose Job
+    # counts its pod ready reads no pods
     read_job = rf"{JOBS}/{steady}(\?|$)"
     rules = [
         proxy.add(Rule("GET", read_job, times=3, status=500)),
         proxy.add(Rule("GET", read_job, times=1, status=429, retry_after=1)),
         proxy.add(Rule("GET", read_job, times=1, delay=3)),
-        proxy.add(Rule("GET", PODS + LIST, times=1, status=503)),
-        proxy.add(Rule("GET", PODS + LIST, times=1, delay=3)),
     ]
     started = time.monotonic()
     shown = status_of(steady)
@@ -99,15 +98,18 @@ def test_status_and_list_survive_error_bursts_and_slow_answers(
     assert time.monotonic() - started < 60
 
     # list --cluster from another machine's home adopts both runs, once each, through a burst on the LIST
+    # of Jobs and on that of the pods (which tell that the live one runs: 503, then slow)
     burst = [
         proxy.add(Rule("GET", JOBS + LIST, times=2, status=500)),
         proxy.add(Rule("GET", JOBS + LIST, times=2, status=429, retry_after=1)),
         proxy.add(Rule("GET", JOBS + LIST, times=1, delay=3)),
+        proxy.add(Rule("GET", PODS + LIST, times=1, status=503)),
+        proxy.add(Rule("GET", PODS + LIST, times=1, delay=3)),
     ]
     elsewhere = {"RUNNER_HOME": str(tmp_path / "elsewhere")}
     listed = run_runner("list", "--cluster", "-o", "json", env=elsewhere)
     assert listed.code == 0, listed.output
-    assert [rule.used for rule in burst] == [2, 2, 1]
+    assert [rule.used for rule in burst] == [2, 2, 1, 1, 1]
     found = {doc["id"]: doc["state"] for doc in json.loads(listed.stdout)}
     assert found == {steady: "running", brief: "succeeded"}
     proxy.add(Rule("GET", JOBS + LIST, times=1, status=500))
