@@ -83,8 +83,9 @@ class Builds:
         self, record: RunRecord, plan: RunPlan, backend: Backend, progress: Callable[[str], None]
     ) -> RunRecord:
         """Prepare (build) and launch a building run. A failure before the launch took the record over
-        fails the run, its build log stored; Ctrl-C or SIGTERM while building cancels it. Both are raised
-        again."""
+        fails the run, its build log stored; Ctrl-C or SIGTERM while building cancels it, and one during
+        the launch cancels the launched run through its backend once the launch is done. Both are
+        raised again."""
         said: list[str] = []
 
         def tee(line: str) -> None:
@@ -92,14 +93,19 @@ class Builds:
             progress(line)
 
         built = False
+        launched: RunRecord | None = None
         try:
             with _TerminateInterrupts() as terminate:
                 plan = backend.prepare(plan, self.settings, tee)
                 built = True
                 with terminate.deferred():
-                    return backend.launch(plan, self.records, self.settings)
+                    launched = backend.launch(plan, self.records, self.settings)
+            return launched
         except KeyboardInterrupt:
-            self._end(record, RunState.CANCELLED, CANCELLED_MESSAGE, [*said, CANCELLED_MESSAGE])
+            if launched is None:
+                self._end(record, RunState.CANCELLED, CANCELLED_MESSAGE, [*said, CANCELLED_MESSAGE])
+            else:  # cancelled mid-launch: the launch is whole now, and its backend stops the run
+                backend.cancel(self.records.get(launched.id), self.records, self.settings)
             raise
         except Exception as error:
             what = "its launch failed" if built else "its build failed"
@@ -146,18 +152,15 @@ class Builds:
         return self.records.get(record.id)
 
     def cancel(self, record: RunRecord, *, wait: bool) -> RunRecord:
-        """Stop a building run's builder (SIGTERM: it cancels the run, or lets its launch finish first)
-        and, with wait, wait for it: the run as it is then, cancelled with its builder gone (pip and
-        the image build stopped), or launched (for its backend to cancel)."""
+        """Stop a building run's builder (SIGTERM: it cancels the run; mid-launch, it finishes the
+        launch, then cancels the launched run through its backend) and, with wait, wait for the builder
+        to be gone (pip and the image build stopped, a launch whole): the run as it is then."""
         pid, started = record.supervisor_pid, record.supervisor_start
         if pid is not None and is_alive(pid, started):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
         give_up = self.clock.monotonic() + CANCEL_WAIT_SECONDS
         while wait and is_alive(pid, started) and self.clock.monotonic() < give_up:
-            current = self.records.get(record.id)
-            if current.state is not RunState.BUILDING and not current.state.terminal:
-                return current  # launched: its backend cancels it
             self.clock.sleep(CANCEL_POLL_SECONDS)
         current = self.records.get(record.id)
         if current.state is RunState.BUILDING and not is_alive(pid, started):

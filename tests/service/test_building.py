@@ -47,6 +47,9 @@ class FakeBuilder:
         self.during_build()
         return plan
 
+    def cancel(self, record: RunRecord, records: RunRecords, settings: Settings) -> None:
+        records.update(record.id, state=RunState.CANCELLED, message="cancelled by its backend")
+
     def launch(self, plan: RunPlan, records: RunRecords, settings: Settings) -> RunRecord:
         self.during_launch()
         record = RunRecord(
@@ -148,7 +151,7 @@ def test_ctrl_c_while_building_cancels_the_run(builds: Builds, plan: RunPlan, ho
     assert stored_build_log(home, plan.run_id).endswith(f"{building.CANCELLED_MESSAGE}\n")
 
 
-def test_sigterm_during_the_launch_waits_for_it_so_that_cancel_finds_a_launched_run(
+def test_sigterm_during_the_launch_lets_it_finish_then_cancels_the_launched_run(
     builds: Builds, plan: RunPlan
 ) -> None:
     def terminated() -> None:
@@ -157,7 +160,8 @@ def test_sigterm_during_the_launch_waits_for_it_so_that_cancel_finds_a_launched_
     before = signal.getsignal(signal.SIGTERM)  # SIG_DFL in `runner`; whatever pytest has here
     with pytest.raises(KeyboardInterrupt):
         build(builds, plan, FakeBuilder(during_launch=terminated))
-    assert builds.records.get(plan.run_id).state is RunState.PENDING  # launched, for its backend to cancel
+    cancelled = builds.records.get(plan.run_id)
+    assert (cancelled.state, cancelled.message) == (RunState.CANCELLED, "cancelled by its backend")
     assert signal.getsignal(signal.SIGTERM) is before, "the handler it had is back"
 
 

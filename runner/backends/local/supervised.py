@@ -98,6 +98,17 @@ _BOOTSTRAP = (
 )
 
 
+@contextlib.contextmanager
+def cancel_deferred() -> Iterator[None]:
+    """Within: processes started have SIGTERM blocked (a signal mask is inherited), so that a cancel
+    sent to a supervisor still starting waits until supervise() handles it, and unblocks it."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
 def supervisor_command(*args: str) -> list[str]:
     """`python -P -S -c BOOTSTRAP PATHS ARGS`: runner.backends.local.supervisor's main(ARGS). -P (safe
     path) keeps the current directory off sys.path: the supervisor starts where the submitter stood, and
@@ -160,14 +171,15 @@ class SupervisedBackend:
         closes its stdin and it exits."""
         if self._early is not None:
             return
-        self._early = subprocess.Popen(
-            supervisor_command("--await", self.name),
-            env={**os.environ, "RUNNER_HOME": str(settings.home), "RUNNER_STORE": settings.store_url},
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with cancel_deferred():
+            self._early = subprocess.Popen(
+                supervisor_command("--await", self.name),
+                env={**os.environ, "RUNNER_HOME": str(settings.home), "RUNNER_STORE": settings.store_url},
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def release_prestart(self) -> None:
         """Let a supervisor prestart gave no run go (it exits at the end of its stdin)."""
@@ -193,7 +205,7 @@ class SupervisedBackend:
                 return early
             except OSError:  # it died meanwhile: start another
                 pass
-        with log.open("ab") as sink:
+        with log.open("ab") as sink, cancel_deferred():
             return subprocess.Popen(
                 supervisor_command(run_id),
                 env={**os.environ, "RUNNER_HOME": str(settings.home), "RUNNER_STORE": settings.store_url},

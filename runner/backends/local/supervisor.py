@@ -60,6 +60,9 @@ def supervise(run_id: str) -> RunState:
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, request_stop)
+    # started with SIGTERM blocked (supervised.cancel_deferred): a cancel sent while it was starting is
+    # delivered now, to the handler, rather than having killed it before it could cancel the run
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
     record = records.update(
         run_id, supervisor_pid=os.getpid(), supervisor_start=identity.start_time(os.getpid())
