@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 from collections.abc import Callable
@@ -358,3 +359,24 @@ def test_list_and_status_for_scripts(runner: Runner, job: Job) -> None:
     missing = runner("status", "no-such-run")
     assert missing.code == 1
     assert "no run or job named 'no-such-run'" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_a_cancel_sent_while_the_supervisor_starts_cancels_the_run(job: Job, home: Path) -> None:
+    """The supervisor is SIGTERMed the moment it exists, before it could install its handlers: the
+    signal waits (blocked) until it can handle it, and the run is cancelled, not lost."""
+    from runner.backends.local.process import ProcessBackend
+    from runner.config import load_settings
+    from runner.records import RunRecords
+    from runner.service.plan import plan_run
+    from runner.spec import load_manifest
+
+    plan = plan_run(load_manifest(job("early", command=["sleep", "60"])), {})
+    settings = load_settings()
+    records = RunRecords(settings.database)
+    try:
+        launched = ProcessBackend().launch(plan, records, settings)
+        os.kill(launched.supervisor_pid or 0, signal.SIGTERM)
+        done = wait_for_state(launched.id, "cancelled", "lost", "failed", "succeeded")
+        assert (done["state"], done["message"]) == ("cancelled", "cancelled"), done
+    finally:
+        records.close()
