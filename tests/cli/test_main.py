@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import Result
 
@@ -93,3 +97,37 @@ def test_cancel_handles_every_run_when_one_is_unknown(
     assert f"run {a} cancelled" in result.stdout and f"run {b} cancelled" in result.stdout
     assert "error: no run or job named 'no-such-run'" in result.stderr
     assert "Traceback" not in result.output
+
+
+def _loaded_after(imports: str, watched: tuple[str, ...]) -> list[str]:
+    """Which of watched a fresh interpreter has loaded after `import imports`."""
+    probe = f"import sys, {imports}\nprint(sorted(n for n in {watched!r} if n in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return list(ast.literal_eval(done.stdout))
+
+
+def test_a_docker_supervisor_does_not_import_the_manifest_models() -> None:
+    """It renders containers and reads labels only: runner.render and runner.spec load their names
+    lazily (runner.lazyexports), so pydantic (some 150 ms) stays out of the path to a submit's first
+    log line."""
+    watched = ("pydantic", "yaml", "docker", "runner.spec.model", "runner.render.kubernetes")
+    imports = "runner.backends.local.supervisor, runner.backends.local.docker"
+    assert _loaded_after(imports, watched) == []
+
+
+def test_listing_cluster_runs_does_not_import_the_renderings() -> None:
+    """`runner list --cluster` reads Jobs through the cluster backend: the manifest checks and
+    pydantic's models (some 100 ms of its start) load only when a run is rendered."""
+    watched = ("pydantic", "runner.spec.model", "runner.render.kubernetes.checks")
+    assert _loaded_after("runner.backends.kubernetes.backend", watched) == []
+    assert _loaded_after("runner.render.kubernetes", watched) == []
+
+
+@pytest.mark.parametrize("package", ["runner.spec", "runner.render", "runner.render.kubernetes"])
+def test_every_lazily_exported_name_resolves(package: str) -> None:
+    module = importlib.import_module(package)
+    assert module.__all__, "the package exports names"
+    missing = [name for name in module.__all__ if not hasattr(module, name)]
+    assert missing == []
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        _ = module.no_such_name

@@ -56,12 +56,11 @@ from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
 from runner.errors import BackendError, SubmitError
 from runner.records import RunRecord, RunRecords, RunState
-from runner.render.kubernetes import JOB_NAME_LABEL, ClusterTarget, owned_by, render_run
-from runner.render.kubernetes.workers import check_workers
+from runner.render.kubernetes.conventions import JOB_NAME_LABEL
 from runner.spec.labels import MANAGED_BY, MANAGER, RUN_LABEL, SCHEDULE_LABEL
 
-if TYPE_CHECKING:
-    pass
+if TYPE_CHECKING:  # the renderings (and pydantic's models under them) load when a run is made, not listed
+    from runner.render.kubernetes import ClusterTarget
 
 
 class KubernetesBackend:
@@ -83,6 +82,7 @@ class KubernetesBackend:
         (all of them, said at once): nothing is recorded or built for a cluster that could not run it. The
         cluster schedules, render_job refuses what cannot run there."""
         from runner.backends.kubernetes.inputs import check_inputs
+        from runner.render.kubernetes.workers import check_workers
 
         check_workers(plan.manifest, plan.run_id)
         check_inputs(plan)
@@ -128,9 +128,13 @@ class KubernetesBackend:
 
     def objects(self, plan: RunPlan, target: ClusterTarget) -> list[dict[str, Any]]:
         """The run's ConfigMap and Job: what launch sends, and what `runner render --kubernetes` prints."""
+        from runner.render.kubernetes import render_run
+
         return render_run(plan.manifest, target, run_id=plan.run_id, manifest_text=plan.manifest_text)
 
     def launch(self, plan: RunPlan, records: RunRecords, settings: Settings) -> RunRecord:
+        from runner.render.kubernetes import owned_by
+
         namespace = cluster_namespace(plan.manifest, None, self.context)
         target = self.target(plan, settings, namespace)
         objects = self.objects(plan, target)  # render first: a manifest that cannot run is refused
@@ -217,6 +221,8 @@ class KubernetesBackend:
         the Job (its TTL, kubectl delete). Only metadata changes: the ConfigMap's data is immutable. The
         Job's uid exists only once it is created, after the ConfigMap its pod mounts."""
         from kubernetes.client.exceptions import ApiException
+
+        from runner.render.kubernetes import owned_by
 
         owned = owned_by(config_map, job)["metadata"]["ownerReferences"]
         if config_map["metadata"].get("ownerReferences") == owned:

@@ -8,9 +8,9 @@ from runner.backends.base import RunPlan
 from runner.backends.kubernetes.client import default_namespace
 from runner.config import Settings
 from runner.errors import BackendError
-from runner.render.kubernetes import ClusterTarget
 
 if TYPE_CHECKING:
+    from runner.render.kubernetes import ClusterTarget
     from runner.spec import JobManifest
 
 
@@ -33,6 +33,7 @@ def target_for(
     --kubernetes` and `runner schedule apply [--dry-run]` all render through it, so a dry run prints
     what is sent. Raises UserError for a target that cannot run on a cluster (ClusterTarget)."""
     from runner.backends.kubernetes.inputs import planned_inputs
+    from runner.render.kubernetes import ClusterTarget
 
     if plan.image is None:
         raise BackendError(
