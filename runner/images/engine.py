@@ -1,6 +1,8 @@
 """The local Docker engine as building and pushing use it: one cached client, lookups, errors in words.
 
 ``connect_engine`` gives a client of the engine DOCKER_HOST names (docker SDK, imported lazily);
+``quick_get`` and what uses it (``quick_image``, ``engine_info``, ``InfoAhead``) ask a unix-socket
+engine directly, without the SDK, where a command's start-up would otherwise be mostly the SDK's;
 ``BuildError`` and ``EngineError`` are what building and pushing raise, and the helpers at the end
 turn what the engine said (API errors, error events, connection failures) into short messages.
 """
@@ -96,43 +98,83 @@ def local_image(client: docker.DockerClient, reference: str) -> str | None:
     return str(image.id)
 
 
-def quick_image_id(reference: str, timeout: float = 5.0) -> str | None:
-    """The id of the image the engine has under reference, asked without the docker SDK; None otherwise.
+def quick_get(path: str, timeout: float = 5.0) -> Any:
+    """The engine's JSON answer to GET path, asked without the docker SDK; None when it cannot tell.
 
-    One GET /images/<reference>/json over the engine's unix socket with http.client: a few milliseconds,
-    where importing the SDK and making a client take a few hundred (the check of an unchanged job's
-    image was mostly that). None also when it cannot tell (not a unix socket, no answer, an error):
-    the caller then asks through the SDK, which says why.
+    One request over the engine's unix socket with http.client: a few milliseconds, where importing
+    the SDK and making a client (which asks for the version and pings) take a few hundred; the check of
+    an unchanged job's image and the start of a submit were mostly that. None also for anything but a
+    200 answer with JSON (not a unix socket, no answer, an error): the caller then asks through the SDK,
+    which says why.
     """
     import http.client
     import json
     import socket
-    from urllib.parse import quote
 
     address = engine_address()
     if not address.startswith("unix://"):
         return None
-    path = address.removeprefix("unix://")
+    socket_path = address.removeprefix("unix://")
 
     class _UnixConnection(http.client.HTTPConnection):
         def connect(self) -> None:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.settimeout(timeout)
-            self.sock.connect(path)
+            self.sock.connect(socket_path)
 
     connection = _UnixConnection("localhost", timeout=timeout)
     try:
-        connection.request("GET", f"/images/{quote(reference, safe='/:@')}/json")
+        connection.request("GET", path)
         answer = connection.getresponse()
         body = answer.read()
-        if answer.status != 200:
-            return None
-        found = json.loads(body).get("Id")
-        return str(found) if found else None
-    except (OSError, ValueError, http.client.HTTPException, AttributeError):
+        return json.loads(body) if answer.status == 200 else None
+    except (OSError, ValueError, http.client.HTTPException):
         return None
     finally:
         connection.close()
+
+
+def quick_image(reference: str, timeout: float = 5.0) -> dict[str, Any] | None:
+    """What the engine says of the image under reference (its inspect), or None (quick_get)."""
+    from urllib.parse import quote
+
+    found = quick_get(f"/images/{quote(reference, safe='/:@')}/json", timeout)
+    return found if isinstance(found, dict) else None
+
+
+def quick_image_id(reference: str, timeout: float = 5.0) -> str | None:
+    """The id of the image the engine has under reference, or None (quick_get)."""
+    found = (quick_image(reference, timeout) or {}).get("Id")
+    return str(found) if found else None
+
+
+def engine_info(timeout: int = CLIENT_TIMEOUT_S) -> dict[str, Any]:
+    """The engine's /info (runtimes, CPUs, memory): over its socket, else through the SDK, which raises
+    EngineError saying how to get an engine when none answers."""
+    found = quick_get("/info", timeout)
+    if isinstance(found, dict):
+        return found
+    return dict(connect_engine(timeout).info())
+
+
+class InfoAhead:
+    """The engine's /info, asked in a thread from now on: a submit asks while it reads its manifest.
+    result() gives it (or asks again, through engine_info, when the early question found nothing)."""
+
+    def __init__(self, timeout: int = 60) -> None:
+        self._timeout = timeout
+        self._found: Any = None
+        self._thread = threading.Thread(target=self._ask, name="engine-info", daemon=True)
+        self._thread.start()
+
+    def _ask(self) -> None:
+        self._found = quick_get("/info", self._timeout)
+
+    def result(self) -> dict[str, Any]:
+        self._thread.join(self._timeout)
+        if isinstance(self._found, dict):
+            return self._found
+        return engine_info(self._timeout)
 
 
 def connection_errors() -> tuple[type[Exception], ...]:

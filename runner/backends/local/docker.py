@@ -43,6 +43,8 @@ from runner.workers import WorkerPlace, index_of
 if TYPE_CHECKING:
     import docker
 
+    from runner.images.engine import InfoAhead
+
 _LOG_DRAIN_SECONDS = 10.0
 KILLED = 128 + 9  # the code of a container removed (SIGKILL) before its end was read
 _CLEANUP_ENGINE_TIMEOUT = 30  # seconds per request when a dead supervisor's containers are looked at
@@ -58,15 +60,19 @@ def engine(timeout: int = 60) -> docker.DockerClient:
 def image_digest(reference: str) -> str | None:
     """Which image a reference is now: its registry digest (repository@sha256:...) once pushed, else its
     ID on the engine (sha256:...); None when the engine cannot say."""
-    import docker.errors
+    from runner.images.engine import quick_image
 
-    try:
-        image = engine().images.get(reference)
-    except docker.errors.DockerException:
-        return None
+    attrs = quick_image(reference)  # over the engine's socket; the SDK where that cannot tell
+    if attrs is None:
+        import docker.errors
+
+        try:
+            attrs = engine().images.get(reference).attrs
+        except docker.errors.DockerException:
+            return None
     repository = reference.rsplit(":", 1)[0] if "/" not in reference.rsplit(":", 1)[-1] else reference
-    pushed = [item for item in image.attrs.get("RepoDigests") or [] if item.startswith(f"{repository}@")]
-    return str(pushed[0]) if pushed else str(image.id)
+    pushed = [item for item in attrs.get("RepoDigests") or [] if item.startswith(f"{repository}@")]
+    return str(pushed[0]) if pushed else str(attrs["Id"])
 
 
 def job_images(job: str | None = None) -> list[dict[str, str]]:
@@ -394,10 +400,27 @@ class DockerBackend(SupervisedBackend):
     name = "docker"
     copies_context = False  # the job's code is in its image
 
+    _info_ahead: InfoAhead | None = None
+
+    def prestart(self, settings: Settings) -> None:
+        """The supervisor's interpreter, and the engine's /info asked meanwhile (check reads it)."""
+        from runner.images.engine import InfoAhead
+
+        super().prestart(settings)
+        if self._info_ahead is None:
+            self._info_ahead = InfoAhead()
+
+    def release_prestart(self) -> None:
+        super().release_prestart()
+        self._info_ahead = None
+
     def check(self, plan: RunPlan, settings: Settings) -> None:
+        from runner.images.engine import engine_info
+
         super().check(plan, settings)
         envrefs.check_references(plan.manifest.spec, self.name)
-        info = engine().info()
+        ahead, self._info_ahead = self._info_ahead, None
+        info = ahead.result() if ahead is not None else engine_info(60)
         if plan.manifest.spec.resources.gpu and "nvidia" not in (info.get("Runtimes") or {}):
             raise SubmitError(
                 f"job {plan.manifest.name!r} asks for GPUs, but the Docker engine has no NVIDIA runtime",
