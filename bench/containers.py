@@ -5,7 +5,9 @@
     runner build of an unchanged job (content hash hit), and the same check in-process
         vs  a warm-cache docker build of the same build context
 
-Needs a running engine (scripts/engine.sh start) and the small python base image the tests build
+Each pair is sampled in turns (runner, baseline, runner, ...), so that a busy moment of the machine
+slows both alike; the runner's bytecode is written first, as an installed package has it. Needs a
+running engine (scripts/engine.sh start) and the small python base image the tests build
 (python -m tests.support.engine.base_images). Prints medians and ratios; asserts nothing.
 """
 
@@ -51,13 +53,31 @@ def first_line_seconds(argv: Sequence[str], env: dict[str, str]) -> float:
     return elapsed
 
 
-def timed(action: Callable[[], object], repeat: int) -> list[float]:
-    samples = []
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def alternating(
+    ours: Callable[[], float], baseline: Callable[[], float], repeat: int
+) -> tuple[list[float], list[float]]:
+    """repeat samples of each, taken in turns (ours, baseline, ours, ...), so that a machine busier for
+    a while slows both sides alike instead of one."""
+    mine: list[float] = []
+    theirs: list[float] = []
     for _ in range(repeat):
-        started = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - started)
-    return samples
+        mine.append(ours())
+        theirs.append(baseline())
+    return mine, theirs
+
+
+def compiled_runner() -> None:
+    """Write the runner package's bytecode, as an installed package has it: a shell with
+    PYTHONDONTWRITEBYTECODE (or a fresh checkout) would otherwise compile every module on each start."""
+    import compileall
+
+    compileall.compile_dir(REPO / "runner", quiet=1)
 
 
 def row(name: str, ours: list[float], baseline_name: str, base: list[float]) -> str:
@@ -83,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
+    compiled_runner()
     base = python_base()
     with tempfile.TemporaryDirectory() as scratch:
         home = Path(scratch) / "home"
@@ -102,9 +123,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_dir=home / "builds",
         )
         runner = [sys.executable, "-m", "runner.cli.main"]
-        submit = [
-            first_line_seconds([*runner, "submit", str(job / "job.yaml")], env) for _ in range(args.repeat)
-        ]
         run_env = [
             "-e",
             "RUNNER_STORE=none",
@@ -113,10 +131,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "-e",
             "RUNNER_RUN_ID=benchfirst-x",
         ]
-        plain = [
-            first_line_seconds([DOCKER, "run", "--rm", *run_env, built.reference], env)
-            for _ in range(args.repeat)
-        ]
+        submit, plain = alternating(
+            lambda: first_line_seconds([*runner, "submit", str(job / "job.yaml")], env),
+            lambda: first_line_seconds([DOCKER, "run", "--rm", *run_env, built.reference], env),
+            args.repeat,
+        )
         import docker
 
         client = docker.from_env()
@@ -124,19 +143,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         # warm the layer cache
         baseline, _ = client.images.build(fileobj=io.BytesIO(tar), custom_context=True, rm=True)
         build_command = [*runner, "build", "--no-push", str(job / "job.yaml")]
-        cached = timed(
-            lambda: subprocess.run(build_command, env=env, check=True, capture_output=True), args.repeat
-        )
-        manifest = load_manifest(job / "job.yaml").manifest
-        in_process = timed(
-            lambda: ensure_image(
-                manifest, job, registry=None, progress=lambda _: None, cache_dir=home / "cache"
-            ),
+        cached, warm = alternating(
+            lambda: timed(lambda: subprocess.run(build_command, env=env, check=True, capture_output=True)),
+            lambda: timed(lambda: client.images.build(fileobj=io.BytesIO(tar), custom_context=True, rm=True)),
             args.repeat,
         )
-        warm = timed(
-            lambda: client.images.build(fileobj=io.BytesIO(tar), custom_context=True, rm=True), args.repeat
-        )
+        manifest = load_manifest(job / "job.yaml").manifest
+        in_process = [
+            timed(
+                lambda: ensure_image(
+                    manifest, job, registry=None, progress=lambda _: None, cache_dir=home / "cache"
+                )
+            )
+            for _ in range(args.repeat)
+        ]
         for image in (built.reference, str(baseline.id)):  # what the benchmark built, not the base
             with contextlib.suppress(docker.errors.APIError):
                 client.images.remove(image)
