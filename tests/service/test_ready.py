@@ -14,16 +14,21 @@ from runner.service.runs import RunService
 
 
 def awaiting_supervisors() -> list[int]:
-    """This process's children that are a prestarted supervisor (waiting for its run id)."""
+    """This process's children that are a prestarted supervisor (waiting for its run id): every process
+    whose parent is this one, by its stat (a thread's /proc children list is documented unreliable while
+    the tasks run, and missed a child just started now and then)."""
     found = []
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            try:
-                argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
-            except FileNotFoundError:
-                continue
-            if b"--await" in argv:
-                found.append(int(child))
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        parent = int(stat.rsplit(")", 1)[1].split()[1])  # after the command name, which may hold spaces
+        if parent == os.getpid() and b"--await" in argv:
+            found.append(int(entry.name))
     return found
 
 
