@@ -47,9 +47,13 @@ def first_line_seconds(argv: Sequence[str], env: dict[str, str]) -> float:
     started = time.perf_counter()
     process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
-    process.stdout.readline()
+    line = process.stdout.readline()
     elapsed = time.perf_counter() - started
     process.communicate(timeout=300)
+    if b"first" not in line:  # a command that failed before its first line would time its failure
+        raise SystemExit(
+            f"{argv[0]} ... printed {line!r} first, not the job's line (exit {process.returncode})"
+        )
     return elapsed
 
 
