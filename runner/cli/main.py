@@ -221,8 +221,11 @@ def build(file: Path, registry: str | None, push: bool) -> None:
 
     Prints the image reference on stdout; progress goes to stderr.
     """
-    built, digest = service().build(
-        file, registry=registry, push=push, progress=lambda line: click.echo(line, err=True)
+    from runner.config import load_settings
+    from runner.service.imagebuild import build_job_image
+
+    built, digest = build_job_image(
+        file, load_settings(), registry=registry, push=push, progress=lambda line: click.echo(line, err=True)
     )
     verb = f"built in {built.seconds:.1f}s" if built.built else "unchanged (nothing to build)"
     click.echo(f"image {built.reference} {verb}" + (f"; pushed {digest}" if digest else ""), err=True)

@@ -25,7 +25,6 @@ from runner.store.collect import RUN_FILE, FileEntry, read_manifest, run_prefix
 from runner.timestamps import seconds
 
 if TYPE_CHECKING:  # the manifest's modules (pydantic) load when a manifest is read, not before
-    from runner.images.build import BuiltImage
     from runner.spec import LoadedManifest
     from runner.spec.overrides import Override
 
@@ -157,27 +156,6 @@ class RunService:
             return self.builds.detach(plan, chosen, self.context)
         record = self.builds.begin(plan, chosen)
         return self.builds.build_and_launch(record, plan, backend, progress)
-
-    def build(
-        self, path: Path, *, registry: str | None, push: bool, progress: Callable[[str], None]
-    ) -> tuple[BuiltImage, str | None]:
-        """Build (or reuse) the job's image; push it when a registry is given. The pushed digest, if any."""
-        from runner.images.build import ensure_image
-        from runner.images.push import push_image
-        from runner.spec import load_manifest
-
-        loaded = load_manifest(path)
-        registry = registry or self.settings.registry
-        built = ensure_image(
-            loaded.manifest,
-            loaded.context_dir,
-            registry=registry,
-            progress=progress,
-            skip=[self.settings.home],
-        )
-        if not (push and registry):
-            return built, None
-        return built, push_image(built, progress=progress)
 
     def refresh(self, record: RunRecord) -> RunRecord:
         if record.state.collected:

@@ -123,7 +123,15 @@ def test_listing_cluster_runs_does_not_import_the_renderings() -> None:
     assert _loaded_after("runner.render.kubernetes", watched) == []
 
 
-@pytest.mark.parametrize("package", ["runner.spec", "runner.render", "runner.render.kubernetes"])
+def test_building_an_image_does_not_import_the_runs() -> None:
+    """`runner build` of an unchanged job is mostly start-up: it loads no records, store or backends."""
+    watched = ("runner.records", "runner.store", "runner.service.runs", "runner.backends")
+    assert _loaded_after("runner.cli.main, runner.service.imagebuild", watched) == []
+
+
+@pytest.mark.parametrize(
+    "package", ["runner.spec", "runner.render", "runner.render.kubernetes", "runner.service"]
+)
 def test_every_lazily_exported_name_resolves(package: str) -> None:
     module = importlib.import_module(package)
     assert module.__all__, "the package exports names"
