@@ -96,6 +96,10 @@ class RunRecord:
     # once the job has ended (collecting, uncollected): its outcome, to record when it is collected
     outcome: dict[str, Any] = field(default_factory=dict)
     next_collect: float | None = None  # an uncollected run is tried again automatically from then
+    # a cluster run: its Job as last read, {"version": its resourceVersion, "pods": whether that reading
+    # needed the pods too}; a Job listed later at the same version, whose pods were not needed, has
+    # nothing new to say (runner.backends.kubernetes reads no whole Job for it). None: never read.
+    seen: dict[str, Any] | None = None
 
     @property
     def gpu_indices(self) -> list[int]:
@@ -103,6 +107,7 @@ class RunRecord:
 
 
 _JSON_COLUMNS = {"launch", "labels", "outcome"}
+_NULLABLE_JSON_COLUMNS = {"seen"}  # NULL is None, not {}
 _COLUMNS = [f.name for f in fields(RunRecord)]
 RUNS_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS runs (
@@ -170,6 +175,10 @@ class RunRecords:
         row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return None if row is None else _from_row(row)
 
+    def ids(self) -> set[str]:
+        """The id of every recorded run, without reading the records themselves."""
+        return {row[0] for row in self._db.execute("SELECT id FROM runs")}
+
     def get(self, run_id: str) -> RunRecord:
         record = self.find(run_id)
         if record is None:
@@ -228,7 +237,9 @@ def _to_row(record: RunRecord) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for name in _COLUMNS:
         value = getattr(record, name)
-        row[name] = json.dumps(value, sort_keys=True) if name in _JSON_COLUMNS else value
+        if name in _JSON_COLUMNS or (name in _NULLABLE_JSON_COLUMNS and value is not None):
+            value = json.dumps(value, sort_keys=True)
+        row[name] = value
     return row
 
 
@@ -236,5 +247,7 @@ def _from_row(row: sqlite3.Row) -> RunRecord:
     values: dict[str, Any] = {name: row[name] for name in _COLUMNS}
     for name in _JSON_COLUMNS:
         values[name] = {} if values[name] is None else json.loads(values[name])  # NULL: an older database
+    for name in _NULLABLE_JSON_COLUMNS:
+        values[name] = None if values[name] is None else json.loads(values[name])
     values["state"] = RunState(values["state"])
     return RunRecord(**values)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -135,9 +136,19 @@ def test_an_older_database_gains_the_new_columns(tmp_path: Path) -> None:
         )
     records = RunRecords(database)
     old = records.get("mnist-aaaaaa")
-    assert (old.outcome, old.job_start, old.next_collect) == ({}, None, None)
+    assert (old.outcome, old.job_start, old.next_collect, old.seen) == ({}, None, None, None)
     records.update("mnist-aaaaaa", outcome={"state": "succeeded"}, job_start="42")
     assert records.get("mnist-aaaaaa").outcome == {"state": "succeeded"}
+    records.update("mnist-aaaaaa", seen={"version": "7", "pods": False})
+    assert RunRecords(database).get("mnist-aaaaaa").seen == {"version": "7", "pods": False}
+
+
+def test_a_run_never_read_on_a_cluster_has_seen_nothing_and_ids_lists_every_run(records: RunRecords) -> None:
+    records.create(record("mnist-aaaaaa"))
+    records.create(replace(record("mnist-bbbbbb"), seen={"version": "12", "pods": True}))
+    assert records.get("mnist-aaaaaa").seen is None
+    assert records.get("mnist-bbbbbb").seen == {"version": "12", "pods": True}
+    assert records.ids() == {"mnist-aaaaaa", "mnist-bbbbbb"}
 
 
 def test_collection_states() -> None:
