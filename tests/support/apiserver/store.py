@@ -6,6 +6,7 @@ test helpers both go through it, so what a test sets is what clients read and wa
 from __future__ import annotations
 
 import copy
+import json
 import secrets
 import threading
 import uuid
@@ -160,6 +161,20 @@ def _spec_of(obj: Obj) -> Any:
     return {k: v for k, v in obj.items() if k not in {"metadata", "status", "kind", "apiVersion"}}
 
 
+def _fields_v1(value: Any) -> Obj:
+    """The FieldsV1 set of an object's fields, as server-side apply records them: a key per field
+    ("f:name"), list items of objects by their name ("k:{\"name\":\"x\"}"), scalars as {}."""
+    if isinstance(value, dict):
+        return {f"f:{k}": _fields_v1(v) for k, v in value.items() if k != "managedFields"}
+    if isinstance(value, list):
+        found: Obj = {}
+        for index, item in enumerate(value):
+            name = item.get("name", index) if isinstance(item, dict) else item
+            found[f"k:{json.dumps({'name': name}, separators=(',', ':'))}"] = _fields_v1(item)
+        return found
+    return {}
+
+
 class Store:
     """Objects by (resource, namespace, name); every write bumps the one global resourceVersion."""
 
@@ -173,6 +188,8 @@ class Store:
         self.watch_epoch = 0
         """Bumped by `drop_watches`: open watches whose epoch is older end."""
         self.abrupt_drop = False
+        self.managed_fields = False
+        """When True, every write records managedFields (last in metadata, as the API server writes them)."""
         self._objects: dict[tuple[str, str, str], Obj] = {}
         self._rv = 0
         self._history: deque[WatchEvent] = deque()
@@ -260,6 +277,18 @@ class Store:
         self._rv += 1
         meta = obj["metadata"]
         meta["resourceVersion"] = str(self._rv)
+        if self.managed_fields and kind != "DELETED":
+            meta.pop("managedFields", None)
+            meta["managedFields"] = [
+                {
+                    "manager": "fake-apiserver",
+                    "operation": "Update",
+                    "apiVersion": obj.get("apiVersion") or rt.api_version,
+                    "time": timestamp(self.clock()),
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": _fields_v1(obj),
+                }
+            ]
         key = _key(rt, meta.get("namespace", ""), meta["name"])
         self._index(key, self._objects.get(key), None if kind == "DELETED" else obj)
         if kind == "DELETED":
