@@ -78,9 +78,10 @@ class Backend(Protocol):
 
     def adopt(self, records: RunRecords, namespace: str | None, settings: Settings) -> list[str]:
         """Record the runs this backend finds elsewhere (the cluster's runner Jobs in namespace, submitted
-        from another machine or by a schedule) that records does not know yet; their run ids. Each is
-        recorded as refresh would leave it, so a list does not read it again. A local backend knows
-        every run it has, and adopts none."""
+        from another machine or by a schedule) that records does not know yet; their run ids, with those
+        of the known runs it brought up to date on the way (the cluster backend refreshes the namespace's
+        live runs from the same listing). Each is left as refresh would leave it, so a list does not read
+        it again. A local backend knows every run it has, and adopts none."""
         ...
 
     def logs(

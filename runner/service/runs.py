@@ -200,7 +200,7 @@ class RunService:
         (the cluster's runner Jobs in cluster_namespace): the cluster's labels are the truth, the local
         records a cache. states: only runs in one of them (as they are now, after a refresh); selector:
         only runs whose labels match (runner.service.selectors)."""
-        adopted: set[str] = set()  # recorded just now as a refresh would leave them
+        adopted: set[str] = set()  # recorded or brought up to date just now, as a refresh would leave them
         if cluster:
             for name in BACKENDS:
                 try:

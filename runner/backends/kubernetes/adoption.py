@@ -1,15 +1,15 @@
 """Adoption: the namespace's runner Jobs that this machine has not recorded become runs here.
 
 Labels on the cluster are the truth: runs submitted from elsewhere (another laptop, CI) and the runs of
-schedules become visible to list, status, logs and cancel. The Jobs are listed by name only (the server's
-table); whole Jobs are read only for names not recorded here, and each is recorded with the state its
-listing already holds.
+schedules become visible to list, status, logs and cancel. The Jobs are listed metadata-only; whole Jobs
+are read only for names not recorded here, each recorded with the state its Job holds, and for known runs
+whose Job changed since it was last read (RunRecord.seen).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -19,7 +19,7 @@ from runner.backends.kubernetes.client import (
     api_error,
     default_namespace,
     get_json,
-    list_names,
+    job_metadata,
     list_pages,
 )
 from runner.backends.kubernetes.pure.reading import job_changes, parse_time, pod_changes
@@ -33,6 +33,8 @@ BACKEND = "kubernetes"
 
 
 PodsOf = Callable[[str, list[str]], dict[str, list[dict[str, Any]]]]  # namespace, run ids: pods by run
+# namespace, its known live runs, the metadata of its runner Jobs by name: the runs brought up to date
+Refresh = Callable[[str, list[RunRecord], Mapping[str, Mapping[str, Any]]], dict[str, RunRecord]]
 
 
 def adopt_jobs(
@@ -43,23 +45,38 @@ def adopt_jobs(
     context: str | None,
     clock: Clock,
     pods_of: PodsOf,
+    refresh: Refresh,
 ) -> list[str]:
-    """Record every runner Job of the namespace that this machine does not know yet; their run ids.
+    """Record every runner Job of the namespace that this machine does not know yet, and bring the
+    runs it knows there up to date; the run ids of both (a list need not refresh them again).
 
     Labels on the cluster are the truth: runs submitted from elsewhere (another laptop, CI) become
     visible to list, status, logs and cancel here, and so do the runs of schedules (Jobs a CronJob
     or a trigger created), whose run id is their Job's name and whose record carries the schedule's
-    label. Every run's Job is named by its run id, so the namespace's runner Jobs are listed by name
-    only (the server's table, without the objects: a fiftieth of whole Jobs), and whole Jobs are
-    read only for the names not recorded here, named in one selector when they are few. Each run is
-    recorded as a refresh would leave it: from its Job's listing, and from its pods (pods_of, one
-    LIST) where the Job alone cannot tell running from waiting; a list need not refresh it again.
+    label. Every run's Job is named by its run id, so the namespace's runner Jobs are listed
+    metadata-only (name, labels, resourceVersion, without managedFields: a small part of whole Jobs),
+    and whole Jobs are read only for the runs not recorded here (named in one selector when they are
+    few) and, through refresh, for known live runs whose Job changed since it was last read or whose
+    state needs their pods. Each new run is recorded as a refresh would leave it: from its Job, and
+    from its pods (pods_of, one LIST) where the Job alone cannot tell running from waiting.
     """
     namespace = namespace or default_namespace(context)
     selector = f"{MANAGED_BY}={MANAGER}"
+    # read before the Jobs are listed: a run recorded with its Job created has it in the listing
+    live = [
+        record
+        for record in records.list(states=(RunState.PENDING, RunState.RUNNING))
+        if record.backend == BACKEND
+        and record.launch.get("namespace") == namespace
+        and record.launch.get("context") == context
+    ]
     try:
+        listed = job_metadata(context, namespace, selector)
+        known = records.ids()
         unknown = [
-            name for name in list_names(context, JOBS_PATH, namespace, selector) if records.find(name) is None
+            name
+            for name, metadata in listed.items()
+            if (run_id := adopted_run_id(name, dict(metadata.get("labels") or {}))) and run_id not in known
         ]
         jobs = unknown_jobs(context, namespace, unknown) if unknown else []
     except Exception as error:
@@ -75,12 +92,17 @@ def adopt_jobs(
         pods = pods_of(namespace, waiting) if waiting else {}
     except Exception as error:
         raise api_error(error, f"listing the pods of runner's Jobs in {namespace}") from None
+    adopted: list[str] = []
     with records.exclusive():  # one transaction for thousands of adoptions
         for record, needs_pods in found:
+            if records.find(record.id) is not None:
+                continue  # recorded meanwhile (submitted from here): its submission has it
             if needs_pods:
                 record = replace(record, **pod_changes(record, pods.get(record.id, []), {}))
             records.create(record)
-    return [record.id for record, _ in found]
+            adopted.append(record.id)
+    fresh = refresh(namespace, live, listed) if live else {}
+    return adopted + [run_id for run_id in fresh if run_id not in adopted]
 
 
 def unknown_jobs(context: str | None, namespace: str, names: list[str]) -> list[dict[str, Any]]:

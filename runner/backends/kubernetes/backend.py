@@ -15,8 +15,11 @@ page) instead of a GET and a LIST per run, each of which costs the API server a 
 Reads take the API's raw JSON (runner.backends.kubernetes.pure.reading decides from it) through
 client.get_json, without the client's API classes (importing them costs a second of every `runner list`),
 and one API client is kept per kubeconfig and context for the process, so a thousand submissions share
-their connections. `runner list --cluster` lists the namespace's runner Jobs by name only (the server's
-table) and reads whole Jobs only for runs this machine has not recorded yet.
+their connections. Each record keeps the resourceVersion of the Job it was last read from (RunRecord.seen).
+`runner list --cluster`, and a bulk refresh of more runs than one selector names, list the namespace's
+runner Jobs metadata-only (managedFields cut before parsing) and read whole Jobs only for runs this machine
+has not recorded yet, or whose Job changed since, or whose state needs their pods (a Job that says
+neither finished nor running with every pod ready).
 
 A run's ConfigMap is owned by its Job (patched in once the Job exists), so the garbage collector removes it
 with the Job. A run whose Job is gone is read from the run.json its agent wrote into the store when that
@@ -26,7 +29,7 @@ tells its end (the TTL controller removed the finished Job before the runner loo
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +43,7 @@ from runner.backends.kubernetes.client import (
     api_error,
     apis,
     get_json,
+    job_metadata,
     list_pages,
     read_json,
 )
@@ -50,6 +54,7 @@ from runner.backends.kubernetes.pure.reading import (
     pod_changes,
     pod_selector,
     unchanged,
+    unchanged_since_seen,
 )
 from runner.backends.kubernetes.target import cluster_namespace, target_for
 from runner.clock import SYSTEM_CLOCK, Clock
@@ -339,9 +344,11 @@ class KubernetesBackend:
         self, runs: Sequence[RunRecord], records: RunRecords, settings: Settings
     ) -> dict[str, RunRecord]:
         """Refresh many runs at once, by run id: per namespace, their Jobs in one LIST (a set-based
-        selector naming them, or every runner Job of the namespace page by page when they are many),
-        then the pods of those still going the same way. A few requests however many runs; each run
-        reads as refresh() would read it. Records that did not change are not written."""
+        selector naming them), then the pods of those still going the same way. More runs than one
+        selector names: the namespace's runner Jobs are listed metadata-only first, and whole Jobs are
+        read only for runs whose Job changed since it was last read (RunRecord.seen) or whose state
+        needs their pods. A few requests however many runs; each run reads as refresh() would read it.
+        Records that did not change are not written."""
         live = [record for record in runs if not record.state.terminal]
         by_namespace: dict[str, list[RunRecord]] = {}
         for record in live:
@@ -355,16 +362,40 @@ class KubernetesBackend:
         return fresh
 
     def _refresh_namespace(
-        self, namespace: str, group: list[RunRecord], records: RunRecords
+        self,
+        namespace: str,
+        group: list[RunRecord],
+        records: RunRecords,
+        listed: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> dict[str, RunRecord]:
+        """The group's runs brought up to date. listed: the metadata of the namespace's runner Jobs by
+        name, listed just now (adoption has it); a group too large for one selector lists it here. With
+        it, a run whose Job is at the version last read, and whose pods that reading did not need, is
+        left as recorded; a run whose Job it does not hold is gone (missing_job)."""
         from kubernetes.client.exceptions import ApiException
 
         try:
-            jobs = self._jobs_of(namespace, group)
+            if listed is None and len(group) > client.SELECT_AT_MOST:
+                listed = job_metadata(self.context, namespace, f"{MANAGED_BY}={MANAGER}")
+            current = {
+                record.id
+                for record in group
+                if listed is not None
+                and record.id in listed
+                and unchanged_since_seen(record, listed[record.id])
+            }
+            wanted = [
+                record
+                for record in group
+                if record.id not in current and (listed is None or record.id in listed)
+            ]
+            jobs = self._jobs_of(namespace, wanted) if wanted else {}
             changes: dict[str, dict[str, Any]] = {}
             waiting: list[RunRecord] = []
             now = self.clock.time()
             for record in group:
+                if record.id in current:
+                    continue
                 job = jobs.get(record.id)
                 if job is None:
                     changes[record.id] = missing_job(
@@ -382,7 +413,7 @@ class KubernetesBackend:
         fresh: dict[str, RunRecord] = {}
         with records.exclusive():  # one transaction, not one per run
             for record in group:
-                if unchanged(record, changes[record.id]):
+                if record.id in current or unchanged(record, changes[record.id]):
                     fresh[record.id] = record
                 else:
                     fresh[record.id] = records.update(record.id, **changes[record.id])
@@ -436,7 +467,13 @@ class KubernetesBackend:
         from runner.backends.kubernetes.adoption import adopt_jobs
 
         return adopt_jobs(
-            records, namespace, settings, context=self.context, clock=self.clock, pods_of=self._pods_of
+            records,
+            namespace,
+            settings,
+            context=self.context,
+            clock=self.clock,
+            pods_of=self._pods_of,
+            refresh=lambda space, group, listed: self._refresh_namespace(space, group, records, listed),
         )
 
     def logs(

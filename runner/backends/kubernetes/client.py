@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -97,24 +98,23 @@ def apis(context: str | None) -> tuple[Any, Any]:
 
 
 JSON = "application/json"
-# The server's table of a LIST (what `kubectl get` prints) without the objects (includeObject=None): a row of
-# a few cells per object, its name among them, 50 times smaller than whole Jobs (whose managedFields alone
-# are ~11 KB each). Plain JSON where a server does not offer it.
-TABLE = "application/json;as=Table;g=meta.k8s.io;v=v1,application/json"
+# Each object's metadata only (name, labels, resourceVersion), as a PartialObjectMetadataList: what tells
+# whether a Job changed since it was last read. Plain JSON where a server does not offer it.
+METADATA = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 JOBS_PATH = "/apis/batch/v1/namespaces/{namespace}/jobs"
 PODS_PATH = "/api/v1/namespaces/{namespace}/pods"
 
 
-def _answer(read: Callable[[], Any]) -> Any:
-    """read() -> (data bytes, release) parsed as JSON; an answer cut mid-body (a dropped connection, a
-    proxy timeout: urllib3's ProtocolError, or JSON that ends early) is asked again, as client-go does for
-    GETs: the body is read after urllib3's retries are done."""
+def _answer(read: Callable[[], Any], parse: Callable[[bytes], Any] = json.loads) -> Any:
+    """read() -> (data bytes, release) parsed as JSON (by parse); an answer cut mid-body (a dropped
+    connection, a proxy timeout: urllib3's ProtocolError, or JSON that ends early) is asked again, as
+    client-go does for GETs: the body is read after urllib3's retries are done."""
     import urllib3
 
     for attempt in range(READ_RETRIES + 1):
         data, release = read()
         try:
-            return json.loads(data())
+            return parse(data())
         except (urllib3.exceptions.HTTPError, ValueError):
             if attempt == READ_RETRIES:
                 raise
@@ -140,11 +140,12 @@ def get_json(
     query: Sequence[tuple[str, Any]] = (),
     *,
     accept: str = JSON,
+    parse: Callable[[bytes], Any] = json.loads,
 ) -> Any:
-    """GET path (its {namespace} filled in) as the API's JSON, on the shared client, without the client's
-    API classes: importing BatchV1Api and CoreV1Api (their pydantic models) costs more than a second, more
-    than `runner list --cluster` spends on everything else. Errors as the API methods raise them
-    (ApiException), retried as they are."""
+    """GET path (its {namespace} filled in) as the API's JSON (parsed by parse), on the shared client,
+    without the client's API classes: importing BatchV1Api and CoreV1Api (their pydantic models) costs
+    more than a second, more than `runner list --cluster` spends on everything else. Errors as the API
+    methods raise them (ApiException), retried as they are."""
     from kubernetes.client.exceptions import ApiException
 
     api = shared_client(context)
@@ -165,11 +166,17 @@ def get_json(
             raise ApiException.from_response(http_resp=answer, body=None, data=None)
         return (lambda: answer.response.data), answer.response.release_conn
 
-    return _answer(read)
+    return _answer(read, parse)
 
 
 def list_pages(
-    context: str | None, path: str, namespace: str, selector: str, *, accept: str = JSON
+    context: str | None,
+    path: str,
+    namespace: str,
+    selector: str,
+    *,
+    accept: str = JSON,
+    parse: Callable[[bytes], Any] = json.loads,
 ) -> Iterator[dict[str, Any]]:
     """Every object a namespaced LIST selects, PAGE_SIZE at a time (limit and continue), as raw JSON."""
     token: str | None = None
@@ -177,35 +184,69 @@ def list_pages(
         query: list[tuple[str, Any]] = [("labelSelector", selector), ("limit", PAGE_SIZE)]
         if token:
             query.append(("continue", token))
-        page = get_json(context, path, namespace, query, accept=accept)
+        page = get_json(context, path, namespace, query, accept=accept, parse=parse)
         yield from page.get("items") or []
         token = (page.get("metadata") or {}).get("continue")
         if not token:
             return
 
 
-def list_names(context: str | None, path: str, namespace: str, selector: str) -> Iterator[str]:
-    """The names of the objects a namespaced LIST selects, page by page, from the server's table (its
-    Name column) without the objects themselves; from the items where the server answers a plain list."""
-    token: str | None = None
-    while True:
-        query: list[tuple[str, Any]] = [
-            ("labelSelector", selector),
-            ("limit", PAGE_SIZE),
-            ("includeObject", "None"),
-        ]
-        if token:
-            query.append(("continue", token))
-        page = get_json(context, path, namespace, query, accept=TABLE)
-        if page.get("kind") == "Table":
-            columns = [column.get("name") for column in page.get("columnDefinitions") or []]
-            at = columns.index("Name") if "Name" in columns else 0
-            yield from (str(row["cells"][at]) for row in page.get("rows") or [])
-        else:
-            yield from (str(item["metadata"]["name"]) for item in page.get("items") or [])
-        token = (page.get("metadata") or {}).get("continue")
-        if not token:
-            return
+def list_metadata(context: str | None, path: str, namespace: str, selector: str) -> Iterator[dict[str, Any]]:
+    """The metadata (without managedFields) of each object a namespaced LIST selects, page by page: a
+    PartialObjectMetadataList, or the objects' own where the server answers a plain list."""
+    for item in list_pages(context, path, namespace, selector, accept=METADATA, parse=without_managed_fields):
+        metadata: dict[str, Any] = item.get("metadata") or {}
+        metadata.pop("managedFields", None)
+        yield metadata
+
+
+def job_metadata(context: str | None, namespace: str, selector: str) -> dict[str, dict[str, Any]]:
+    """The metadata of the namespace's Jobs that selector selects, by name, listed metadata-only."""
+    listed = list_metadata(context, JOBS_PATH, namespace, selector)
+    return {str(metadata["name"]): metadata for metadata in listed}
+
+
+# managedFields (who wrote which field: several KB an object, most of a metadata list's bytes) are cut
+# from the answer's bytes before it is parsed. The API server writes ObjectMeta's fields in their Go order,
+# managedFields last, and a PartialObjectMetadata's metadata last: each list item ends `...]}}`.
+_MANAGED_FIELDS = b'"managedFields"'
+_ITEM_END = re.compile(rb"\]\s*\}\s*\}")
+_WHITESPACE = b" \t\r\n"
+
+
+def without_managed_fields(data: bytes) -> Any:
+    """A PartialObjectMetadataList's JSON parsed without its items' managedFields, which are cut from the
+    bytes first (cut_managed_fields); the whole answer parsed where they cannot be cut safely."""
+    cut = cut_managed_fields(data)
+    if cut is not None:
+        try:
+            return json.loads(cut)
+        except ValueError:
+            pass  # not laid out as the API server writes it: parsed whole instead
+    return json.loads(data)
+
+
+def cut_managed_fields(data: bytes) -> bytes | None:
+    """data (a PartialObjectMetadataList) without each item's `"managedFields":[...]`, or None when it is not
+    such a list, or when an item is not laid out as the API server writes it (managedFields the last field
+    of metadata, metadata the last of the item): a cut must never reach into another item."""
+    if b"PartialObjectMetadataList" not in data[:512]:
+        return None
+    parts: list[bytes] = []
+    at = 0
+    while (key := data.find(_MANAGED_FIELDS, at)) >= 0:
+        end = _ITEM_END.search(data, key)
+        if end is None or b'"metadata"' in data[key : end.start()]:
+            return None  # it would run past this item's metadata
+        start = key
+        while start > at and data[start - 1] in _WHITESPACE:
+            start -= 1
+        if start > at and data[start - 1] == ord(","):
+            start -= 1
+        parts.append(data[at:start])
+        at = end.start() + 1  # the "]" goes with the field; the closing braces stay
+    parts.append(data[at:])
+    return b"".join(parts)
 
 
 def default_namespace(context: str | None = None) -> str:

@@ -19,14 +19,17 @@ import yaml
 from runner.backends.kubernetes import client as kube_client
 from runner.backends.kubernetes.client import (
     JOBS_PATH,
-    TABLE,
+    METADATA,
     api_error,
     apis,
+    cut_managed_fields,
     get_json,
-    list_names,
+    list_metadata,
     list_pages,
     read_json,
+    without_managed_fields,
 )
+from tests.support.apiserver.fixtures import Kube, kube  # noqa: F401  (fixture)
 
 LISTING = {
     "kind": "JobList",
@@ -112,27 +115,114 @@ def test_an_answer_cut_mid_body_is_read_again(script: Script) -> None:
     )
 
 
-def test_names_come_from_the_servers_table_page_by_page(script: Script) -> None:
-    def table(names: list[str], token: str | None) -> bytes:
-        columns = [{"name": "Status"}, {"name": "Name"}]  # found by name, wherever it stands
-        rows = [{"cells": ["Complete", name]} for name in names]
-        meta = {"continue": token} if token else {}
-        return json.dumps(
-            {"kind": "Table", "metadata": meta, "columnDefinitions": columns, "rows": rows}
-        ).encode()
+MANAGED = [
+    {
+        "manager": "kube-controller-manager",
+        "operation": "Update",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:status": {"f:conditions": {'k:{"type":"Complete"}': {".": {}, "f:status": {}}}}},
+        "subresource": "status",
+    }
+]
 
-    script.answers += [(200, table(["a", "b"], "next"), False), (200, table(["c"], None), False)]
-    assert list(list_names(None, JOBS_PATH, "ml", "m=r")) == ["a", "b", "c"]
-    assert script.paths == [
-        "/apis/batch/v1/namespaces/ml/jobs?labelSelector=m%3Dr&limit=500&includeObject=None",
-        "/apis/batch/v1/namespaces/ml/jobs?labelSelector=m%3Dr&limit=500&includeObject=None&continue=next",
+
+def metadata_list(names: list[str], token: str | None, *, managed: bool = True) -> dict[str, object]:
+    """A PartialObjectMetadataList as the API server writes it: managedFields last in each metadata."""
+    items = [
+        {
+            "kind": "PartialObjectMetadata",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": {
+                "name": name,
+                "resourceVersion": str(index),
+                "labels": {"runner.dev/run": name},
+                **({"managedFields": MANAGED} if managed else {}),
+            },
+        }
+        for index, name in enumerate(names)
     ]
-    assert script.accepts == [TABLE] * 2
+    meta = {"continue": token} if token else {}
+    return {
+        "kind": "PartialObjectMetadataList",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": meta,
+        "items": items,
+    }
 
 
-def test_names_from_a_server_without_tables(script: Script) -> None:
-    script.answers += [(200, json.dumps(LISTING).encode(), False)]  # a plain list: its items' names
-    assert list(list_names(None, JOBS_PATH, "ml", "")) == ["a"]
+def test_metadata_comes_page_by_page_without_managed_fields(script: Script) -> None:
+    first, second = metadata_list(["a", "b"], "next"), metadata_list(["c"], None)
+    script.answers += [(200, json.dumps(first).encode(), False), (200, json.dumps(second).encode(), False)]
+    listed = list(list_metadata(None, JOBS_PATH, "ml", "m=r"))
+    assert [(m["name"], m["resourceVersion"], m["labels"]) for m in listed] == [
+        ("a", "0", {"runner.dev/run": "a"}),
+        ("b", "1", {"runner.dev/run": "b"}),
+        ("c", "0", {"runner.dev/run": "c"}),
+    ]
+    assert all("managedFields" not in m for m in listed)
+    assert script.paths == [
+        "/apis/batch/v1/namespaces/ml/jobs?labelSelector=m%3Dr&limit=500",
+        "/apis/batch/v1/namespaces/ml/jobs?labelSelector=m%3Dr&limit=500&continue=next",
+    ]
+    assert script.accepts == [METADATA] * 2
+    assert METADATA == "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+
+
+def test_metadata_from_a_server_without_partial_lists(script: Script) -> None:
+    script.answers += [(200, json.dumps(LISTING).encode(), False)]  # a plain list: its items' metadata
+    assert list(list_metadata(None, JOBS_PATH, "ml", "")) == [{"name": "a"}]
+
+
+@pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])
+def test_managed_fields_are_cut_from_the_bytes_before_parsing(separators: tuple[str, str]) -> None:
+    listing = metadata_list(["a", "b", "c"], None)
+    data = json.dumps(listing, separators=separators).encode()
+    cut = cut_managed_fields(data)
+    assert cut is not None and b"managedFields" not in cut and len(cut) < len(data) / 2
+    expected = metadata_list(["a", "b", "c"], None, managed=False)
+    assert json.loads(cut) == expected == without_managed_fields(data)
+    assert without_managed_fields(json.dumps(expected).encode()) == expected  # nothing to cut
+
+
+def test_what_is_not_laid_out_as_the_server_writes_it_is_parsed_whole() -> None:
+    """managedFields not last, a string in them that looks like an item's end, or a plain list: nothing
+    is cut (or the cut does not parse), and the whole answer is parsed; no item is lost."""
+    listing = metadata_list(["a", "b"], None)
+    for item in listing["items"]:  # type: ignore[attr-defined]
+        metadata = item["metadata"]
+        item["metadata"] = {"managedFields": metadata.pop("managedFields"), **metadata}
+    data = json.dumps(listing, separators=(",", ":")).encode()
+    assert cut_managed_fields(data) is None  # it would reach into the next item
+    assert [item["metadata"]["name"] for item in without_managed_fields(data)["items"]] == ["a", "b"]
+
+    tricky = metadata_list(["a", "b"], None)
+    tricky["items"][0]["metadata"]["managedFields"] = [{"manager": "x]}}y"}]  # type: ignore[index]
+    data = json.dumps(tricky, separators=(",", ":")).encode()
+    assert [item["metadata"]["name"] for item in without_managed_fields(data)["items"]] == ["a", "b"]
+    assert cut_managed_fields(json.dumps(LISTING).encode()) is None
+
+
+def test_the_fake_api_servers_metadata_lists_are_cut(kube: Kube) -> None:  # noqa: F811
+    """The fake API server (managedFields on) answers the metadata-only Accept with a list that is cut."""
+    kube.server.store.managed_fields = True
+    for name in ("a", "b"):
+        kube.server.create(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, "labels": {"m": "r"}},
+                "data": {"x": "y"},
+            }
+        )
+    path = "/api/v1/namespaces/{namespace}/configmaps"
+    data = get_json(None, path, kube.namespace, [("labelSelector", "m=r")], accept=METADATA, parse=bytes)
+    assert b'"managedFields"' in data and cut_managed_fields(data) is not None
+    listed = list(list_metadata(None, path, kube.namespace, "m=r"))
+    assert [m["name"] for m in listed] == ["a", "b"] and all("managedFields" not in m for m in listed)
+    assert all(
+        m["resourceVersion"] == kube.server.get("configmaps", m["name"])["metadata"]["resourceVersion"]
+        for m in listed
+    )
 
 
 def test_a_list_is_read_page_by_page(script: Script) -> None:

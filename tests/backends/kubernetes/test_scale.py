@@ -99,16 +99,23 @@ def test_bulk_refresh_reads_every_run_as_refresh_does_in_paginated_lists(
     assert any(message.startswith("waiting: ") for _, message in expected.values())
 
     for run, record in snapshot.items():  # back as they were before the per-run refresh
-        records.update(run, **{name: getattr(record, name) for name in ("state", "message", "attempts")})
+        changed = ("state", "message", "attempts", "seen")
+        records.update(run, **{name: getattr(record, name) for name in changed})
     since = len(cluster.server.requests)
     fresh = KubernetesBackend().refresh_many([records.get(run) for run in ids], records, settings)
 
     assert {run: (record.state, record.message) for run, record in fresh.items()} == expected
     assert {run: (r.state, r.message) for run in ids for r in [records.get(run)]} == expected
     jobs, pods = lists(cluster, since, "jobs"), lists(cluster, since, "pods")
-    assert [q.get("limit") for q in jobs] == ["4", "4"]  # 7 runs > 5: every runner Job, 4 a page
+    # 7 runs > 5: every runner Job, 4 a page, metadata-only; then, none read before, every whole Job
+    assert [(metadata, q.get("limit")) for metadata, q in job_lists(cluster, since)] == [
+        (True, "4"),
+        (True, "4"),
+        (False, "4"),
+        (False, "4"),
+    ]
     assert "continue" in jobs[1] and jobs[0]["labelSelector"] == "app.kubernetes.io/managed-by=runner"
-    assert len(pods) == 2 and len(cluster.server.requests) - since == 4  # no request per run
+    assert len(pods) == 2 and len(cluster.server.requests) - since == 6  # no request per run
 
 
 def test_a_few_live_runs_are_named_in_one_selector_and_finished_ones_cost_no_pod_list(
@@ -195,24 +202,31 @@ def test_adoption_pages_through_the_namespaces_jobs_once(
     since = len(cluster.server.requests)
     adopted = KubernetesBackend().adopt(elsewhere, "runner-test", settings)
     assert sorted(adopted) == sorted(ids)
-    # the names of the namespace's runner Jobs (the server's table, without the objects), page by page;
-    # then the whole Jobs of the five runs not recorded here, named in one selector (paged too)
+    # the metadata of the namespace's runner Jobs (without the objects), page by page; then the whole
+    # Jobs of the five runs not recorded here, named in one selector (paged too)
     listed = job_lists(cluster, since)
-    assert [(table, query.get("limit")) for table, query in listed] == [(True, "2")] * 3 + [(False, "2")] * 3
-    assert all(query.get("includeObject") == "None" for _, query in listed[:3])
+    assert [(metadata, query.get("limit")) for metadata, query in listed] == [(True, "2")] * 3 + [
+        (False, "2")
+    ] * 3
     assert all(f"runner.dev/run in ({','.join(sorted(ids))})" in q["labelSelector"] for _, q in listed[3:])
     record: RunRecord = elsewhere.get(ids[0])
     assert (record.state, record.launch["image"], record.max_attempts) == (RunState.PENDING, IMAGE, 1)
     assert record.labels["runner.dev/run"] == ids[0] and record.created > 0
+    assert record.seen == {
+        "version": cluster.server.get("jobs", ids[0])["metadata"]["resourceVersion"],
+        "pods": True,
+    }
     since = len(cluster.server.requests)
-    assert KubernetesBackend().adopt(elsewhere, "runner-test", settings) == []  # known runs stay as they are
-    assert [table for table, _ in job_lists(cluster, since)] == [True] * 3  # no whole Job read
+    # nothing new to adopt; the known runs are brought up to date on the way: waiting, their state is in
+    # their pods, so their Jobs are read again, whole, as a refresh reads them
+    assert sorted(KubernetesBackend().adopt(elsewhere, "runner-test", settings)) == sorted(ids)
+    assert [metadata for metadata, _ in job_lists(cluster, since)] == [True] * 3 + [False] * 3
 
 
 def job_lists(cluster: Cluster, since: int) -> list[tuple[bool, dict[str, str]]]:  # noqa: F811
-    """The LISTs of Jobs since then: whether each asked for the server's table, and its query."""
+    """The LISTs of Jobs since then: whether each asked for metadata only, and its query."""
     return [
-        ("as=Table" in r.headers.get("Accept", r.headers.get("accept", "")), r.query)
+        ("as=PartialObjectMetadataList" in r.headers.get("Accept", r.headers.get("accept", "")), r.query)
         for r in cluster.server.requests[since:]
         if r.method == "GET" and r.path.endswith("/jobs")
     ]
@@ -258,5 +272,116 @@ def test_running_jobs_are_adopted_running_from_one_pod_list_and_listing_reads_th
     since = len(cluster.server.requests)
     listed = RunService(load_settings()).list_runs(cluster=True, cluster_namespace="runner-test")
     assert {run.id: (run.state, run.message) for run in listed} == expected
-    assert [table for table, _ in job_lists(cluster, since)] == [True, False], "names, then whole Jobs once"
+    assert [metadata for metadata, _ in job_lists(cluster, since)] == [True, False], (
+        "metadata, then whole Jobs"
+    )
     assert len(lists(cluster, since, "pods")) == 1, "the pods of the Jobs that do not say it all, once"
+
+
+JOBS = "/apis/batch/v1/namespaces/runner-test/jobs"
+
+
+def whole_jobs_read(cluster: Cluster, since: int) -> list[str]:  # noqa: F811
+    """The requests since then that read whole Jobs (a LIST that is not metadata-only, or a GET)."""
+    return [
+        f"{r.path}?{r.query.get('labelSelector', '')}"
+        for r in cluster.server.requests[since:]
+        if r.method == "GET"
+        and "/jobs" in r.path
+        and "as=PartialObjectMetadataList" not in r.headers.get("Accept", r.headers.get("accept", ""))
+    ]
+
+
+def suspend(cluster: Cluster, run_id: str) -> None:  # noqa: F811
+    job = cluster.server.get("jobs", run_id)
+    job["spec"]["suspend"] = True
+    cluster.server.update(job)
+    cluster.sim.settle()
+
+
+def test_listing_the_cluster_again_reads_whole_only_the_jobs_that_changed_or_are_new(
+    cluster: Cluster,  # noqa: F811
+    tmp_path: Path,
+    records: RunRecords,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cluster.server.store.managed_fields = True  # as a real API server writes them: cut before parsing
+    cluster.sim.add_nodes(1, gpus=8)
+    ids = launch(tmp_path, records, settings, 3)
+    cluster.sim.settle()
+    monkeypatch.setenv("RUNNER_HOME", str(tmp_path / "elsewhere"))  # another machine: it knows no run
+    service = RunService(load_settings())
+
+    def listed() -> dict[str, tuple[RunState, str]]:
+        return {
+            run.id: (run.state, run.message)
+            for run in service.list_runs(cluster=True, cluster_namespace="runner-test")
+        }
+
+    first = listed()
+    assert {state for state, _ in first.values()} == {RunState.RUNNING} and sorted(first) == sorted(ids)
+    # adopted from a pending record, their running state came from their pods: read once more, whole,
+    # and found running with every pod ready, which the Job alone says from then on
+    assert listed() == first
+    assert all(service.records.get(run).seen["pods"] is False for run in ids)  # type: ignore[index]
+
+    since = len(cluster.server.requests)
+    assert listed() == first
+    assert [metadata for metadata, _ in job_lists(cluster, since)] == [True], "one metadata-only LIST"
+    assert whole_jobs_read(cluster, since) == [] and lists(cluster, since, "pods") == []
+    assert len(cluster.server.requests) - since == 1
+
+    suspend(cluster, ids[0])  # its resourceVersion moves
+    [new] = launch(tmp_path, records, settings, 1)
+    cluster.sim.settle()
+    since = len(cluster.server.requests)
+    fourth = listed()
+    assert fourth[ids[0]] == (RunState.PENDING, "suspended (kubectl patch or a queue holds it)")
+    assert fourth[new][0] is RunState.RUNNING and sorted(fourth) == sorted([*ids, new])
+    assert {run: fourth[run] for run in ids[1:]} == {run: first[run] for run in ids[1:]}
+    read = whole_jobs_read(cluster, since)
+    assert sorted(read) == sorted(
+        [
+            f"{JOBS}?app.kubernetes.io/managed-by=runner,runner.dev/run in ({new})",
+            f"{JOBS}?runner.dev/run in ({ids[0]})",
+        ]
+    ), "whole: the new run's Job and the changed one's, nothing else"
+
+
+def test_a_bulk_refresh_of_many_runs_reads_whole_only_the_jobs_that_changed(
+    cluster: Cluster,  # noqa: F811
+    tmp_path: Path,
+    records: RunRecords,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cluster.server.store.managed_fields = True
+    monkeypatch.setattr(kube_client, "SELECT_AT_MOST", 2)
+    cluster.sim.add_nodes(1, gpus=8)
+    ids = launch(tmp_path, records, settings, 4)
+    cluster.sim.settle()
+    backend = KubernetesBackend()
+
+    def refreshed() -> dict[str, tuple[RunState, str]]:
+        fresh = backend.refresh_many([records.get(run) for run in ids], records, settings)
+        return {run: (record.state, record.message) for run, record in fresh.items()}
+
+    first = refreshed()  # never read: every whole Job (all the runner's, 4 > 2), and their pods
+    assert {state for state, _ in first.values()} == {RunState.RUNNING}
+    assert refreshed() == first  # known running now, every pod ready: the Jobs say all there is
+    since = len(cluster.server.requests)
+    assert refreshed() == first
+    assert [metadata for metadata, _ in job_lists(cluster, since)] == [True]
+    assert whole_jobs_read(cluster, since) == [] and len(cluster.server.requests) - since == 1
+
+    suspend(cluster, ids[1])
+    cluster.server.delete("jobs", ids[2], propagation="Background")
+    since = len(cluster.server.requests)
+    fresh = refreshed()
+    assert fresh[ids[1]] == (RunState.PENDING, "suspended (kubectl patch or a queue holds it)")
+    assert fresh[ids[2]][0] is RunState.CANCELLED and "deleted outside the runner" in fresh[ids[2]][1]
+    assert {run: fresh[run] for run in (ids[0], ids[3])} == {run: first[run] for run in (ids[0], ids[3])}
+    assert whole_jobs_read(cluster, since) == [f"{JOBS}?runner.dev/run in ({ids[1]})"], (
+        "only the changed Job is read whole; the deleted one is gone from the metadata list"
+    )

@@ -105,7 +105,13 @@ def job_changes(record: RunRecord, job: Obj) -> tuple[dict[str, Any], bool]:
     (a Job that is neither finished nor suspended: they say running, or why it waits). A suspended Job
     is pending, whatever it was before. A run already known running whose Job still counts every
     worker's pod ready, in the same attempt, has nothing new in its pods: they are not read (at
-    thousands of running runs, the pods' list is most of what `runner list` would fetch)."""
+    thousands of running runs, the pods' list is most of what `runner list` would fetch). The changes
+    include what was seen (seen_of): the Job's resourceVersion, and whether its pods were needed."""
+    changes, needs_pods = _job_changes(record, job)
+    return {**changes, "seen": seen_of(job, needs_pods)}, needs_pods
+
+
+def _job_changes(record: RunRecord, job: Obj) -> tuple[dict[str, Any], bool]:
     status = job.get("status") or {}
     pods = sum(int(status.get(key) or 0) for key in ("failed", "succeeded", "active"))
     # Each worker's pod is one attempt of that worker (a multi-worker run is never retried: check_workers).
@@ -128,6 +134,21 @@ def job_changes(record: RunRecord, job: Obj) -> tuple[dict[str, Any], bool]:
             "message": "suspended (kubectl patch or a queue holds it)",
         }, False
     return changes, not still_running(record, status, workers, changes["attempts"])
+
+
+def seen_of(job: Obj, needs_pods: bool) -> dict[str, Any]:
+    """What a record keeps of the Job it was read from (RunRecord.seen): its resourceVersion, and
+    whether the run's state needed its pods as well."""
+    return {"version": (job.get("metadata") or {}).get("resourceVersion"), "pods": needs_pods}
+
+
+def unchanged_since_seen(record: RunRecord, metadata: Obj) -> bool:
+    """Whether the record already says all that its Job, listed now with this metadata, tells: the Job
+    is at the resourceVersion last read, and that reading did not need the pods (which change without
+    their Job changing). A record never read from its Job (seen None, or no version) is not."""
+    seen = record.seen or {}
+    version = metadata.get("resourceVersion")
+    return bool(version) and seen.get("version") == version and seen.get("pods") is False
 
 
 def still_running(record: RunRecord, status: Obj, workers: int, attempts: int) -> bool:
