@@ -347,8 +347,10 @@ class KubernetesBackend:
         selector naming them), then the pods of those still going the same way. More runs than one
         selector names: the namespace's runner Jobs are listed metadata-only first, and whole Jobs are
         read only for runs whose Job changed since it was last read (RunRecord.seen) or whose state
-        needs their pods. A few requests however many runs; each run reads as refresh() would read it.
-        Records that did not change are not written."""
+        needs their pods (when those alone are more than a selector names, every runner Job of the
+        namespace is listed whole at once, as a metadata list would only add to that). A few requests
+        however many runs; each run reads as refresh() would read it. Records that did not change are
+        not written."""
         live = [record for record in runs if not record.state.terminal]
         by_namespace: dict[str, list[RunRecord]] = {}
         for record in live:
@@ -375,7 +377,7 @@ class KubernetesBackend:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            if listed is None and len(group) > client.SELECT_AT_MOST:
+            if listed is None and len(group) > client.SELECT_AT_MOST and not self._read_all(group):
                 listed = job_metadata(self.context, namespace, f"{MANAGED_BY}={MANAGER}")
             current = {
                 record.id
@@ -418,6 +420,14 @@ class KubernetesBackend:
                 else:
                     fresh[record.id] = records.update(record.id, **changes[record.id])
         return fresh
+
+    @staticmethod
+    def _read_all(group: Sequence[RunRecord]) -> bool:
+        """Whether more of the group's Jobs must be read whole, whatever a metadata list would say (never
+        read, or their pods needed), than one selector names: all of the namespace's are then listed
+        whole at once, and a metadata list first would only add to it."""
+        must = [record for record in group if (record.seen or {}).get("pods") is not False]
+        return len(must) > client.SELECT_AT_MOST
 
     def _jobs_of(self, namespace: str, group: Sequence[RunRecord]) -> dict[str, dict[str, Any]]:
         """The Jobs of the group's runs by name: named in one selector (a schedule's run, which has no
