@@ -391,7 +391,8 @@ class KubernetesBackend:
                 for record in group
                 if record.id not in current and (listed is None or record.id in listed)
             ]
-            jobs = self._jobs_of(namespace, wanted) if wanted else {}
+            selects = client.SELECTS_AT_MOST if listed is not None else 1
+            jobs = self._jobs_of(namespace, wanted, selects=selects) if wanted else {}
             changes: dict[str, dict[str, Any]] = {}
             waiting: list[RunRecord] = []
             now = self.clock.time()
@@ -429,27 +430,33 @@ class KubernetesBackend:
         must = [record for record in group if (record.seen or {}).get("pods") is not False]
         return len(must) > client.SELECT_AT_MOST
 
-    def _jobs_of(self, namespace: str, group: Sequence[RunRecord]) -> dict[str, dict[str, Any]]:
-        """The Jobs of the group's runs by name: named in one selector (a schedule's run, which has no
-        runner.dev/run label, by a GET) when they are few, else every runner Job of the namespace."""
+    def _jobs_of(
+        self, namespace: str, group: Sequence[RunRecord], *, selects: int = 1
+    ) -> dict[str, dict[str, Any]]:
+        """The Jobs of the group's runs by name: named in set-based selectors of SELECT_AT_MOST runs each,
+        when they are at most selects times that many (a schedule's run, which has no runner.dev/run
+        label, by a GET; no more of those than one selector names), else every runner Job of the
+        namespace. selects > 1 where the
+        runs are those of the namespace's Jobs that changed: each selector's LIST costs the API server a
+        scan of the namespace, but the client reads only the Jobs it names, not all of them."""
         from kubernetes.client.exceptions import ApiException
 
-        if len(group) > client.SELECT_AT_MOST:
+        named = sorted(record.id for record in group if not record.labels.get(SCHEDULE_LABEL))
+        unnamed = [record.id for record in group if record.labels.get(SCHEDULE_LABEL)]
+        at_most = client.SELECT_AT_MOST
+        if len(group) > at_most * selects or len(unnamed) > at_most:
             items = list_pages(self.context, JOBS_PATH, namespace, f"{MANAGED_BY}={MANAGER}")
             return {job["metadata"]["name"]: job for job in items}
-        named = sorted(record.id for record in group if not record.labels.get(SCHEDULE_LABEL))
         jobs: dict[str, dict[str, Any]] = {}
-        if named:
-            selector = f"{RUN_LABEL} in ({','.join(named)})"
-            jobs = {
-                job["metadata"]["name"]: job
+        for start in range(0, len(named), at_most):
+            selector = f"{RUN_LABEL} in ({','.join(named[start : start + at_most])})"
+            jobs.update(
+                (job["metadata"]["name"], job)
                 for job in list_pages(self.context, JOBS_PATH, namespace, selector)
-            }
-        for record in group:
-            if record.id in named:
-                continue
+            )
+        for run_id in unnamed:
             try:
-                jobs[record.id] = get_json(self.context, f"{JOBS_PATH}/{record.id}", namespace)
+                jobs[run_id] = get_json(self.context, f"{JOBS_PATH}/{run_id}", namespace)
             except ApiException as error:
                 if error.status != 404:
                     raise

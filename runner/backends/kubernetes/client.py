@@ -22,6 +22,7 @@ CONNECT_RETRIES = 1  # a refused or unreachable address is said at once, not aft
 READ_RETRIES = 3  # GETs whose answer was cut mid-body (a dropped connection), read again
 PAGE_SIZE = 500  # objects per LIST page (limit/continue), as kubectl's --chunk-size
 SELECT_AT_MOST = 100  # runs named in one set-based label selector; more: list the namespace page by page
+SELECTS_AT_MOST = 10  # selectors of runs whose Jobs changed (seen in a metadata list) before listing all
 REQUEST_TIMEOUT = (5, 30)  # seconds to connect, to read: no call waits forever
 CONFIG_HINT = "set KUBECONFIG (or ~/.kube/config) as for kubectl, or run inside a pod with a service account"
 

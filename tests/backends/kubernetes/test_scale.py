@@ -382,3 +382,41 @@ def test_a_bulk_refresh_of_many_runs_reads_whole_only_the_jobs_that_changed(
     assert whole_jobs_read(cluster, since) == [f"{JOBS}?runner.dev/run in ({ids[1]})"], (
         "only the changed Job is read whole; the deleted one is gone from the metadata list"
     )
+
+
+def test_many_changed_jobs_are_read_in_a_few_selectors_not_the_whole_namespace(
+    cluster: Cluster,  # noqa: F811
+    tmp_path: Path,
+    records: RunRecords,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(kube_client, "SELECT_AT_MOST", 2)
+    monkeypatch.setattr(kube_client, "SELECTS_AT_MOST", 2)
+    cluster.sim.add_nodes(1, gpus=8)
+    ids = launch(tmp_path, records, settings, 6)
+    cluster.sim.settle()
+    backend = KubernetesBackend()
+    for _ in range(2):  # read whole, then known running with every pod ready
+        backend.refresh_many([records.get(run) for run in ids], records, settings)
+
+    for run in ids[:3]:
+        suspend(cluster, run)
+    since = len(cluster.server.requests)
+    fresh = backend.refresh_many([records.get(run) for run in ids], records, settings)
+    assert {run for run, record in fresh.items() if record.state is RunState.PENDING} == set(ids[:3])
+    changed = sorted(ids[:3])
+    assert whole_jobs_read(cluster, since) == [
+        f"{JOBS}?runner.dev/run in ({','.join(changed[:2])})",
+        f"{JOBS}?runner.dev/run in ({changed[2]})",
+    ], "3 changed Jobs, 2 a selector: not every runner Job"
+
+    for run in ids[3:]:
+        suspend(cluster, run)
+    monkeypatch.setattr(kube_client, "SELECTS_AT_MOST", 1)
+    since = len(cluster.server.requests)
+    fresh = backend.refresh_many([records.get(run) for run in ids], records, settings)
+    assert {record.state for record in fresh.values()} == {RunState.PENDING}
+    assert whole_jobs_read(cluster, since) == [f"{JOBS}?app.kubernetes.io/managed-by=runner"], (
+        "more changed than the selectors name: every runner Job, whole"
+    )
