@@ -18,7 +18,7 @@ BACKENDS = ("process", "docker", "kubernetes")
 def choose_backend(name: str) -> str:
     """The backend a name means here: 'auto' is docker when an engine answers, else process."""
     if name == "auto":
-        from runner.backends.local.docker import engine_answers
+        from runner.backends.local.dockerengine import engine_answers
 
         return "docker" if engine_answers() else "process"
     if name not in BACKENDS:

@@ -423,7 +423,7 @@ class RunService:
     ) -> list[tuple[str, str | None]]:
         """Job images on this machine's engine that no kept run uses, each job's newest kept: (reference,
         why it could not be removed or None). Nothing when no engine answers."""
-        from runner.backends.local import docker as engine
+        from runner.backends.local import dockerengine as engine
 
         if not engine.engine_answers():
             return []

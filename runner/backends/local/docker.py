@@ -12,18 +12,16 @@ container's whole log as its attempt's log before removing it.
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from runner.backends.base import RunPlan
 from runner.backends.local import envrefs
 from runner.backends.local.attempts import Attempt, LocalLaunch, Outcome
+from runner.backends.local.dockerengine import engine, image_digest
 from runner.backends.local.dockernet import create_network, remove_run_networks
 from runner.backends.local.gang import GangAttempt, start_gang, worker_gpus
 from runner.backends.local.supervised import SupervisedBackend, exited_outcome
@@ -41,101 +39,11 @@ from runner.spec.labels import RUN_LABEL
 from runner.workers import WorkerPlace, index_of
 
 if TYPE_CHECKING:
-    import docker
-
     from runner.images.engine import InfoAhead
 
 _LOG_DRAIN_SECONDS = 10.0
 KILLED = 128 + 9  # the code of a container removed (SIGKILL) before its end was read
 _CLEANUP_ENGINE_TIMEOUT = 30  # seconds per request when a dead supervisor's containers are looked at
-
-
-def engine(timeout: int = 60) -> docker.DockerClient:
-    """A client of the local engine, or EngineError (a BackendError) saying how to get one."""
-    from runner.images.engine import connect_engine
-
-    return connect_engine(timeout)
-
-
-def image_digest(reference: str) -> str | None:
-    """Which image a reference is now: its registry digest (repository@sha256:...) once pushed, else its
-    ID on the engine (sha256:...); None when the engine cannot say."""
-    from runner.images.engine import quick_image
-
-    attrs = quick_image(reference)  # over the engine's socket; the SDK where that cannot tell
-    if attrs is None:
-        import docker.errors
-
-        try:
-            attrs = engine().images.get(reference).attrs
-        except docker.errors.DockerException:
-            return None
-    repository = reference.rsplit(":", 1)[0] if "/" not in reference.rsplit(":", 1)[-1] else reference
-    pushed = [item for item in attrs.get("RepoDigests") or [] if item.startswith(f"{repository}@")]
-    return str(pushed[0]) if pushed else str(attrs["Id"])
-
-
-def job_images(job: str | None = None) -> list[dict[str, str]]:
-    """The job images runner built on this engine (labelled managed-by runner, with a job): reference
-    (or id when untagged), id, job and creation time; only job's when given."""
-    from runner.images.build import TAG_LABEL
-    from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER
-
-    wanted = [f"{MANAGED_BY}={MANAGER}", TAG_LABEL] + ([f"{JOB_LABEL}={job}"] if job else [])
-    found = []
-    for image in engine().images.list(filters={"label": wanted}):
-        labels = image.labels or {}
-        tags = image.tags or [str(image.id)]
-        for reference in tags:
-            found.append(
-                {
-                    "reference": reference,
-                    "id": str(image.id),
-                    "job": labels.get(JOB_LABEL, ""),
-                    "created": str(image.attrs.get("Created", "")),
-                }
-            )
-    return found
-
-
-def remove_image(reference: str) -> str | None:
-    """Remove one tag (the image goes with its last tag); why not, when the engine refuses (in use)."""
-    import docker.errors
-
-    try:
-        engine().images.remove(reference, noprune=False)
-    except docker.errors.ImageNotFound:
-        return None
-    except docker.errors.APIError as error:
-        return str(error.explanation or error)
-    return None
-
-
-def engine_answers(timeout: float = 1.0) -> bool:
-    """Whether a Docker engine answers /_ping at DOCKER_HOST (default: the local socket).
-
-    Asked with the standard library, so `auto` costs a millisecond rather than the SDK's import.
-    """
-    address = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    parsed = urlparse(address)
-    try:
-        if parsed.scheme == "unix":
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
-                connection.settimeout(timeout)
-                connection.connect(parsed.path)
-                connection.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-                return connection.recv(64).split(b" ", 2)[1:2] == [b"200"]
-        if parsed.scheme in ("tcp", "http") and parsed.hostname:
-            with socket.create_connection((parsed.hostname, parsed.port or 2375), timeout) as connection:
-                connection.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-                return connection.recv(64).split(b" ", 2)[1:2] == [b"200"]
-    except OSError:
-        return False
-    try:  # ssh://, TLS and other transports: ask the SDK
-        engine(timeout=int(max(timeout, 1))).close()
-    except BackendError:
-        return False
-    return True
 
 
 class ContainerAttempt:

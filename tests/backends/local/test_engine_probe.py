@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.backends.local.docker import engine_answers
+from runner.backends.local.dockerengine import engine_answers
 
 
 def serve_once(path: Path, answer: bytes) -> threading.Thread:
