@@ -8,7 +8,6 @@ socket queries can tell.
 
 from __future__ import annotations
 
-import os
 import socket
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -85,8 +84,9 @@ def engine_answers(timeout: float = 1.0) -> bool:
 
     Asked with the standard library, so `auto` costs a millisecond rather than the SDK's import.
     """
-    address = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-    parsed = urlparse(address)
+    from runner.images.engine import engine_address
+
+    parsed = urlparse(engine_address())
     try:
         if parsed.scheme == "unix":
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
