@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -369,6 +370,7 @@ def _add_commands_of_their_own_modules() -> None:
     from runner.cli.listing import list_runs
     from runner.cli.metrics import metrics
     from runner.cli.render import render
+    from runner.cli.resident.command import resident
     from runner.cli.schedule import schedule
     from runner.cli.scheduler import scheduler
     from runner.cli.setup import completion, init
@@ -388,6 +390,7 @@ def _add_commands_of_their_own_modules() -> None:
         init,
         completion,
         wait,
+        resident,
     )
     for command in commands:
         cli.add_command(command)
@@ -396,7 +399,9 @@ def _add_commands_of_their_own_modules() -> None:
 _add_commands_of_their_own_modules()
 
 
-def main() -> None:
+def main(report: Callable[[int], None] | None = None) -> None:
+    """`runner` with sys.argv; report, when given, learns the exit code just before the process ends
+    (the resident server's process tells its client)."""
     try:
         cli(prog_name="runner")
     except BrokenPipeError:
@@ -404,11 +409,11 @@ def main() -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)
     except SystemExit as done:  # how every command ends (click's standalone mode)
-        leave(done.code)
-    leave(0)
+        leave(done.code, report)
+    leave(0, report)
 
 
-def leave(code: object) -> None:
+def leave(code: object, report: Callable[[int], None] | None = None) -> None:
     """Exit at once with code, once stdout and stderr are flushed. A command has closed its files and
     records by now; tearing down the interpreter's modules (pydantic's among them) would add ~40 ms to
     every command, a tenth of a trivial `runner submit`."""
@@ -416,16 +421,27 @@ def leave(code: object) -> None:
 
     if any(not thread.daemon for thread in threading.enumerate() if thread is not threading.main_thread()):
         raise SystemExit(code)  # a thread the command left running is waited for, as at an ordinary exit
-    if code is not None and not isinstance(code, int):
-        print(code, file=sys.stderr)  # sys.exit("message"), as Python itself prints it
-        code = 1
+    status = exit_status(code)
     try:
         sys.stdout.flush()
         sys.stderr.flush()
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = code or 141
-    os._exit(code or 0)
+        status = status or 141
+    if report is not None:
+        report(status)
+    os._exit(status)
+
+
+def exit_status(code: object) -> int:
+    """The process's exit status for SystemExit's code, as Python gives it: None is 0, and any other
+    object but an int is printed (sys.exit("message")) and is 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

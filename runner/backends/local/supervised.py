@@ -41,6 +41,7 @@ from runner.backends.local.attempts import (
     record_outcome,
 )
 from runner.backends.local.logs import follow_logs, read_logs
+from runner.backends.local.warmstart import StartedProcess, start_warm
 from runner.backends.local.workdir import WorkDir
 from runner.clock import SYSTEM_CLOCK, Clock
 from runner.config import Settings
@@ -164,20 +165,22 @@ class SupervisedBackend:
     # Whether a run works in a copy of its context (the process backend runs the command there); a
     # container backend's code is in its image, built from the context by prepare.
     copies_context = True
-    _early: subprocess.Popen[bytes] | None = None
+    _early: StartedProcess | None = None
     _store_checked: tuple[str, float] | None = None  # the store found good: its URL, and when
 
     def prestart(self, settings: Settings) -> None:
         """Start the next run's supervisor now, before the manifest is even read: its interpreter starts
         while the submitting command validates (some 60 ms of a trivial submit), then waits for the run
         id, which launch sends. When nothing is launched, release_prestart (or this process's end)
-        closes its stdin and it exits."""
+        closes its stdin and it exits. A command run by the resident runner has its supervisor forked
+        by that instead, ready at once (warmstart)."""
         if self._early is not None:
             return
+        env = {**os.environ, "RUNNER_HOME": str(settings.home), "RUNNER_STORE": settings.store_url}
         with cancel_deferred():
-            self._early = subprocess.Popen(
+            self._early = start_warm(["--await", self.name], env) or subprocess.Popen(
                 supervisor_command("--await", self.name),
-                env={**os.environ, "RUNNER_HOME": str(settings.home), "RUNNER_STORE": settings.store_url},
+                env=env,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -198,7 +201,7 @@ class SupervisedBackend:
             early.kill()
             early.wait()
 
-    def _supervisor(self, run_id: str, settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    def _supervisor(self, run_id: str, settings: Settings, log: Path) -> StartedProcess:
         """The run's supervisor: the prestarted one, told its run id, else a new one."""
         early, self._early = self._early, None
         if early is not None and early.poll() is None and early.stdin is not None:

@@ -1,0 +1,107 @@
+"""The resident client: hands a command to the resident server, with this process's terminal, and
+stands in for it (signals forwarded, its exit code returned). Imports little: it is what every command
+costs when a resident server answers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+from types import FrameType
+
+from runner.cli.resident.wire import STDIO_FDS, Frames, address, frame
+
+# What a terminal or a supervisor sends the command; SIGTSTP (Ctrl-Z) stops this client only.
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGWINCH)
+EXIT_LOST = 1  # the command's process ended without saying how (killed): a failure, as for any crash
+
+
+def server_address() -> str:
+    """This installation's resident server for this user; RUNNER_RESIDENT_ADDRESS names another (an
+    abstract socket name), for servers side by side (the tests' own)."""
+    named = os.environ.get("RUNNER_RESIDENT_ADDRESS")
+    return f"\0{named}" if named else address(os.getuid(), sys.executable, sys.path[1:])
+
+
+def forward(args: list[str]) -> int | None:
+    """The exit code of args run by the resident server; None when there is none to run it (or it runs
+    older code): the caller runs the command itself."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(server_address())
+        socket.send_fds(sock, [frame(request(args))], list(STDIO_FDS))
+    except OSError:
+        sock.close()
+        return None
+    frames = Frames(sock)
+    first = frames.next()
+    if not (isinstance(first, tuple) and first[0] == "pid"):
+        sock.close()
+        return None  # stale, or gone before it started the command: nothing ran
+    pid = int(first[1])
+    relayed: list[int] = []
+
+    def relay(signum: int, _frame: FrameType | None) -> None:
+        relayed.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    previous = {signum: signal.signal(signum, relay) for signum in FORWARDED}
+    try:
+        done = frames.next()
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+        sock.close()
+    if isinstance(done, tuple) and done[0] == "exit":
+        return int(done[1])
+    if relayed:  # it died of the signal relayed (SIGTERM, SIGQUIT): so does this process, as it would have
+        signal.signal(relayed[-1], signal.SIG_DFL)
+        os.kill(os.getpid(), relayed[-1])
+    return EXIT_LOST
+
+
+def request(args: list[str]) -> dict[str, object]:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    streams = (sys.stdin, sys.stdout, sys.stderr)
+    return {
+        "kind": "run",
+        "argv": ["runner", *args],
+        "cwd": os.getcwd(),  # noqa: PTH109 - pathlib is a tenth of what the client imports
+        "env": dict(os.environ),
+        "umask": mask,
+        "stdio": [(stream.encoding, stream.errors) if stream else ("utf-8", "strict") for stream in streams],
+    }
+
+
+def start_server() -> None:
+    """Start a resident server for the next commands, apart from this one (its own session, no terminal,
+    none of this process's files); one that finds another already serving leaves quietly."""
+    import subprocess
+
+    subprocess.Popen(
+        [sys.executable, "-m", "runner.cli.resident.server"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
+
+
+def ask(kind: str) -> tuple[str, dict[str, object]] | None:
+    """The resident server's answer to a control request (status, stop); None when none answers."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(server_address())
+            sock.sendall(frame({"kind": kind}))
+        except OSError:
+            return None
+        answer = Frames(sock).next()
+    if isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[1], dict):
+        return str(answer[0]), answer[1]
+    return None
