@@ -4,10 +4,12 @@
         vs  docker run of the same image: time to the first line
     runner build of an unchanged job (content hash hit), and the same check in-process
         vs  a warm-cache docker build of the same build context
+    both again with RUNNER_RESIDENT=1: the command handed to a resident runner process (runner.cli.resident)
+        that has the CLI's modules imported, as the console script does when one answers
 
-Each pair is sampled in turns (runner, baseline, runner, ...), so that a busy moment of the machine
-slows both alike; the runner's bytecode is written first, as an installed package has it. Needs a
-running engine (scripts/engine.sh start) and the small python base image the tests build
+Each pair is sampled in turns (runner, baseline, resident runner, ...), so that a busy moment of the
+machine slows every side alike; the runner's bytecode is written first, as an installed package has
+it. Needs a running engine (scripts/engine.sh start) and the small python base image the tests build
 (python -m tests.support.engine.base_images). Prints medians and ratios; asserts nothing.
 """
 
@@ -22,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,17 +65,32 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def alternating(
-    ours: Callable[[], float], baseline: Callable[[], float], repeat: int
-) -> tuple[list[float], list[float]]:
+def in_turns(samplers: Sequence[Callable[[], float]], repeat: int) -> list[list[float]]:
     """repeat samples of each, taken in turns (ours, baseline, ours, ...), so that a machine busier for
-    a while slows both sides alike instead of one."""
-    mine: list[float] = []
-    theirs: list[float] = []
+    a while slows every side alike instead of one."""
+    samples: list[list[float]] = [[] for _ in samplers]
     for _ in range(repeat):
-        mine.append(ours())
-        theirs.append(baseline())
-    return mine, theirs
+        for sampler, taken in zip(samplers, samples, strict=True):
+            taken.append(sampler())
+    return samples
+
+
+@contextlib.contextmanager
+def resident_server(runner: list[str], env: dict[str, str]) -> Iterator[None]:
+    """A resident server (runner.cli.resident) for the runner commands in env, stopped afterwards."""
+    subprocess.run([*runner, "resident", "stop"], env=env, check=False, capture_output=True)
+    subprocess.run([*runner, "--help"], env=env, check=True, capture_output=True)  # starts one
+    for _ in range(100):
+        status = subprocess.run([*runner, "resident", "status"], env=env, check=False, capture_output=True)
+        if status.returncode == 0:
+            break
+        time.sleep(0.1)
+    else:
+        raise SystemExit("the resident server did not start")
+    try:
+        yield
+    finally:
+        subprocess.run([*runner, "resident", "stop"], env=env, check=False, capture_output=True)
 
 
 def compiled_runner() -> None:
@@ -135,11 +152,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "-e",
             "RUNNER_RUN_ID=benchfirst-x",
         ]
-        submit, plain = alternating(
-            lambda: first_line_seconds([*runner, "submit", str(job / "job.yaml")], env),
-            lambda: first_line_seconds([DOCKER, "run", "--rm", *run_env, built.reference], env),
-            args.repeat,
-        )
+        resident = [sys.executable, "-m", "runner.cli.entry"]
+        resident_env = {**env, "RUNNER_RESIDENT": "1", "RUNNER_RESIDENT_IDLE": "300"}
+        with resident_server(resident, resident_env):
+            submit, plain, submit_resident = in_turns(
+                [
+                    lambda: first_line_seconds([*runner, "submit", str(job / "job.yaml")], env),
+                    lambda: first_line_seconds([DOCKER, "run", "--rm", *run_env, built.reference], env),
+                    lambda: first_line_seconds([*resident, "submit", str(job / "job.yaml")], resident_env),
+                ],
+                args.repeat,
+            )
         import docker
 
         client = docker.from_env()
@@ -147,11 +170,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         # warm the layer cache
         baseline, _ = client.images.build(fileobj=io.BytesIO(tar), custom_context=True, rm=True)
         build_command = [*runner, "build", "--no-push", str(job / "job.yaml")]
-        cached, warm = alternating(
-            lambda: timed(lambda: subprocess.run(build_command, env=env, check=True, capture_output=True)),
-            lambda: timed(lambda: client.images.build(fileobj=io.BytesIO(tar), custom_context=True, rm=True)),
-            args.repeat,
-        )
+        resident_build = [*resident, "build", "--no-push", str(job / "job.yaml")]
+        with resident_server(resident, resident_env):
+            cached, warm, cached_resident = in_turns(
+                [
+                    lambda: timed(
+                        lambda: subprocess.run(build_command, env=env, check=True, capture_output=True)
+                    ),
+                    lambda: timed(
+                        lambda: client.images.build(fileobj=io.BytesIO(tar), custom_context=True, rm=True)
+                    ),
+                    lambda: timed(
+                        lambda: subprocess.run(
+                            resident_build, env=resident_env, check=True, capture_output=True
+                        )
+                    ),
+                ],
+                args.repeat,
+            )
         manifest = load_manifest(job / "job.yaml").manifest
         in_process = [
             timed(
@@ -167,7 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"median of {args.repeat} runs each; ratio = runner / baseline")
     print(f"{'subject':<40} {'time':>12}   {'baseline':<36} {'time':>12}   {'ratio':>7}")
     print(row("submit --backend docker, first log line", submit, "docker run, first line", plain))
+    print(row("  the same, RUNNER_RESIDENT=1", submit_resident, "docker run, first line", plain))
     print(row("runner build, unchanged job", cached, "docker build, warm cache", warm))
+    print(row("  the same, RUNNER_RESIDENT=1", cached_resident, "docker build, warm cache", warm))
     print(row("  the same check in-process (no start-up)", in_process, "docker build, warm cache", warm))
     return 0
 
