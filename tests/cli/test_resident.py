@@ -270,6 +270,24 @@ def test_status_and_stop(server: Server) -> None:
     assert "no resident server" in after.stdout
 
 
+def test_callers_that_say_nothing_or_nonsense_leave_the_server_serving(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def answered(said: bytes) -> object:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(f"\0{server.name}")
+            sock.sendall(said)
+            sock.shutdown(socket.SHUT_WR)
+            return Frames(sock).next()
+
+    for nonsense in (b"", b"\0\0\0\2\xff\xff", frame({"kind": "nonsense"})):
+        assert answered(nonsense) is None  # no answer, and the connection closed
+    assert answered(frame({"kind": "run"})) == ("stale", None)  # no streams: the caller runs it itself
+    answer = asked_with(server.name, "status", monkeypatch)
+    assert answer is not None
+    assert answer[1]["pid"] == server.process.pid
+
+
 def test_an_idle_server_leaves_by_itself(monkeypatch: pytest.MonkeyPatch) -> None:
     name = f"runner-test-{uuid.uuid4().hex[:12]}"
     process = start_server(name, idle=0.5)

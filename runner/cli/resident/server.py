@@ -124,14 +124,16 @@ def answer(connection: socket.socket, listener: socket.socket, known: dict[str, 
             connection.sendall(frame(("stale", None)))
         return False
     frames = Frames(connection)
-    asked = frames.next(with_fds=len(STDIO_FDS))
-    kind = asked.get("kind") if isinstance(asked, dict) else None
-    if kind in ("run", "spawn"):
-        fork_for(connection, listener, asked, frames.fds)
-        return True
-    for fd in frames.fds:
-        os.close(fd)
-    return not answer_control(connection, asked, started)
+    try:
+        asked = frames.next(with_fds=len(STDIO_FDS))
+        kind = asked.get("kind") if isinstance(asked, dict) else None
+        if kind in ("run", "spawn"):
+            fork_for(connection, listener, asked, frames.fds)
+            return True
+        return not answer_control(connection, asked, started)
+    finally:
+        for fd in frames.fds:  # the forked process has its copies
+            os.close(fd)
 
 
 def fork_for(
@@ -150,8 +152,6 @@ def fork_for(
                 become_supervisor(asked, fds)
         finally:
             os._exit(1)  # both exit with their own code; never the server's loop
-    for fd in fds:
-        os.close(fd)
     if asked["kind"] == "spawn":
         try:
             watch = [os.pidfd_open(pid)]
