@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -420,3 +421,59 @@ def test_many_changed_jobs_are_read_in_a_few_selectors_not_the_whole_namespace(
     assert whole_jobs_read(cluster, since) == [f"{JOBS}?app.kubernetes.io/managed-by=runner"], (
         "more changed than the selectors name: every runner Job, whole"
     )
+
+
+def test_adoption_reads_no_record_nor_whole_job_of_many_known_unchanged_runs_only_the_changed_ones(
+    cluster: Cluster,  # noqa: F811
+    tmp_path: Path,
+    records: RunRecords,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cluster.server.store.managed_fields = True
+    cluster.sim.add_nodes(19, gpus=8)
+    ids = launch(tmp_path, records, settings, 150)  # more than one selector names
+    cluster.sim.settle()
+    backend = KubernetesBackend()
+    for _ in range(2):  # read whole, then known running with every pod ready
+        assert sorted(backend.adopt(records, "runner-test", settings)) == sorted(ids)
+    assert all(records.get(run).seen["pods"] is False for run in ids)  # type: ignore[index]
+    parsed = spy_on_records(records, monkeypatch)
+
+    since = len(cluster.server.requests)
+    assert sorted(backend.adopt(records, "runner-test", settings)) == sorted(ids), "known and current"
+    assert [metadata for metadata, _ in job_lists(cluster, since)] == [True]
+    assert whole_jobs_read(cluster, since) == [] and len(cluster.server.requests) - since == 1
+    assert parsed == {"read": [], "written": []}, "not one record read whole, nor written"
+
+    suspend(cluster, ids[7])
+    cluster.server.delete("jobs", ids[8], propagation="Background")
+    cluster.sim.settle()
+    since = len(cluster.server.requests)
+    assert sorted(backend.adopt(records, "runner-test", settings)) == sorted(ids)
+    assert whole_jobs_read(cluster, since) == [f"{JOBS}?runner.dev/run in ({ids[7]})"]
+    assert set(parsed["read"]) == {ids[7], ids[8]} and sorted(parsed["written"]) == sorted(ids[7:9])
+    assert records.get(ids[7]).message == "suspended (kubectl patch or a queue holds it)"
+    assert records.get(ids[8]).state is RunState.CANCELLED
+    assert {records.get(run).state for run in ids[:7] + ids[9:]} == {RunState.RUNNING}
+
+
+def spy_on_records(records: RunRecords, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """The ids of the records read whole (parsed from their rows) and written from now on, as they come."""
+    import runner.records as records_module
+
+    seen: dict[str, list[str]] = {"read": [], "written": []}
+    parse, update = records_module._from_row, records.update
+
+    def parsed(row: Any) -> RunRecord:
+        seen["read"].append(row["id"])
+        return parse(row)
+
+    def updated(run_id: str, **changes: Any) -> RunRecord:
+        seen["written"].append(run_id)
+        return update(run_id, **changes)
+
+    monkeypatch.setattr(records_module, "_from_row", parsed)
+    monkeypatch.setattr(records, "update", updated)
+    monkeypatch.setattr(records, "create", lambda record: seen["written"].append(record.id))
+    return seen
