@@ -5,6 +5,7 @@ schedules become visible to list, status, logs and cancel. The Jobs are listed m
 are read only for names not recorded here, each recorded with the state its Job holds, and for known runs
 whose Job changed since it was last read (RunRecord.seen). Of the known runs only that (and their ids) is
 read from the records first: the records of the few the listing leaves behind are read whole after it.
+A fresh home (no run of the namespace recorded here) lists the Jobs whole at once.
 """
 
 from __future__ import annotations
@@ -66,15 +67,18 @@ def adopt_jobs(
     and whole Jobs are read only for the runs not recorded here (named in one selector when they are
     few) and, through refresh, for known live runs whose Job changed since it was last read or whose
     state needs their pods: of the others only the id and seen are read from the records, not the
-    records themselves. Each new run is recorded as a refresh would leave it: from its Job, and
-    from its pods (pods_of, one LIST) where the Job alone cannot tell running from waiting.
+    records themselves. A home that records no run of the namespace and context (a fresh one) lists
+    the Jobs whole at once instead: every one is new there. Each new run is recorded as a refresh would
+    leave it: from its Job, and from its pods (pods_of, one LIST) where the Job alone cannot tell
+    running from waiting.
     """
     namespace = namespace or default_namespace(context)
     launch = {"namespace": namespace, "context": context}
     # read before the Jobs are listed: a run recorded with its Job created has it in the listing
     seen = records.seen(backend=BACKEND, launch=launch, states=LIVE)
+    fresh_home = not seen and not records.holds(backend=BACKEND, launch=launch)
     try:
-        listed, jobs = new_jobs(records, context, namespace)
+        listed, jobs = new_jobs(records, context, namespace, fresh_home=fresh_home)
     except Exception as error:
         raise api_error(error, f"listing the runner's Jobs in {namespace}") from None
     found = [
@@ -91,11 +95,15 @@ def adopt_jobs(
 
 
 def new_jobs(
-    records: RunRecords, context: str | None, namespace: str
+    records: RunRecords, context: str | None, namespace: str, *, fresh_home: bool
 ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """The metadata of the namespace's runner Jobs by name, and the whole Jobs of those not recorded
-    here."""
-    listed = job_metadata(context, namespace, f"{MANAGED_BY}={MANAGER}")
+    here. A fresh home (the records hold no run of the namespace and context) lists every runner Job
+    whole at once, its metadata left empty: each is new, and a metadata list first would only add to it."""
+    selector = f"{MANAGED_BY}={MANAGER}"
+    if fresh_home:
+        return {}, list(list_pages(context, JOBS_PATH, namespace, selector))
+    listed = job_metadata(context, namespace, selector)
     known = records.ids()
     unknown = [
         name
