@@ -147,8 +147,9 @@ def unchanged_since_seen(seen: Obj | None, metadata: Obj) -> bool:
     its Job, listed now with this metadata, tells: the Job is at the resourceVersion last read, and that
     reading did not need the pods (which change without their Job changing). A record never read from
     its Job (seen None, or no version) is not."""
+    last = seen or {}
     version = metadata.get("resourceVersion")
-    return bool(version) and (seen or {}).get("version") == version and (seen or {}).get("pods") is False
+    return bool(version) and last.get("version") == version and last.get("pods") is False
 
 
 def stale_since_seen(seen: Mapping[str, Obj | None], listed: Mapping[str, Obj]) -> list[str]:
