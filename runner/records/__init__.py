@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
@@ -179,6 +179,28 @@ class RunRecords:
         """The id of every recorded run, without reading the records themselves."""
         return {row[0] for row in self._db.execute("SELECT id FROM runs")}
 
+    def seen(
+        self, *, backend: str, launch: Mapping[str, str | None], states: Collection[RunState]
+    ) -> dict[str, dict[str, Any] | None]:
+        """What each run of the backend in one of states, whose launch holds these values (a value it
+        lacks counts as None), last read of its backend's object (RunRecord.seen), by run id, newest first:
+        only those two columns, without reading the records themselves (whose JSON columns cost most of
+        reading thousands of them)."""
+        clauses, params = _launched(backend, launch)
+        clauses.append(_in_states(states))
+        params += [state.value for state in states]
+        query = f"SELECT id, seen FROM runs WHERE {' AND '.join(clauses)} ORDER BY created DESC, id DESC"
+        return {
+            row["id"]: None if row["seen"] is None else json.loads(row["seen"])
+            for row in self._db.execute(query, params)
+        }
+
+    def holds(self, *, backend: str, launch: Mapping[str, str | None]) -> bool:
+        """Whether any run of the backend, in any state, has a launch holding these values (as seen)."""
+        clauses, params = _launched(backend, launch)
+        query = f"SELECT 1 FROM runs WHERE {' AND '.join(clauses)} LIMIT 1"
+        return self._db.execute(query, params).fetchone() is not None
+
     def get(self, run_id: str) -> RunRecord:
         record = self.find(run_id)
         if record is None:
@@ -192,8 +214,10 @@ class RunRecords:
         active_only: bool = False,
         limit: int | None = None,
         states: Collection[RunState] | None = None,
+        ids: Collection[str] | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first; only those in states (as recorded) when given."""
+        """Runs, newest first; only those in states (as recorded), and only those of these ids, when
+        given (a run of them not recorded is left out)."""
         query = "SELECT * FROM runs"
         clauses: list[str] = []
         params: list[Any] = []
@@ -201,8 +225,11 @@ class RunRecords:
             clauses.append("job = ?")
             params.append(job)
         if states is not None:
-            clauses.append(f"state IN ({', '.join('?' for _ in states) or 'NULL'})")
+            clauses.append(_in_states(states))
             params += [state.value for state in states]
+        if ids is not None:  # one parameter however many: SQLite bounds how many a statement takes
+            clauses.append("id IN (SELECT value FROM json_each(?))")
+            params.append(json.dumps(list(ids)))
         if active_only:
             clauses.append("state IN (?, ?)")  # what holds GPUs: collecting runs have ended
             params += [RunState.PENDING.value, RunState.RUNNING.value]
@@ -231,6 +258,22 @@ class RunRecords:
             names = ", ".join(row["id"] for row in rows[:5])
             raise UserError(f"{reference!r} matches several runs: {names}", hint="give more of the run id")
         raise NotFoundError(f"no run or job named {reference!r}", hint="`runner list` shows the runs")
+
+
+def _in_states(states: Collection[RunState]) -> str:
+    """The clause of runs in one of states (none: no run), whose values follow as parameters."""
+    return f"state IN ({', '.join('?' for _ in states) or 'NULL'})"
+
+
+def _launched(backend: str, launch: Mapping[str, str | None]) -> tuple[list[str], list[Any]]:
+    """The clauses, and their parameters, of the runs of the backend whose launch holds these values (a
+    key the launch lacks, or holds as null, matches None)."""
+    clauses = ["backend = ?"]
+    params: list[Any] = [backend]
+    for key, value in launch.items():
+        clauses.append("json_extract(launch, ?) IS ?")
+        params += [f"$.{json.dumps(key)}", value]
+    return clauses, params
 
 
 def _to_row(record: RunRecord) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,6 +150,51 @@ def test_a_run_never_read_on_a_cluster_has_seen_nothing_and_ids_lists_every_run(
     assert records.get("mnist-aaaaaa").seen is None
     assert records.get("mnist-bbbbbb").seen == {"version": "12", "pods": True}
     assert records.ids() == {"mnist-aaaaaa", "mnist-bbbbbb"}
+
+
+def test_seen_reads_the_live_runs_of_one_namespace_and_context_and_holds_tells_any_run_there(
+    records: RunRecords,
+) -> None:
+    here = {"namespace": "team", "context": "lab"}
+
+    def cluster_run(run_id: str, created: float, **extra: Any) -> RunRecord:
+        return record(run_id, created=created, backend="kubernetes", launch={**here, "image": "i"}, **extra)
+
+    records.create(cluster_run("a-1", 1, state=RunState.RUNNING, seen={"version": "7", "pods": False}))
+    records.create(cluster_run("a-2", 3))  # never read: seen None
+    records.create(cluster_run("a-3", 2, seen={"version": "9", "pods": True}))
+    records.create(cluster_run("done", 4, state=RunState.SUCCEEDED, seen={"version": "8", "pods": False}))
+    records.create(record("other-ns", backend="kubernetes", launch={**here, "namespace": "else"}))
+    records.create(record("other-context", backend="kubernetes", launch={**here, "context": "prod"}))
+    records.create(record("no-context", backend="kubernetes", launch={"namespace": "team"}))
+    records.create(record("local", launch=here))  # another backend
+    live = (RunState.PENDING, RunState.RUNNING)
+
+    seen = records.seen(backend="kubernetes", launch=here, states=live)
+    assert list(seen.items()) == [
+        ("a-2", None),
+        ("a-3", {"version": "9", "pods": True}),
+        ("a-1", {"version": "7", "pods": False}),
+    ], "newest first, terminal runs and those of other namespaces, contexts and backends left out"
+    default = {"namespace": "team", "context": None}  # a launch without a context: the default one
+    assert list(records.seen(backend="kubernetes", launch=default, states=live)) == ["no-context"]
+    assert records.holds(backend="kubernetes", launch=here)
+    assert not records.seen(backend="kubernetes", launch={**here, "namespace": "x"}, states=live)
+    assert not records.holds(backend="kubernetes", launch={**here, "namespace": "x"})
+    finished = {"namespace": "old", "context": "lab"}
+    records.create(record("old-1", backend="kubernetes", state=RunState.FAILED, launch=finished))
+    assert records.holds(backend="kubernetes", launch=finished), "a terminal run counts"
+    assert not records.seen(backend="kubernetes", launch=finished, states=live)
+
+
+def test_list_reads_only_the_runs_of_the_ids_given(records: RunRecords) -> None:
+    for number in range(5):
+        records.create(record(f"mnist-{number}", created=number, state=RunState.RUNNING))
+    assert [r.id for r in records.list(ids=["mnist-1", "mnist-3", "gone"])] == ["mnist-3", "mnist-1"]
+    assert [r.id for r in records.list(ids=["mnist-1", "mnist-3"], states=(RunState.FAILED,))] == []
+    assert records.list(ids=[]) == []
+    many = [f"mnist-{number}" for number in range(5)] + [f"x-{number}" for number in range(40_000)]
+    assert len(records.list(ids=many)) == 5, "more ids than SQLite takes parameters"
 
 
 def test_collection_states() -> None:

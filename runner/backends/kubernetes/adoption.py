@@ -3,7 +3,9 @@
 Labels on the cluster are the truth: runs submitted from elsewhere (another laptop, CI) and the runs of
 schedules become visible to list, status, logs and cancel. The Jobs are listed metadata-only; whole Jobs
 are read only for names not recorded here, each recorded with the state its Job holds, and for known runs
-whose Job changed since it was last read (RunRecord.seen).
+whose Job changed since it was last read (RunRecord.seen). Of the known runs only that (and their ids) is
+read from the records first: the records of the few the listing leaves behind are read whole after it.
+A fresh home (no run of the namespace recorded here) lists the Jobs whole at once.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ from runner.backends.kubernetes.client import (
     job_metadata,
     list_pages,
 )
-from runner.backends.kubernetes.pure.reading import job_changes, parse_time, pod_changes
+from runner.backends.kubernetes.pure.reading import (
+    job_changes,
+    parse_time,
+    pod_changes,
+    stale_since_seen,
+)
 from runner.clock import Clock
 from runner.config import Settings
 from runner.records import RunRecord, RunRecords, RunState
@@ -30,10 +37,12 @@ from runner.render.kubernetes.conventions import GPU_RESOURCE
 from runner.spec.labels import JOB_LABEL, MANAGED_BY, MANAGER, RUN_LABEL, SCHEDULE_LABEL
 
 BACKEND = "kubernetes"
+LIVE = (RunState.PENDING, RunState.RUNNING)  # the recorded states of the runs adoption brings up to date
 
 
 PodsOf = Callable[[str, list[str]], dict[str, list[dict[str, Any]]]]  # namespace, run ids: pods by run
-# namespace, its known live runs, the metadata of its runner Jobs by name: the runs brought up to date
+# namespace, known live runs the listing leaves behind, the metadata of its runner Jobs by name: those
+# runs brought up to date
 Refresh = Callable[[str, list[RunRecord], Mapping[str, Mapping[str, Any]]], dict[str, RunRecord]]
 
 
@@ -57,28 +66,19 @@ def adopt_jobs(
     metadata-only (name, labels, resourceVersion, without managedFields: a small part of whole Jobs),
     and whole Jobs are read only for the runs not recorded here (named in one selector when they are
     few) and, through refresh, for known live runs whose Job changed since it was last read or whose
-    state needs their pods. Each new run is recorded as a refresh would leave it: from its Job, and
-    from its pods (pods_of, one LIST) where the Job alone cannot tell running from waiting.
+    state needs their pods: of the others only the id and seen are read from the records, not the
+    records themselves. A home that records no run of the namespace and context (a fresh one) lists
+    the Jobs whole at once instead: every one is new there. Each new run is recorded as a refresh would
+    leave it: from its Job, and from its pods (pods_of, one LIST) where the Job alone cannot tell
+    running from waiting.
     """
     namespace = namespace or default_namespace(context)
-    selector = f"{MANAGED_BY}={MANAGER}"
+    launch = {"namespace": namespace, "context": context}
     # read before the Jobs are listed: a run recorded with its Job created has it in the listing
-    live = [
-        record
-        for record in records.list(states=(RunState.PENDING, RunState.RUNNING))
-        if record.backend == BACKEND
-        and record.launch.get("namespace") == namespace
-        and record.launch.get("context") == context
-    ]
+    seen = records.seen(backend=BACKEND, launch=launch, states=LIVE)
+    fresh_home = not seen and not records.holds(backend=BACKEND, launch=launch)
     try:
-        listed = job_metadata(context, namespace, selector)
-        known = records.ids()
-        unknown = [
-            name
-            for name, metadata in listed.items()
-            if (run_id := adopted_run_id(name, dict(metadata.get("labels") or {}))) and run_id not in known
-        ]
-        jobs = unknown_jobs(context, namespace, unknown) if unknown else []
+        listed, jobs = new_jobs(records, context, namespace, fresh_home=fresh_home)
     except Exception as error:
         raise api_error(error, f"listing the runner's Jobs in {namespace}") from None
     found = [
@@ -87,6 +87,38 @@ def adopt_jobs(
         for adopted in [adoptable(job, records, namespace, settings, context=context, clock=clock)]
         if adopted is not None
     ]
+    adopted = record_adopted(found, records, namespace, pods_of)
+    stale = stale_since_seen(seen, listed)
+    # loaded now, whole, only the runs the listing leaves behind (and only while still live)
+    fresh = refresh(namespace, records.list(ids=stale, states=LIVE), listed) if stale else {}
+    return adopted + [run_id for run_id in seen if run_id in fresh or run_id not in stale]
+
+
+def new_jobs(
+    records: RunRecords, context: str | None, namespace: str, *, fresh_home: bool
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """The metadata of the namespace's runner Jobs by name, and the whole Jobs of those not recorded
+    here. A fresh home (the records hold no run of the namespace and context) lists every runner Job
+    whole at once, its metadata left empty: each is new, and a metadata list first would only add to it."""
+    selector = f"{MANAGED_BY}={MANAGER}"
+    if fresh_home:
+        return {}, list(list_pages(context, JOBS_PATH, namespace, selector))
+    listed = job_metadata(context, namespace, selector)
+    known = records.ids()
+    unknown = [
+        name
+        for name, metadata in listed.items()
+        if (run_id := adopted_run_id(name, dict(metadata.get("labels") or {}))) and run_id not in known
+    ]
+    return listed, unknown_jobs(context, namespace, unknown) if unknown else []
+
+
+def record_adopted(
+    found: list[tuple[RunRecord, bool]], records: RunRecords, namespace: str, pods_of: PodsOf
+) -> list[str]:
+    """Record the runs found on the cluster, those whose Job cannot tell (needs_pods) completed from
+    their pods (one LIST for all), in one transaction; the ids of those recorded (a run recorded
+    meanwhile, submitted from here, is left to its submission)."""
     waiting = [record.id for record, needs_pods in found if needs_pods]
     try:
         pods = pods_of(namespace, waiting) if waiting else {}
@@ -101,8 +133,7 @@ def adopt_jobs(
                 record = replace(record, **pod_changes(record, pods.get(record.id, []), {}))
             records.create(record)
             adopted.append(record.id)
-    fresh = refresh(namespace, live, listed) if live else {}
-    return adopted + [run_id for run_id in fresh if run_id not in adopted]
+    return adopted
 
 
 def unknown_jobs(context: str | None, namespace: str, names: list[str]) -> list[dict[str, Any]]:

@@ -116,7 +116,7 @@ class RunReader:
                 for record in group
                 if listed is not None
                 and record.id in listed
-                and unchanged_since_seen(record, listed[record.id])
+                and unchanged_since_seen(record.seen, listed[record.id])
             }
             wanted = [
                 record

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from runner.backends.kubernetes.pure.reading import missing_job
+from runner.backends.kubernetes.pure.reading import missing_job, stale_since_seen
 from runner.records import RunRecord, RunState
 from runner.spec.labels import SCHEDULE_LABEL
 
@@ -105,3 +105,18 @@ def test_an_adopted_run_reads_its_request_back_from_its_job() -> None:
     assert requested(indexed, container) == {"gpus": 2, "memory": 8 * 2**30, "workers": 3}
     assert requested({}, {}) == {"gpus": 0}
     assert requested({}, {"resources": {"limits": {"memory": "lots"}}}) == {"gpus": 0}
+
+
+def test_the_runs_a_listing_leaves_behind_are_those_whose_job_changed_went_or_needs_its_pods() -> None:
+    seen: dict[str, dict[str, Any] | None] = {
+        "current": {"version": "7", "pods": False},
+        "changed": {"version": "7", "pods": False},
+        "gone": {"version": "7", "pods": False},
+        "waiting": {"version": "7", "pods": True},  # its state came from its pods, which change alone
+        "never-read": None,
+    }
+    listed = {name: {"resourceVersion": "7"} for name in seen if name != "gone"}
+    listed["changed"] = {"resourceVersion": "8"}
+    listed["not-ours"] = {"resourceVersion": "7"}
+    assert stale_since_seen(seen, listed) == ["changed", "gone", "waiting", "never-read"]
+    assert stale_since_seen(seen, {**listed, "current": {}}) == list(seen), "no version listed: read it"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -197,13 +198,11 @@ def test_adoption_pages_through_the_namespaces_jobs_once(
     since = len(cluster.server.requests)
     adopted = KubernetesBackend().adopt(elsewhere, "runner-test", settings)
     assert sorted(adopted) == sorted(ids)
-    # the metadata of the namespace's runner Jobs (without the objects), page by page; then the whole
-    # Jobs of the five runs not recorded here, named in one selector (paged too)
+    # a fresh home (it records no run of the namespace): every runner Job is new there, so they are
+    # listed whole, page by page, once; no metadata-only list first
     listed = job_lists(cluster, since)
-    assert [(metadata, query.get("limit")) for metadata, query in listed] == [(True, "2")] * 3 + [
-        (False, "2")
-    ] * 3
-    assert all(f"runner.dev/run in ({','.join(sorted(ids))})" in q["labelSelector"] for _, q in listed[3:])
+    assert [(metadata, query.get("limit")) for metadata, query in listed] == [(False, "2")] * 3
+    assert all(q["labelSelector"] == "app.kubernetes.io/managed-by=runner" for _, q in listed)
     record: RunRecord = elsewhere.get(ids[0])
     assert (record.state, record.launch["image"], record.max_attempts) == (RunState.PENDING, IMAGE, 1)
     assert record.labels["runner.dev/run"] == ids[0] and record.created > 0
@@ -216,6 +215,39 @@ def test_adoption_pages_through_the_namespaces_jobs_once(
     # their pods, so their Jobs are read again, whole, as a refresh reads them
     assert sorted(KubernetesBackend().adopt(elsewhere, "runner-test", settings)) == sorted(ids)
     assert [metadata for metadata, _ in job_lists(cluster, since)] == [True] * 3 + [False] * 3
+
+
+def test_a_home_that_records_a_run_of_the_namespace_lists_metadata_first_and_names_the_new_jobs(
+    cluster: Cluster,  # noqa: F811
+    tmp_path: Path,
+    records: RunRecords,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(kube_client, "PAGE_SIZE", 2)
+    ids = launch(tmp_path, records, settings, 4)
+    elsewhere = RunRecords(tmp_path / "elsewhere.db")
+    elsewhere.create(replace(records.get(ids[0]), state=RunState.SUCCEEDED))  # finished, known there
+    since = len(cluster.server.requests)
+    assert sorted(KubernetesBackend().adopt(elsewhere, "runner-test", settings)) == sorted(ids[1:])
+    # the metadata of the namespace's runner Jobs (without the objects), page by page; then the whole
+    # Jobs of the three runs not recorded there, named in one selector (paged too)
+    listed = job_lists(cluster, since)
+    assert [(metadata, query.get("limit")) for metadata, query in listed] == [(True, "2")] * 2 + [
+        (False, "2")
+    ] * 2
+    new = ",".join(sorted(ids[1:]))
+    assert all(
+        q["labelSelector"] == f"app.kubernetes.io/managed-by=runner,runner.dev/run in ({new})"
+        for _, q in listed[2:]
+    )
+    assert elsewhere.get(ids[0]).state is RunState.SUCCEEDED, "a known run is not adopted again"
+
+    other = RunRecords(tmp_path / "other.db")  # records a run of the namespace in another context only
+    other.create(replace(records.get(ids[0]), launch={**records.get(ids[0]).launch, "context": "prod"}))
+    since = len(cluster.server.requests)
+    assert sorted(KubernetesBackend().adopt(other, "runner-test", settings)) == sorted(ids[1:])
+    assert [metadata for metadata, _ in job_lists(cluster, since)] == [False] * 2, "fresh in this context"
 
 
 def job_lists(cluster: Cluster, since: int) -> list[tuple[bool, dict[str, str]]]:  # noqa: F811
@@ -267,8 +299,8 @@ def test_running_jobs_are_adopted_running_from_one_pod_list_and_listing_reads_th
     since = len(cluster.server.requests)
     listed = RunService(load_settings()).list_runs(cluster=True, cluster_namespace="runner-test")
     assert {run.id: (run.state, run.message) for run in listed} == expected
-    assert [metadata for metadata, _ in job_lists(cluster, since)] == [True, False], (
-        "metadata, then whole Jobs"
+    assert [metadata for metadata, _ in job_lists(cluster, since)] == [False], (
+        "a fresh home: whole Jobs at once, no metadata list first"
     )
     assert len(lists(cluster, since, "pods")) == 1, "the pods of the Jobs that do not say it all, once"
 
@@ -420,3 +452,59 @@ def test_many_changed_jobs_are_read_in_a_few_selectors_not_the_whole_namespace(
     assert whole_jobs_read(cluster, since) == [f"{JOBS}?app.kubernetes.io/managed-by=runner"], (
         "more changed than the selectors name: every runner Job, whole"
     )
+
+
+def test_adoption_reads_no_record_nor_whole_job_of_many_known_unchanged_runs_only_the_changed_ones(
+    cluster: Cluster,  # noqa: F811
+    tmp_path: Path,
+    records: RunRecords,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cluster.server.store.managed_fields = True
+    cluster.sim.add_nodes(19, gpus=8)
+    ids = launch(tmp_path, records, settings, 150)  # more than one selector names
+    cluster.sim.settle()
+    backend = KubernetesBackend()
+    for _ in range(2):  # read whole, then known running with every pod ready
+        assert sorted(backend.adopt(records, "runner-test", settings)) == sorted(ids)
+    assert all(records.get(run).seen["pods"] is False for run in ids)  # type: ignore[index]
+    parsed = spy_on_records(records, monkeypatch)
+
+    since = len(cluster.server.requests)
+    assert sorted(backend.adopt(records, "runner-test", settings)) == sorted(ids), "known and current"
+    assert [metadata for metadata, _ in job_lists(cluster, since)] == [True]
+    assert whole_jobs_read(cluster, since) == [] and len(cluster.server.requests) - since == 1
+    assert parsed == {"read": [], "written": []}, "not one record read whole, nor written"
+
+    suspend(cluster, ids[7])
+    cluster.server.delete("jobs", ids[8], propagation="Background")
+    cluster.sim.settle()
+    since = len(cluster.server.requests)
+    assert sorted(backend.adopt(records, "runner-test", settings)) == sorted(ids)
+    assert whole_jobs_read(cluster, since) == [f"{JOBS}?runner.dev/run in ({ids[7]})"]
+    assert set(parsed["read"]) == {ids[7], ids[8]} and sorted(parsed["written"]) == sorted(ids[7:9])
+    assert records.get(ids[7]).message == "suspended (kubectl patch or a queue holds it)"
+    assert records.get(ids[8]).state is RunState.CANCELLED
+    assert {records.get(run).state for run in ids[:7] + ids[9:]} == {RunState.RUNNING}
+
+
+def spy_on_records(records: RunRecords, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """The ids of the records read whole (parsed from their rows) and written from now on, as they come."""
+    import runner.records as records_module
+
+    seen: dict[str, list[str]] = {"read": [], "written": []}
+    parse, update = records_module._from_row, records.update
+
+    def parsed(row: Any) -> RunRecord:
+        seen["read"].append(row["id"])
+        return parse(row)
+
+    def updated(run_id: str, **changes: Any) -> RunRecord:
+        seen["written"].append(run_id)
+        return update(run_id, **changes)
+
+    monkeypatch.setattr(records_module, "_from_row", parsed)
+    monkeypatch.setattr(records, "update", updated)
+    monkeypatch.setattr(records, "create", lambda record: seen["written"].append(record.id))
+    return seen

@@ -142,13 +142,25 @@ def seen_of(job: Obj, needs_pods: bool) -> dict[str, Any]:
     return {"version": (job.get("metadata") or {}).get("resourceVersion"), "pods": needs_pods}
 
 
-def unchanged_since_seen(record: RunRecord, metadata: Obj) -> bool:
-    """Whether the record already says all that its Job, listed now with this metadata, tells: the Job
-    is at the resourceVersion last read, and that reading did not need the pods (which change without
-    their Job changing). A record never read from its Job (seen None, or no version) is not."""
-    seen = record.seen or {}
+def unchanged_since_seen(seen: Obj | None, metadata: Obj) -> bool:
+    """Whether a run's record, which last read its Job as seen (RunRecord.seen), already says all that
+    its Job, listed now with this metadata, tells: the Job is at the resourceVersion last read, and that
+    reading did not need the pods (which change without their Job changing). A record never read from
+    its Job (seen None, or no version) is not."""
+    last = seen or {}
     version = metadata.get("resourceVersion")
-    return bool(version) and seen.get("version") == version and seen.get("pods") is False
+    return bool(version) and last.get("version") == version and last.get("pods") is False
+
+
+def stale_since_seen(seen: Mapping[str, Obj | None], listed: Mapping[str, Obj]) -> list[str]:
+    """The runs, of these that last read their Jobs as seen (by run id), whose records a listing of the
+    namespace's runner Jobs (metadata by name) leaves behind: their Job changed or is gone, or their
+    state needs their pods. Only these need reading, whole record and Job; in seen's order."""
+    return [
+        run_id
+        for run_id, last in seen.items()
+        if run_id not in listed or not unchanged_since_seen(last, listed[run_id])
+    ]
 
 
 def still_running(record: RunRecord, status: Obj, workers: int, attempts: int) -> bool:
