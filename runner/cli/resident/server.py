@@ -30,8 +30,9 @@ from runner.cli.resident.wire import STDIO_FDS, Frames, frame, peer_uid
 IDLE_S = 600.0
 REQUEST_TIMEOUT_S = 10.0  # a caller that connects and says nothing is not waited for longer
 # What the commands spend their start on: click and the command modules, pydantic and the manifest's
-# models, the service, the backends, the records and the store, the docker SDK and the Kubernetes client. A module missing here (an extra not
-# installed) is left out; anything else a command needs it imports as it would anyway.
+# models, the service, the backends, the records and the store, the docker SDK and the Kubernetes
+# client. A module missing here (an extra not installed) is left out; anything else a command needs it
+# imports as it would anyway.
 PRELOAD = (
     "runner.cli.main",
     "runner.cli.listing",
