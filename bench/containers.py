@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +37,7 @@ from runner.images.tarstream import ContextStream  # noqa: E402
 from runner.images.wheel import runner_version, runner_wheel  # noqa: E402
 from runner.spec import load_manifest  # noqa: E402
 from tests.support.engine.base_images import python_base  # noqa: E402
+from tests.support.resident import ENTRY, resident_server  # noqa: E402
 
 if TYPE_CHECKING:
     import docker
@@ -73,24 +74,6 @@ def in_turns(samplers: Sequence[Callable[[], float]], repeat: int) -> list[list[
         for sampler, taken in zip(samplers, samples, strict=True):
             taken.append(sampler())
     return samples
-
-
-@contextlib.contextmanager
-def resident_server(runner: list[str], env: dict[str, str]) -> Iterator[None]:
-    """A resident server (runner.cli.resident) for the runner commands in env, stopped afterwards."""
-    subprocess.run([*runner, "resident", "stop"], env=env, check=False, capture_output=True)
-    subprocess.run([*runner, "--help"], env=env, check=True, capture_output=True)  # starts one
-    for _ in range(100):
-        status = subprocess.run([*runner, "resident", "status"], env=env, check=False, capture_output=True)
-        if status.returncode == 0:
-            break
-        time.sleep(0.1)
-    else:
-        raise SystemExit("the resident server did not start")
-    try:
-        yield
-    finally:
-        subprocess.run([*runner, "resident", "stop"], env=env, check=False, capture_output=True)
 
 
 def compiled_runner() -> None:
@@ -152,14 +135,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "-e",
             "RUNNER_RUN_ID=benchfirst-x",
         ]
-        resident = [sys.executable, "-m", "runner.cli.entry"]
-        resident_env = {**env, "RUNNER_RESIDENT": "1", "RUNNER_RESIDENT_IDLE": "300"}
-        with resident_server(resident, resident_env):
+        with resident_server(env) as resident_env:
             submit, plain, submit_resident = in_turns(
                 [
                     lambda: first_line_seconds([*runner, "submit", str(job / "job.yaml")], env),
                     lambda: first_line_seconds([DOCKER, "run", "--rm", *run_env, built.reference], env),
-                    lambda: first_line_seconds([*resident, "submit", str(job / "job.yaml")], resident_env),
+                    lambda: first_line_seconds([*ENTRY, "submit", str(job / "job.yaml")], resident_env),
                 ],
                 args.repeat,
             )
@@ -170,8 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # warm the layer cache
         baseline, _ = client.images.build(fileobj=io.BytesIO(tar), custom_context=True, rm=True)
         build_command = [*runner, "build", "--no-push", str(job / "job.yaml")]
-        resident_build = [*resident, "build", "--no-push", str(job / "job.yaml")]
-        with resident_server(resident, resident_env):
+        resident_build = [*ENTRY, "build", "--no-push", str(job / "job.yaml")]
+        with resident_server(env) as resident_env:
             cached, warm, cached_resident = in_turns(
                 [
                     lambda: timed(

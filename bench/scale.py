@@ -29,8 +29,10 @@ being made and scheduled meanwhile: the comparison is, if anything, against the 
 latency comes from the API server's own apiserver_request_duration_seconds histogram (kubectl get --raw
 /metrics before and after each window; quantiles interpolated within buckets, as histogram_quantile). At
 --list-at counts beyond the submitted runs, suspended runner Jobs are added with kubectl create -f (they
-list as adopted runs) to measure listing alone. --live lists while every run is still running (room for
-all of them, pods that run long), where each refresh must tell running from waiting.
+list as adopted runs) to measure listing alone; each listing again through a resident runner
+(RUNNER_RESIDENT=1, runner.cli.resident), whose process has runner's modules and the Kubernetes client
+imported. --live lists while every run is still running (room for all of them, pods that run long),
+where each refresh must tell running from waiting.
 
     .venv/bin/python bench/scale.py --real --jobs 2000 --list-at 2000,10000
     .venv/bin/python bench/scale.py --real --jobs 2000 --nodes 250 --duration 3600 --live
@@ -69,6 +71,7 @@ from runner.spec import LoadedManifest, load_manifest  # noqa: E402
 from tests.support.apiserver.apiserver import FakeKubeServer  # noqa: E402
 from tests.support.apiserver.fixtures import kubectl_binary, write_kubeconfig  # noqa: E402
 from tests.support.engine.base_images import python_base  # noqa: E402
+from tests.support.resident import ENTRY, resident_server  # noqa: E402
 from tests.support.sim.clock import FakeClock  # noqa: E402
 from tests.support.sim.cluster import Simulator  # noqa: E402
 
@@ -636,17 +639,29 @@ def real_listing(
             ("list --cluster, all rows", env, ["--limit", str(count)], 3),
             ("list --cluster (default 50 rows)", env, [], 3),
         ]
-        for name, case_env, extra, tries in cases:
-            seconds, count_lines = min(
-                cli([*runner_cli, "list", "--cluster", "-n", ours, *extra], case_env) for _ in range(tries)
-            )
-            row(
-                name,
-                f"{seconds * 1000:8.0f} ms, {count_lines} lines",
-                "kubectl get jobs",
-                f"{theirs * 1000:8.0f} ms, {lines} lines",
-                seconds / theirs,
-            )
+        with resident_server(env) as served:
+            resident_fresh = {**fresh_home, **served, "RUNNER_HOME": f"{fresh_home['RUNNER_HOME']}-resident"}
+            resident_cases = [
+                (f"{cases[0][0]}, resident", resident_fresh, cases[0][2], cases[0][3]),
+                *(
+                    (f"{name}, resident", {**case_env, **served}, extra, tries)
+                    for name, case_env, extra, tries in cases[1:]
+                ),
+            ]
+            for command, (name, case_env, extra, tries) in [
+                *((runner_cli, case) for case in cases),
+                *((ENTRY, case) for case in resident_cases),
+            ]:
+                seconds, count_lines = min(
+                    cli([*command, "list", "--cluster", "-n", ours, *extra], case_env) for _ in range(tries)
+                )
+                row(
+                    name,
+                    f"{seconds * 1000:8.0f} ms, {count_lines} lines",
+                    "kubectl get jobs",
+                    f"{theirs * 1000:8.0f} ms, {lines} lines",
+                    seconds / theirs,
+                )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
