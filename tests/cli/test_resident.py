@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import sqlite3
@@ -170,6 +171,37 @@ def test_ctrl_c_reaches_the_command_and_its_run_is_cancelled(
             client.kill()
     assert client.returncode == 130, err
     assert status_of(runs[0]["id"])["state"] == "cancelled"
+
+
+def test_the_command_and_its_runs_have_the_callers_limits_and_nice_value(
+    server: Server, tmp_path: Path
+) -> None:
+    """A job started through the server is limited as one started from the caller's shell would be:
+    the command's process and the supervisor the server forks for its run take on the caller's
+    resource limits (ulimit) and nice value, and the job inherits them."""
+    # and the parent of its supervisor (the job's parent is the process that records its exit code,
+    # whose parent is the supervisor): the server, which forked that supervisor
+    script = (
+        "ulimit -n; nice; supervisor=$(cut -d' ' -f4 /proc/$PPID/stat); cut -d' ' -f4 /proc/$supervisor/stat"
+    )
+    manifest = write_job(tmp_path / "jobs" / "limits", "limits", command=["sh", "-c", script])
+
+    def lowered() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (321, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        os.nice(7)
+
+    done = subprocess.run(
+        [*ENTRY, "submit", str(manifest)],
+        env={**os.environ, **server.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lowered,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = [line.split("] ", 1)[1] for line in done.stdout.splitlines()]
+    assert printed == ["321", "7", str(server.process.pid)]
 
 
 def test_a_command_killed_by_a_relayed_signal_ends_its_client_by_that_signal(

@@ -65,16 +65,33 @@ def forward(args: list[str]) -> int | None:
 
 
 def request(args: list[str]) -> dict[str, object]:
-    mask = os.umask(0o022)
-    os.umask(mask)
     streams = (sys.stdin, sys.stdout, sys.stderr)
     return {
         "kind": "run",
         "argv": ["runner", *args],
-        "cwd": os.getcwd(),  # noqa: PTH109 - pathlib is a tenth of what the client imports
-        "env": dict(os.environ),
-        "umask": mask,
+        **process_state(dict(os.environ)),
         "stdio": [(stream.encoding, stream.errors) if stream else ("utf-8", "strict") for stream in streams],
+    }
+
+
+def process_state(env: dict[str, str]) -> dict[str, object]:
+    """What a process the server forks must take on to be this one's as a process started from here
+    would be: env, this directory, umask, resource limits (ulimit) and nice value."""
+    import resource
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    limits = {
+        name: resource.getrlimit(getattr(resource, name))
+        for name in dir(resource)
+        if name.startswith("RLIMIT_")
+    }
+    return {
+        "cwd": os.getcwd(),  # noqa: PTH109 - pathlib is a tenth of what the client imports
+        "env": env,
+        "umask": mask,
+        "limits": limits,
+        "nice": os.getpriority(os.PRIO_PROCESS, 0),
     }
 
 

@@ -221,10 +221,25 @@ def become_supervisor(asked: dict[str, Any], fds: list[int]) -> None:
 UTF8 = ("utf-8", "strict")
 
 
+def limited(limits: dict[str, tuple[int, int]]) -> None:
+    """Each resource limit as the asker has it (RLIMIT_NOFILE: (soft, hard), ...); one this system does
+    not know is left as it is."""
+    import resource
+
+    for name, (soft, hard) in limits.items():
+        which = getattr(resource, str(name), None)
+        if isinstance(which, int):
+            resource.setrlimit(which, (int(soft), int(hard)))
+
+
 def take_on(asked: dict[str, Any], fds: list[int]) -> None:
-    """The asking process's fds 0, 1, 2 (as Python's own streams, in its encodings), directory, umask and
-    environment, and for a command its arguments."""
+    """The asking process's fds 0, 1, 2 (as Python's own streams, in its encodings), directory, umask,
+    resource limits, nice value and environment, and for a command its arguments. OSError or ValueError
+    where one cannot be taken on (a limit above this process's hard one, a nice value below its own):
+    the asker is then declined, and runs the command in its own process."""
     os.chdir(asked["cwd"])
+    limited(asked["limits"])
+    os.setpriority(os.PRIO_PROCESS, 0, int(asked["nice"]))
     if len(fds) != len(STDIO_FDS):
         raise ValueError("the request came without its standard streams")
     for target, fd in zip(STDIO_FDS, fds, strict=True):

@@ -12,7 +12,7 @@ import socket
 import subprocess
 from typing import IO
 
-from runner.cli.resident.client import server_address
+from runner.cli.resident.client import process_state, server_address
 from runner.cli.resident.wire import Frames, frame
 
 EXITED = -1  # a served process is the server's child, not this one's: its exit status is the server's
@@ -61,13 +61,13 @@ class ServedProcess:
 
 def start_supervisor(args: list[str], env: dict[str, str]) -> ServedProcess | None:
     """A supervisor (runner.backends.local.supervisor's main(args)) forked by the resident server, in a
-    session of its own, with env, this directory and umask, its stdin a pipe from this process and its
-    output discarded (it opens its run's log itself); None when the server cannot (gone, or stale)."""
+    session of its own, with env and this process's directory, umask, limits and nice value, its stdin
+    a pipe from this process and its output discarded (it opens its run's log itself); None when the
+    server cannot (gone, or stale). One that cannot take on this process's limits exits at once: the
+    backend then starts its supervisor as a new interpreter."""
     reading, writing = os.pipe()
     discard = os.open(os.devnull, os.O_RDWR)
-    mask = os.umask(0o022)
-    os.umask(mask)
-    asked = {"kind": "spawn", "args": args, "env": env, "cwd": os.getcwd(), "umask": mask}  # noqa: PTH109
+    asked = {"kind": "spawn", "args": args, **process_state(env)}
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.connect(server_address())
