@@ -73,9 +73,16 @@ def test_two_workers_find_each_other_by_name_and_the_run_collects_both(
         labels = nodes[pod["spec"]["nodeName"]]["metadata"]["labels"]
         assert "H100" in labels.get("nvidia.com/gpu.product", ""), labels
 
-    status = wait_until(
-        lambda: doc if (doc := status_of(run))["state"] == "succeeded" else None, 120, "the run's end"
-    )
+    last: dict[str, Any] = {}
+
+    def succeeded() -> dict[str, Any] | None:
+        last.update(status_of(run))
+        return dict(last) if last["state"] == "succeeded" else None
+
+    try:
+        status = wait_until(succeeded, 120, "the run's end")
+    except AssertionError as error:  # say where the run stood, beside the Job's Complete
+        raise AssertionError(f"{error}; the run's last status: {json.dumps(last, indent=1)}") from None
     assert status["attempts"] == 1
     prefix = f"runs/pair/{run}/"
     keys = {item["Key"] for item in s3.list_objects_v2(Bucket=real_store, Prefix=prefix)["Contents"]}
