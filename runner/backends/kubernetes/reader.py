@@ -59,10 +59,7 @@ class RunReader:
         except ApiException as error:
             if error.status != 404:
                 raise api_error(error, f"reading run {record.id}") from None
-            return records.update(
-                record.id,
-                **missing_job(record, self.clock.time(), stored_run(record), submitting=submitting(record)),
-            )
+            return records.update(record.id, **self.without_job(record, records, self.clock.time()))
         changes, needs_pods = job_changes(record, job)
         if needs_pods:
             try:
@@ -133,9 +130,7 @@ class RunReader:
                     continue
                 job = jobs.get(record.id)
                 if job is None:
-                    changes[record.id] = missing_job(
-                        record, now, stored_run(record), submitting=submitting(record)
-                    )
+                    changes[record.id] = self.without_job(record, records, now)
                     continue
                 changes[record.id], needs_pods = job_changes(record, job)
                 if needs_pods:
@@ -153,6 +148,17 @@ class RunReader:
                 else:
                     fresh[record.id] = records.update(record.id, **changes[record.id])
         return fresh
+
+    @staticmethod
+    def without_job(record: RunRecord, records: RunRecords, now: float) -> dict[str, Any]:
+        """The changes of a run whose Job was not found (missing_job). One whose submission seems to have
+        stopped before creating it is read again first: a submission that created the Job (and recorded
+        so) after it was looked for, then ended, is not lost; the next reading finds its Job."""
+        if not record.launch.get("created") and not submitting(record):
+            current = records.find(record.id)
+            if current is not None and (current.launch.get("created") or submitting(current)):
+                return {}
+        return missing_job(record, now, stored_run(record), submitting=submitting(record))
 
     @staticmethod
     def _read_all(group: Sequence[RunRecord]) -> bool:

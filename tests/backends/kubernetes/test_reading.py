@@ -3,12 +3,15 @@ controller removed the finished Job before the runner looked), else deleted outs
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runner.backends.kubernetes.pure.reading import missing_job, stale_since_seen
-from runner.records import RunRecord, RunState
+from runner.backends.kubernetes.reader import RunReader
+from runner.records import RunRecord, RunRecords, RunState
 from runner.spec.labels import SCHEDULE_LABEL
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
@@ -120,3 +123,20 @@ def test_the_runs_a_listing_leaves_behind_are_those_whose_job_changed_went_or_ne
     listed["not-ours"] = {"resourceVersion": "7"}
     assert stale_since_seen(seen, listed) == ["changed", "gone", "waiting", "never-read"]
     assert stale_since_seen(seen, {**listed, "current": {}}) == list(seen), "no version listed: read it"
+
+
+def test_a_submission_that_created_its_job_after_it_was_looked_for_is_not_lost(tmp_path: Path) -> None:
+    """The race a reading can meet: the Job is looked for (not there yet), then the submission creates
+    it, records so and ends, and only then is the submission found gone. The record, read again, says
+    the Job was created: nothing changes now, and the next reading finds the Job."""
+    records = RunRecords(tmp_path / "runs.db")
+    waiting = replace(record(created=False), state=RunState.PENDING, store_url="")  # no submitter alive
+    records.create(waiting)
+    as_read = records.get(waiting.id)
+    records.update(waiting.id, launch={**waiting.launch, "created": True})  # the submission, meanwhile
+    assert RunReader.without_job(as_read, records, NOW) == {}
+
+    never = replace(waiting, id="train-zzz999")  # its record still says no Job was created: lost
+    records.create(never)
+    assert RunReader.without_job(never, records, NOW)["state"] is RunState.LOST
+    records.close()
