@@ -212,13 +212,21 @@ def become_supervisor(asked: dict[str, Any], fds: list[int]) -> None:
         code = supervisor([str(arg) for arg in asked["args"]])
     except BaseException:
         traceback.print_exc()
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdout.flush()
-        sys.stderr.flush()
-    os._exit(code)
+    flushed_exit(code)
 
 
 UTF8 = ("utf-8", "strict")
+
+
+def flushed_exit(code: int, report: Callable[[int], None] | None = None) -> None:
+    """End a forked process with code once its output is flushed (report learns the code first); its
+    files and records are closed by now, so nothing of the server's is torn down."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    if report is not None:
+        report(code)
+    os._exit(code)
 
 
 def limited(limits: dict[str, tuple[int, int]]) -> None:
@@ -283,11 +291,7 @@ def run_command(report: Callable[[int], None]) -> None:
         code = EXIT_INTERRUPTED
     except BaseException:
         traceback.print_exc()
-    with contextlib.suppress(OSError, ValueError):
-        sys.stdout.flush()
-        sys.stderr.flush()
-    report(code)
-    os._exit(code)
+    flushed_exit(code, report)
 
 
 def main() -> int:
