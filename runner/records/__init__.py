@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, fields, replace
 from enum import StrEnum
@@ -157,6 +157,23 @@ class RunRecords:
         if written.rowcount != 1:
             raise sqlite3.IntegrityError(f"run {record.id} is already recorded")
 
+    def create_new(self, records: Sequence[RunRecord]) -> list[str]:
+        """Record those of these runs not recorded yet, in one transaction (one statement for them all:
+        adoption records thousands at once); the ids of those recorded. A run recorded meanwhile, even
+        one still building, keeps its record."""
+        if not records:
+            return []
+        with self.exclusive():
+            known = {row[0] for row in self._db.execute(*_ids_in([record.id for record in records]))}
+            new = [record for record in records if record.id not in known]
+            if new:
+                rows = [_to_row(record) for record in new]
+                names = list(rows[0])
+                statement = f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
+                values = [list(row.values()) for row in rows]
+                self._patiently(lambda: self._db.executemany(statement, values))
+        return [record.id for record in new]
+
     def update(self, run_id: str, **changes: Any) -> RunRecord:
         record = replace(self.get(run_id), **changes)
         values = {name: value for name, value in _to_row(record).items() if name in changes}
@@ -227,8 +244,8 @@ class RunRecords:
         if states is not None:
             clauses.append(_in_states(states))
             params += [state.value for state in states]
-        if ids is not None:  # one parameter however many: SQLite bounds how many a statement takes
-            clauses.append("id IN (SELECT value FROM json_each(?))")
+        if ids is not None:
+            clauses.append(_ID_IN)
             params.append(json.dumps(list(ids)))
         if active_only:
             clauses.append("state IN (?, ?)")  # what holds GPUs: collecting runs have ended
@@ -274,6 +291,15 @@ def _launched(backend: str, launch: Mapping[str, str | None]) -> tuple[list[str]
         clauses.append("json_extract(launch, ?) IS ?")
         params += [f"$.{json.dumps(key)}", value]
     return clauses, params
+
+
+# one parameter for any number of ids: SQLite bounds how many parameters a statement takes
+_ID_IN = "id IN (SELECT value FROM json_each(?))"
+
+
+def _ids_in(ids: Sequence[str]) -> tuple[str, list[Any]]:
+    """The query of which of these run ids are recorded."""
+    return f"SELECT id FROM runs WHERE {_ID_IN}", [json.dumps(list(ids))]
 
 
 def _to_row(record: RunRecord) -> dict[str, Any]:

@@ -53,6 +53,12 @@ class _Connection(sqlite3.Connection):
         except (sqlite3.Error, OSError) as error:
             raise records_error(self.database_path, error) from error
 
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except (sqlite3.Error, OSError) as error:
+            raise records_error(self.database_path, error) from error
+
     def executescript(self, sql_script: str, /) -> sqlite3.Cursor:
         try:
             return super().executescript(sql_script)

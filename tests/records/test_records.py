@@ -100,6 +100,24 @@ def test_a_launch_takes_over_a_building_record_and_nothing_else(records: RunReco
     assert len(records.list()) == 1
 
 
+def test_create_new_records_only_the_runs_not_recorded_yet(records: RunRecords) -> None:
+    """Adoption's many records at once: a run recorded meanwhile, even one still building, keeps its
+    record; the ids recorded come back in the order given."""
+    records.create(record("mnist-bbbbbb", state=RunState.BUILDING, workdir=""))
+    records.create(record("mnist-cccccc", state=RunState.SUCCEEDED))
+    found = [record(f"mnist-{c * 6}", created=float(i), message="found") for i, c in enumerate("abcd")]
+    assert records.create_new(found) == ["mnist-aaaaaa", "mnist-dddddd"]
+    assert records.create_new([]) == [] and records.create_new(found[:1]) == []
+    kept = {r.id: (r.state, r.message) for r in records.list()}
+    assert kept == {
+        "mnist-aaaaaa": (RunState.PENDING, "found"),
+        "mnist-bbbbbb": (RunState.BUILDING, ""),
+        "mnist-cccccc": (RunState.SUCCEEDED, ""),
+        "mnist-dddddd": (RunState.PENDING, "found"),
+    }
+    assert records.get("mnist-dddddd") == found[3]
+
+
 def test_exclusive_sections_serialise_writers(tmp_path: Path) -> None:
     """Two connections incrementing a counter inside exclusive() never lose an update."""
     database = tmp_path / "runs.db"
