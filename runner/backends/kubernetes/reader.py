@@ -154,11 +154,12 @@ class RunReader:
         """The changes of a run whose Job was not found (missing_job). One whose submission seems to have
         stopped before creating it is read again first: a submission that created the Job (and recorded
         so) after it was looked for, then ended, is not lost; the next reading finds its Job."""
-        if not record.launch.get("created") and not submitting(record):
+        alive = submitting(record)  # asked once: a second asking could find it ended since the first
+        if not record.launch.get("created") and not alive:
             current = records.find(record.id)
             if current is not None and (current.launch.get("created") or submitting(current)):
                 return {}
-        return missing_job(record, now, stored_run(record), submitting=submitting(record))
+        return missing_job(record, now, stored_run(record), submitting=alive)
 
     @staticmethod
     def _read_all(group: Sequence[RunRecord]) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from runner.backends.kubernetes.pure.reading import missing_job, stale_since_seen
+from runner.backends.kubernetes import reader
 from runner.backends.kubernetes.reader import RunReader
 from runner.records import RunRecord, RunRecords, RunState
 from runner.spec.labels import SCHEDULE_LABEL
@@ -139,4 +140,18 @@ def test_a_submission_that_created_its_job_after_it_was_looked_for_is_not_lost(t
     never = replace(waiting, id="train-zzz999")  # its record still says no Job was created: lost
     records.create(never)
     assert RunReader.without_job(never, records, NOW)["state"] is RunState.LOST
+    records.close()
+
+
+def test_a_submission_that_ends_while_its_run_is_read_is_asked_after_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The submission is at it when the reading asks, and has ended (its Job created) an instant later:
+    the run is still to come, not lost, as it was when a second asking found the submission gone."""
+    records = RunRecords(tmp_path / "runs.db")
+    waiting = replace(record(created=False), state=RunState.PENDING, store_url="")
+    records.create(waiting)
+    answers = iter([True, False, False])  # alive, then ended for every later asking
+    monkeypatch.setattr(reader, "submitting", lambda record: next(answers))
+    assert RunReader.without_job(records.get(waiting.id), records, NOW) == {}
     records.close()
