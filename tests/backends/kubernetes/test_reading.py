@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from runner.backends.kubernetes.pure.reading import missing_job, stale_since_seen
 from runner.backends.kubernetes import reader
+from runner.backends.kubernetes.pure.reading import missing_job, stale_since_seen
 from runner.backends.kubernetes.reader import RunReader
 from runner.records import RunRecord, RunRecords, RunState
 from runner.spec.labels import SCHEDULE_LABEL
