@@ -20,9 +20,7 @@ the response body or `cut_seconds` of it. `requests` records every request and t
 from __future__ import annotations
 
 import contextlib
-import datetime
 import http.client
-import ipaddress
 import json
 import re
 import socket
@@ -37,6 +35,8 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 import yaml
+
+from tests.support.tls import issue, load_authority
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
 REASONS = {410: "Expired", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
@@ -139,34 +139,11 @@ class FaultProxy:
 
 def serving_context(pki: Path, workdir: Path) -> ssl.SSLContext:
     """TLS for 127.0.0.1 with a fresh key and a certificate signed by the cluster's CA (pki/ca.crt, .key)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    ca = x509.load_pem_x509_certificate((pki / "ca.crt").read_bytes())
-    ca_key = cast(Any, serialization.load_pem_private_key((pki / "ca.key").read_bytes(), None))
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "faultproxy")]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    authority = load_authority(pki / "ca.crt", pki / "ca.key")
+    certificate, key = issue(authority, "faultproxy", ips=("127.0.0.1",))
     pem = workdir / "proxy.pem"  # key and certificate in one file
     pem.touch(mode=0o600)
-    plain = serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    encoding = serialization.Encoding.PEM
-    pem.write_bytes(key.private_bytes(encoding, *plain) + certificate.public_bytes(encoding))
+    pem.write_bytes(key + certificate)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(pem)
     return context

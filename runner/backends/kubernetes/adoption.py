@@ -11,7 +11,8 @@ A fresh home (no run of the namespace recorded here) lists the Jobs whole at onc
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -19,6 +20,7 @@ from runner.backends.kubernetes import client
 from runner.backends.kubernetes.client import (
     JOBS_PATH,
     api_error,
+    api_status,
     default_namespace,
     get_json,
     job_metadata,
@@ -77,14 +79,16 @@ def adopt_jobs(
     # read before the Jobs are listed: a run recorded with its Job created has it in the listing
     seen = records.seen(backend=BACKEND, launch=launch, states=LIVE)
     fresh_home = not seen and not records.holds(backend=BACKEND, launch=launch)
+    doing = f"listing the runner's Jobs in {namespace}"
     try:
         listed, jobs = new_jobs(records, context, namespace, fresh_home=fresh_home)
     except Exception as error:
-        raise api_error(error, f"listing the runner's Jobs in {namespace}") from None
+        raise api_error(error, doing) from None
+    # each page's Jobs are made records while the API server makes the next page (list_pages)
     found = [
         adopted
-        for job in jobs
-        for adopted in [adoptable(job, records, namespace, settings, context=context, clock=clock)]
+        for job in said_as(jobs, doing)
+        for adopted in [adoptable(job, namespace, settings, context=context, clock=clock)]
         if adopted is not None
     ]
     adopted = record_adopted(found, records, namespace, pods_of)
@@ -96,13 +100,14 @@ def adopt_jobs(
 
 def new_jobs(
     records: RunRecords, context: str | None, namespace: str, *, fresh_home: bool
-) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[dict[str, dict[str, Any]], Iterable[dict[str, Any]]]:
     """The metadata of the namespace's runner Jobs by name, and the whole Jobs of those not recorded
     here. A fresh home (the records hold no run of the namespace and context) lists every runner Job
-    whole at once, its metadata left empty: each is new, and a metadata list first would only add to it."""
+    whole at once, its metadata left empty: each is new, and a metadata list first would only add to it.
+    Those Jobs come page by page, as the caller takes them."""
     selector = f"{MANAGED_BY}={MANAGER}"
     if fresh_home:
-        return {}, list(list_pages(context, JOBS_PATH, namespace, selector))
+        return {}, list_pages(context, JOBS_PATH, namespace, selector)
     listed = job_metadata(context, namespace, selector)
     known = records.ids()
     unknown = [
@@ -111,6 +116,14 @@ def new_jobs(
         if (run_id := adopted_run_id(name, dict(metadata.get("labels") or {}))) and run_id not in known
     ]
     return listed, unknown_jobs(context, namespace, unknown) if unknown else []
+
+
+def said_as(jobs: Iterable[dict[str, Any]], doing: str) -> Iterator[dict[str, Any]]:
+    """jobs, whose listing's failures (it goes on as they are taken) are said as doing (api_error)."""
+    try:
+        yield from jobs
+    except Exception as error:
+        raise api_error(error, doing) from None
 
 
 def record_adopted(
@@ -124,53 +137,50 @@ def record_adopted(
         pods = pods_of(namespace, waiting) if waiting else {}
     except Exception as error:
         raise api_error(error, f"listing the pods of runner's Jobs in {namespace}") from None
-    adopted: list[str] = []
-    with records.exclusive():  # one transaction for thousands of adoptions
-        for record, needs_pods in found:
-            if records.find(record.id) is not None:
-                continue  # recorded meanwhile (submitted from here): its submission has it
-            if needs_pods:
-                record = replace(record, **pod_changes(record, pods.get(record.id, []), {}))
-            records.create(record)
-            adopted.append(record.id)
-    return adopted
+    # a run recorded meanwhile (submitted from here) is left to its submission
+    return records.create_new(
+        [
+            replace(record, **pod_changes(record, pods.get(record.id, []), {})) if needs_pods else record
+            for record, needs_pods in found
+        ]
+    )
 
 
 def unknown_jobs(context: str | None, namespace: str, names: list[str]) -> list[dict[str, Any]]:
     """The whole Jobs of these names: those carrying their name as run label in one selector when
     they are few, then the rest (a schedule's runs, which have no run label) by a GET each; else
-    every runner Job of the namespace. One that is gone meanwhile is left out."""
-    from kubernetes.client.exceptions import ApiException
-
+    those of every runner Job of the namespace. One that is gone meanwhile is left out."""
     if len(names) > client.SELECT_AT_MOST:
-        return list(list_pages(context, JOBS_PATH, namespace, f"{MANAGED_BY}={MANAGER}"))
+        wanted = set(names)
+        every = list_pages(context, JOBS_PATH, namespace, f"{MANAGED_BY}={MANAGER}")
+        return [job for job in every if job["metadata"]["name"] in wanted]
     selector = f"{MANAGED_BY}={MANAGER},{RUN_LABEL} in ({','.join(sorted(names))})"
     jobs = list(list_pages(context, JOBS_PATH, namespace, selector))
     found = {job["metadata"]["name"] for job in jobs}
     for name in sorted(set(names) - found):
         try:
             jobs.append(get_json(context, f"{JOBS_PATH}/{name}", namespace))
-        except ApiException as error:
-            if error.status != 404:
+        except Exception as error:
+            if api_status(error) != 404:
                 raise
     return jobs
 
 
 def adoptable(
     job: dict[str, Any],
-    records: RunRecords,
     namespace: str,
     settings: Settings,
     *,
     context: str | None,
     clock: Clock,
 ) -> tuple[RunRecord, bool] | None:
-    """The record of a runner Job this machine does not know yet (raw JSON), and whether its pods must
-    be read for the rest (job_changes); None for a Job it knows."""
+    """The record of a runner Job (raw JSON) as a run found on the cluster, and whether its pods must be
+    read for the rest (job_changes); None for a Job that is no run (adopted_run_id). Whether the run is
+    recorded already is for the caller to know (RunRecords.create_new)."""
     meta = job["metadata"]
     labels = dict(meta.get("labels") or {})
     run_id = adopted_run_id(meta["name"], labels)
-    if not run_id or records.find(run_id) is not None:
+    if not run_id:
         return None
     schedule = labels.get(SCHEDULE_LABEL)
     labels[RUN_LABEL] = run_id
@@ -210,16 +220,22 @@ def requested(spec: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]
     and the workers (an Indexed Job's completions), so that an adopted run waiting for GPUs says how
     many, and one killed for memory says its limit. The GPU type is left out: the Job holds only the
     node labels it stands for."""
-    from runner.spec.quantities import parse_memory
-
     limits = (container.get("resources") or {}).get("limits") or {}
     found: dict[str, Any] = {"gpus": int(limits.get(GPU_RESOURCE) or 0)}
     if "memory" in limits:
         with contextlib.suppress(ValueError, TypeError):
-            found["memory"] = parse_memory(limits["memory"])
+            found["memory"] = memory_limit(limits["memory"])
     if spec.get("completionMode") == "Indexed":
         found["workers"] = int(spec.get("completions") or 1)
     return found
+
+
+@functools.lru_cache(maxsize=64)
+def memory_limit(quantity: str | int) -> int:
+    """A memory limit in bytes (parse_memory), remembered: thousands of adopted Jobs hold a few values."""
+    from runner.spec.quantities import parse_memory
+
+    return parse_memory(quantity)
 
 
 def adopted_run_id(job_name: str, labels: dict[str, str]) -> str | None:

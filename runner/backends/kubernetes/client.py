@@ -4,18 +4,23 @@ reads, paged LISTs, and API failures said as what the runner was doing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from runner.errors import BackendError
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
+
+    from runner.backends.kubernetes.reads import DirectReads
 
 API_RETRIES = 5
 CONNECT_RETRIES = 1  # a refused or unreachable address is said at once, not after seconds of backoff
@@ -27,14 +32,14 @@ REQUEST_TIMEOUT = (5, 30)  # seconds to connect, to read: no call waits forever
 CONFIG_HINT = "set KUBECONFIG (or ~/.kube/config) as for kubectl, or run inside a pod with a service account"
 
 
-def _retrying(configuration: Any) -> Any:
+def retry_policy() -> Any:
     """Retry 429 and 5xx answers (every verb: names are run ids, so a repeated create answers 409, which
     the runner reads as its own object) with backoff, within client-side timeouts. A connection that is
     refused is tried once more only: an unreachable cluster is said in a second, not after the whole
     backoff of every call."""
     from urllib3.util.retry import Retry
 
-    configuration.retries = Retry(
+    return Retry(
         total=API_RETRIES,
         connect=CONNECT_RETRIES,
         backoff_factor=0.2,
@@ -43,12 +48,40 @@ def _retrying(configuration: Any) -> Any:
         respect_retry_after_header=True,
         raise_on_status=False,
     )
-    return configuration
 
 
 def _kubeconfig() -> str | None:
     """KUBECONFIG as it is now: the client reads it once, when first imported, and would miss a change."""
     return os.environ.get("KUBECONFIG") or None
+
+
+def _kubeconfig_key(context: str | None) -> tuple[str | None, str, tuple[int, ...]]:
+    """The context, the kubeconfig's path(s) and their modification times: what a client made from
+    them is kept by (a changed kubeconfig makes another)."""
+    config = _kubeconfig() or str(Path("~/.kube/config").expanduser())
+    stamps = []
+    for part in config.split(os.pathsep):  # KUBECONFIG may list several files
+        try:
+            stamps.append(Path(part).stat().st_mtime_ns)
+        except OSError:
+            stamps.append(-1)
+    return context, config, tuple(stamps)
+
+
+def _kubeconfig_document(config: str) -> tuple[Mapping[str, Any], Path] | None:
+    """The kubeconfig file's document and the directory its relative paths start from; None where
+    KUBECONFIG lists several files (merged as the client merges them), or the file is missing or no
+    kubeconfig (the client then says what is wrong, or reads the cluster it runs in)."""
+    if os.pathsep in config:
+        return None
+    import yaml
+
+    path = Path(config).expanduser()
+    try:
+        document = yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return (document, path.parent) if isinstance(document, Mapping) else None
 
 
 def api_client(context: str | None = None) -> ApiClient:
@@ -65,10 +98,12 @@ def api_client(context: str | None = None) -> ApiClient:
             config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException:
             raise BackendError(f"no Kubernetes cluster configured: {outside}", hint=CONFIG_HINT) from None
-    return client.ApiClient(_retrying(configuration))
+    configuration.retries = retry_policy()
+    return client.ApiClient(configuration)
 
 
 _CLIENTS: dict[tuple[str | None, str, tuple[int, ...]], ApiClient] = {}
+_READS: dict[tuple[str | None, str, tuple[int, ...]], DirectReads | None] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
@@ -76,18 +111,26 @@ def shared_client(context: str | None = None) -> ApiClient:
     """api_client, made once per kubeconfig (path and modification time) and context for the process:
     its connection pool is then reused by every call (it is thread-safe), where a fresh client per call
     paid a kubeconfig parse and a new connection each time."""
-    config = _kubeconfig() or str(Path("~/.kube/config").expanduser())
-    stamps = []
-    for part in config.split(os.pathsep):  # KUBECONFIG may list several files
-        try:
-            stamps.append(Path(part).stat().st_mtime_ns)
-        except OSError:
-            stamps.append(-1)
-    key = (context, config, tuple(stamps))
+    key = _kubeconfig_key(context)
     with _CLIENTS_LOCK:
         if key not in _CLIENTS:
             _CLIENTS[key] = api_client(context)
         return _CLIENTS[key]
+
+
+def direct_reads(context: str | None = None) -> DirectReads | None:
+    """GETs without the Kubernetes client (runner.backends.kubernetes.reads), made once per kubeconfig
+    and context as shared_client is; None where the kubeconfig's credentials need the client."""
+    from runner.backends.kubernetes.pure.kubeconfig import static_access
+    from runner.backends.kubernetes.reads import DirectReads
+
+    key = _kubeconfig_key(context)
+    with _CLIENTS_LOCK:
+        if key not in _READS:
+            found = _kubeconfig_document(key[1])
+            access = None if found is None else static_access(found[0], context, found[1])
+            _READS[key] = None if access is None else DirectReads(access, retry_policy(), REQUEST_TIMEOUT)
+        return _READS[key]
 
 
 def apis(context: str | None) -> tuple[Any, Any]:
@@ -141,12 +184,35 @@ def get_json(
     query: Sequence[tuple[str, Any]] = (),
     *,
     accept: str = JSON,
-    parse: Callable[[bytes], Any] = json.loads,
+    parse: Callable[[bytes], Any] | None = None,
 ) -> Any:
-    """GET path (its {namespace} filled in) as the API's JSON (parsed by parse), on the shared client,
-    without the client's API classes: importing BatchV1Api and CoreV1Api (their pydantic models) costs
-    more than a second, more than `runner list --cluster` spends on everything else. Errors as the API
-    methods raise them (ApiException), retried as they are."""
+    """GET path (its {namespace} filled in) as the API's JSON (parsed by parse, by default without its
+    objects' managedFields, which runner never reads: without_managed_fields). Straight through urllib3
+    where the kubeconfig's credentials are static (direct_reads), else on the shared client, without the
+    client's API classes: importing BatchV1Api and CoreV1Api (their pydantic models) costs more than a
+    second. Errors as the API methods raise them (ApiException), retried as they are."""
+    reads = direct_reads(context)
+    if reads is None:
+        return _answer(_client_read(context, path, namespace, query, accept), parse or without_managed_fields)
+    path = path.format(namespace=quote(namespace, safe=""))
+
+    def read() -> tuple[Callable[[], bytes], Callable[[], None]]:
+        response = reads.get(path, query, accept)
+        if not 200 <= response.status <= 299:
+            response.read()
+            response.release_conn()
+            from kubernetes.client.exceptions import ApiException  # as the client raises it
+
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return (lambda: response.data), response.release_conn
+
+    return _answer(read, parse or without_managed_fields)
+
+
+def _client_read(
+    context: str | None, path: str, namespace: str, query: Sequence[tuple[str, Any]], accept: str
+) -> Callable[[], tuple[Callable[[], bytes], Callable[[], None]]]:
+    """get_json's read through the Kubernetes client (a kubeconfig that needs it)."""
     from kubernetes.client.exceptions import ApiException
 
     api = shared_client(context)
@@ -167,7 +233,7 @@ def get_json(
             raise ApiException.from_response(http_resp=answer, body=None, data=None)
         return (lambda: answer.response.data), answer.response.release_conn
 
-    return _answer(read, parse)
+    return read
 
 
 def list_pages(
@@ -177,25 +243,54 @@ def list_pages(
     selector: str,
     *,
     accept: str = JSON,
-    parse: Callable[[bytes], Any] = json.loads,
 ) -> Iterator[dict[str, Any]]:
-    """Every object a namespaced LIST selects, PAGE_SIZE at a time (limit and continue), as raw JSON."""
-    token: str | None = None
-    while True:
+    """Every object a namespaced LIST selects, PAGE_SIZE at a time (limit and continue), as raw JSON
+    (without managedFields, as get_json). The next page is asked for while the caller works through
+    this one: the API server makes it meanwhile, instead of the caller waiting for each page in turn."""
+
+    def page(token: str | None) -> Any:
         query: list[tuple[str, Any]] = [("labelSelector", selector), ("limit", PAGE_SIZE)]
         if token:
             query.append(("continue", token))
-        page = get_json(context, path, namespace, query, accept=accept, parse=parse)
-        yield from page.get("items") or []
-        token = (page.get("metadata") or {}).get("continue")
-        if not token:
+        return get_json(context, path, namespace, query, accept=accept)
+
+    current = page(None)
+    while True:
+        token = (current.get("metadata") or {}).get("continue")
+        coming = Prefetch(page, token) if token else None
+        yield from current.get("items") or []
+        if coming is None:
             return
+        current = coming.result()
+
+
+class Prefetch:
+    """call(argument) under way in a thread of its own; result() waits for its value, or raises what
+    it raised."""
+
+    def __init__(self, call: Callable[[Any], Any], argument: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(call, argument), daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[Any], Any], argument: Any) -> None:
+        try:
+            self._value = call(argument)
+        except BaseException as error:  # raised again in the caller's thread by result()
+            self._error = error
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def list_metadata(context: str | None, path: str, namespace: str, selector: str) -> Iterator[dict[str, Any]]:
     """The metadata (without managedFields) of each object a namespaced LIST selects, page by page: a
     PartialObjectMetadataList, or the objects' own where the server answers a plain list."""
-    for item in list_pages(context, path, namespace, selector, accept=METADATA, parse=without_managed_fields):
+    for item in list_pages(context, path, namespace, selector, accept=METADATA):
         metadata: dict[str, Any] = item.get("metadata") or {}
         metadata.pop("managedFields", None)
         yield metadata
@@ -207,17 +302,19 @@ def job_metadata(context: str | None, namespace: str, selector: str) -> dict[str
     return {str(metadata["name"]): metadata for metadata in listed}
 
 
-# managedFields (who wrote which field: several KB an object, most of a metadata list's bytes) are cut
-# from the answer's bytes before it is parsed. The API server writes ObjectMeta's fields in their Go order,
-# managedFields last, and a PartialObjectMetadata's metadata last: each list item ends `...]}}`.
+# managedFields (who wrote which field: several KB an object, half of a Job list's bytes and three quarters
+# of its parsing, most of a metadata list's) are cut from the answer's bytes before it is parsed. The API
+# server writes ObjectMeta's fields in their Go order, managedFields last; their array holds objects only, so
+# its first "]" closes it, followed by the metadata's "}" and then the object's end ("}": a
+# PartialObjectMetadata's metadata is its last field) or its next field (`,"spec":` of a Job or a Pod).
 _MANAGED_FIELDS = b'"managedFields"'
-_ITEM_END = re.compile(rb"\]\s*\}\s*\}")
+_METADATA_END = re.compile(rb"\]\s*\}\s*(?:\}|,\s*\"[A-Za-z]+\"\s*:)")
 _WHITESPACE = b" \t\r\n"
 
 
 def without_managed_fields(data: bytes) -> Any:
-    """A PartialObjectMetadataList's JSON parsed without its items' managedFields, which are cut from the
-    bytes first (cut_managed_fields); the whole answer parsed where they cannot be cut safely."""
+    """An API answer's JSON (a list, or one object) parsed without its objects' managedFields, which are
+    cut from the bytes first (cut_managed_fields); the whole answer parsed where they cannot be cut safely."""
     cut = cut_managed_fields(data)
     if cut is not None:
         try:
@@ -228,30 +325,33 @@ def without_managed_fields(data: bytes) -> Any:
 
 
 def cut_managed_fields(data: bytes) -> bytes | None:
-    """data (a PartialObjectMetadataList) without each item's `"managedFields":[...]`, or None when it is not
-    such a list, or when an item is not laid out as the API server writes it (managedFields the last field
-    of metadata, metadata the last of the item): a cut must never reach into another item."""
-    if b"PartialObjectMetadataList" not in data[:512]:
-        return None
+    """data (an API answer) without each object's `"managedFields":[...]`, or None when an object is not
+    laid out as the API server writes it (managedFields the last field of metadata): a cut must never
+    reach past its object's metadata."""
     parts: list[bytes] = []
     at = 0
     while (key := data.find(_MANAGED_FIELDS, at)) >= 0:
-        end = _ITEM_END.search(data, key)
+        end = _METADATA_END.search(data, key)
         if end is None or b'"metadata"' in data[key : end.start()]:
-            return None  # it would run past this item's metadata
+            return None  # it would run past this object's metadata
         start = key
         while start > at and data[start - 1] in _WHITESPACE:
             start -= 1
         if start > at and data[start - 1] == ord(","):
             start -= 1
         parts.append(data[at:start])
-        at = end.start() + 1  # the "]" goes with the field; the closing braces stay
+        at = end.start() + 1  # the "]" goes with the field; the metadata's end and what follows stay
     parts.append(data[at:])
     return b"".join(parts)
 
 
 def default_namespace(context: str | None = None) -> str:
     """The namespace of the kubeconfig's current (or given) context, as kubectl uses it."""
+    from runner.backends.kubernetes.pure.kubeconfig import namespace_of
+
+    found = _kubeconfig_document(_kubeconfig_key(context)[1])
+    if found is not None:
+        return namespace_of(found[0], context)
     from kubernetes import config
 
     try:
@@ -260,6 +360,28 @@ def default_namespace(context: str | None = None) -> str:
         return "default"
     chosen = next((item for item in contexts if item["name"] == context), current) if context else current
     return str((chosen or {}).get("context", {}).get("namespace") or "default")
+
+
+def api_status(error: BaseException) -> int | None:
+    """The status of an API server's answer that error is (the client's ApiException, which get_json
+    raises too), else None: told without importing the client, as an error cannot be one of its
+    exceptions before the client is imported."""
+    exceptions = sys.modules.get("kubernetes.client.exceptions")
+    if exceptions is None or not isinstance(error, exceptions.ApiException):
+        return None
+    return int(error.status or 0)
+
+
+@contextlib.contextmanager
+def api_errors(doing: str) -> Iterator[None]:
+    """The API's answers raised inside said as what the runner was doing (api_error); anything else
+    raised as it is."""
+    try:
+        yield
+    except Exception as error:
+        if api_status(error) is None:
+            raise
+        raise api_error(error, doing) from None
 
 
 def api_error(error: Exception, doing: str) -> BackendError:

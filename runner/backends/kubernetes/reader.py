@@ -22,6 +22,8 @@ from runner.backends.kubernetes.client import (
     JOBS_PATH,
     PODS_PATH,
     api_error,
+    api_errors,
+    api_status,
     get_json,
     job_metadata,
     list_pages,
@@ -51,23 +53,22 @@ class RunReader:
         """The run brought up to date from its Job (and its pods, where the Job cannot tell)."""
         if record.state.terminal:
             return record
-        from kubernetes.client.exceptions import ApiException
-
         namespace = record.launch["namespace"]
         try:
             job = get_json(self.context, f"{JOBS_PATH}/{record.id}", namespace)
-        except ApiException as error:
-            if error.status != 404:
+        except Exception as error:
+            status = api_status(error)
+            if status is None:
+                raise
+            if status != 404:
                 raise api_error(error, f"reading run {record.id}") from None
             return records.update(record.id, **self.without_job(record, records, self.clock.time()))
         changes, needs_pods = job_changes(record, job)
         if needs_pods:
-            try:
+            with api_errors(f"reading the pods of run {record.id}"):
                 pods = get_json(
                     self.context, PODS_PATH, namespace, [("labelSelector", pod_selector(record.id))]
                 )
-            except ApiException as error:
-                raise api_error(error, f"reading the pods of run {record.id}") from None
             changes = pod_changes(record, pods.get("items") or [], changes)
         return records.update(record.id, **changes)
 
@@ -103,9 +104,7 @@ class RunReader:
         name, listed just now (adoption has it); a group too large for one selector lists it here. With
         it, a run whose Job is at the version last read, and whose pods that reading did not need, is
         left as recorded; a run whose Job it does not hold is gone (missing_job)."""
-        from kubernetes.client.exceptions import ApiException
-
-        try:
+        with api_errors(f"reading the runs of namespace {namespace}"):
             if listed is None and len(group) > client.SELECT_AT_MOST and not self._read_all(group):
                 listed = job_metadata(self.context, namespace, f"{MANAGED_BY}={MANAGER}")
             current = {
@@ -136,8 +135,6 @@ class RunReader:
                 if needs_pods:
                     waiting.append(record)
             pods = self.pods_of(namespace, [record.id for record in waiting])
-        except ApiException as error:
-            raise api_error(error, f"reading the runs of namespace {namespace}") from None
         for record in waiting:
             changes[record.id] = pod_changes(record, pods.get(record.id, []), changes[record.id])
         fresh: dict[str, RunRecord] = {}
@@ -178,8 +175,6 @@ class RunReader:
         namespace. selects > 1 where the
         runs are those of the namespace's Jobs that changed: each selector's LIST costs the API server a
         scan of the namespace, but the client reads only the Jobs it names, not all of them."""
-        from kubernetes.client.exceptions import ApiException
-
         named = sorted(record.id for record in group if not record.labels.get(SCHEDULE_LABEL))
         unnamed = [record.id for record in group if record.labels.get(SCHEDULE_LABEL)]
         at_most = client.SELECT_AT_MOST
@@ -196,8 +191,8 @@ class RunReader:
         for run_id in unnamed:
             try:
                 jobs[run_id] = get_json(self.context, f"{JOBS_PATH}/{run_id}", namespace)
-            except ApiException as error:
-                if error.status != 404:
+            except Exception as error:
+                if api_status(error) != 404:
                     raise
         return jobs
 

@@ -8,7 +8,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -47,6 +47,7 @@ class Script:
         self.answers = list(answers)
         self.paths: list[str] = []
         self.accepts: list[str] = []
+        self.on_request: Callable[[], object] = lambda: None  # called once a request is recorded
 
 
 def serve(script: Script) -> ThreadingHTTPServer:
@@ -54,6 +55,7 @@ def serve(script: Script) -> ThreadingHTTPServer:
         def do_GET(self) -> None:
             script.paths.append(self.path)
             script.accepts.append(self.headers.get("Accept", ""))
+            script.on_request()
             status, body, cut = script.answers.pop(0) if script.answers else (200, b"{}", False)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -184,6 +186,48 @@ def test_managed_fields_are_cut_from_the_bytes_before_parsing(separators: tuple[
     assert without_managed_fields(json.dumps(expected).encode()) == expected  # nothing to cut
 
 
+def whole_job(name: str, *, managed: bool = True) -> dict[str, object]:
+    """A Job as the API server writes it: managedFields last in metadata, then spec and status (whose
+    pod template has a metadata of its own)."""
+    return {
+        "metadata": {
+            "name": name,
+            "labels": {"runner.dev/run": name},
+            **({"managedFields": MANAGED} if managed else {}),
+        },
+        "spec": {
+            "backoffLimit": 2,
+            "template": {
+                "metadata": {"labels": {"runner.dev/run": name}},
+                "spec": {"containers": [{"name": "job", "args": ["]}}", ']},"spec":']}]},
+            },
+        },
+        "status": {"conditions": [{"type": "Complete", "status": "True"}], "succeeded": 1},
+    }
+
+
+@pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])
+def test_managed_fields_are_cut_from_whole_objects_too(separators: tuple[str, str]) -> None:
+    """A list of whole Jobs, and one Job: each metadata ends its managedFields, followed by the spec; the
+    spec's own lists and strings that look like a metadata's end stay whole."""
+    head: dict[str, object] = {"kind": "JobList", "apiVersion": "batch/v1", "metadata": {}}
+    listing = {**head, "items": [whole_job(name) for name in ("a", "b")]}
+    expected = {**head, "items": [whole_job(name, managed=False) for name in ("a", "b")]}
+    for answer, want in [(listing, expected), (whole_job("a"), whole_job("a", managed=False))]:
+        data = json.dumps(answer, separators=separators).encode()
+        cut = cut_managed_fields(data)
+        assert cut is not None and b"managedFields" not in cut
+        assert json.loads(cut) == want == without_managed_fields(data)
+
+
+def test_lists_and_gets_parse_without_managed_fields(script: Script) -> None:
+    listing = {"kind": "JobList", "apiVersion": "batch/v1", "metadata": {}, "items": [whole_job("a")]}
+    script.answers += [(200, json.dumps(listing).encode(), False)]
+    script.answers += [(200, json.dumps(whole_job("b")).encode(), False)]
+    assert list(list_pages(None, JOBS_PATH, "ml", "")) == [whole_job("a", managed=False)]
+    assert get_json(None, f"{JOBS_PATH}/b", "ml") == whole_job("b", managed=False)
+
+
 def test_what_is_not_laid_out_as_the_server_writes_it_is_parsed_whole() -> None:
     """managedFields not last, a string in them that looks like an item's end, or a plain list: nothing
     is cut (or the cut does not parse), and the whole answer is parsed; no item is lost."""
@@ -199,7 +243,7 @@ def test_what_is_not_laid_out_as_the_server_writes_it_is_parsed_whole() -> None:
     tricky["items"][0]["metadata"]["managedFields"] = [{"manager": "x]}}y"}]  # type: ignore[index]
     data = json.dumps(tricky, separators=(",", ":")).encode()
     assert [item["metadata"]["name"] for item in without_managed_fields(data)["items"]] == ["a", "b"]
-    assert cut_managed_fields(json.dumps(LISTING).encode()) is None
+    assert cut_managed_fields(data := json.dumps(LISTING).encode()) == data  # nothing to cut
 
 
 def test_the_fake_api_servers_metadata_lists_are_cut(kube: Kube) -> None:  # noqa: F811
@@ -232,6 +276,25 @@ def test_a_list_is_read_page_by_page(script: Script) -> None:
     assert [job["metadata"]["name"] for job in list_pages(None, JOBS_PATH, "ml", "")] == ["a", "b"]
     assert script.paths[1].endswith("&limit=500&continue=next/page")
     assert script.accepts == ["application/json"] * 2
+
+
+def test_the_next_page_is_asked_for_while_the_caller_works_through_this_one(script: Script) -> None:
+    """Once the first object of a page is handed over, the next page's request is under way; a failed
+    next page raises in the caller, after every object before it."""
+    from kubernetes.client.exceptions import ApiException
+
+    first = {**LISTING, "metadata": {"continue": "2"}, "items": [{"metadata": {"name": n}} for n in "ab"]}
+    script.answers += [(200, json.dumps(first).encode(), False), (404, b"{}", False)]
+    asked_twice = threading.Event()
+    script.on_request = lambda: asked_twice.set() if len(script.paths) == 2 else None
+    pages = list_pages(None, JOBS_PATH, "ml", "")
+    taken = [next(pages)["metadata"]["name"]]
+    assert asked_twice.wait(10)  # while "b", of the first page, is not taken yet
+    with pytest.raises(ApiException) as raised:
+        for job in pages:
+            taken.append(job["metadata"]["name"])
+    assert taken == ["a", "b"] and raised.value.status == 404
+    assert script.paths[1].endswith("&continue=2")
 
 
 def test_an_error_answer_raises_as_the_api_methods_do(script: Script) -> None:
