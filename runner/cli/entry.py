@@ -14,9 +14,10 @@ def main() -> None:
         from runner.cli.resident.client import forward, start_server
 
         code = forward(sys.argv[1:])
-        if code is not None:
+        if isinstance(code, int):
             os._exit(code)  # this process printed nothing and holds nothing: the command's did
-        start_server()
+        if code is None:  # none serves (or one of older code): one for the next command
+            start_server()
     from runner.cli.main import main as run_here
 
     run_here()

@@ -1,12 +1,13 @@
 """The resident runner (RUNNER_RESIDENT=1): commands handed to a process that has runner's modules
-imported answer as they do in their own process (output, exit code, directory, environment, Ctrl-C),
-their runs' supervisors are forked by it, and it serves its own user only, declines once its code
-changed, and leaves when idle or stopped.
+imported answer as they do in their own process (output, exit code, directory, environment, limits,
+Ctrl-C, Ctrl-Z), their runs' supervisors are forked by it, and it serves its own user only, declines a
+caller in another cgroup and every caller once its code changed, and leaves when idle or stopped.
 
 Each server here has an address of its own (RUNNER_RESIDENT_ADDRESS), so none meets a user's."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -16,17 +17,17 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from runner.cli.main import exit_status
-from runner.cli.resident.client import EXIT_LOST, ask, forward
+from runner.cli.resident.client import DECLINED, EXIT_LOST, ask, forward
 from runner.cli.resident.server import changed, fingerprint
 from runner.cli.resident.spawn import EXITED, ServedProcess
-from runner.cli.resident.wire import Frames, address, frame, peer_uid
+from runner.cli.resident.wire import Frames, address, frame, peer
 from tests.conftest import run_runner, status_of, wait_for, wait_for_state, write_job
 
 ENTRY = [sys.executable, "-m", "runner.cli.entry"]
@@ -78,7 +79,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Server]:
     stopped(process, monkeypatch, name)
 
 
-def served(server: Server, args: list[str], monkeypatch: pytest.MonkeyPatch) -> int | None:
+def served(server: Server, args: list[str], monkeypatch: pytest.MonkeyPatch) -> int | str | None:
     """forward() from this process (its fds 0, 1, 2 go to the command, so capfd sees its output)."""
     with monkeypatch.context() as patched:
         for key, value in server.env.items():
@@ -152,6 +153,18 @@ def test_ctrl_c_reaches_the_command_and_its_run_is_cancelled(
     """Ctrl-C goes to the client (the terminal's foreground process): it relays it to the command,
     which cancels its run as `runner submit` does in its own process. The run's supervisor was forked
     by the server, ready at once, not started as a new interpreter by the command."""
+    with long_submission(server, tmp_path) as (client, run_id):
+        assert parent_of(supervisor_of(home, run_id)) == server.process.pid
+        client.send_signal(signal.SIGINT)
+        _, err = client.communicate(timeout=60)
+    assert client.returncode == 130, err
+    assert status_of(run_id)["state"] == "cancelled"
+
+
+@contextlib.contextmanager
+def long_submission(server: Server, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """`runner submit` of a long job through the server: its client, and its run once running; the
+    client killed afterwards if it is still there."""
     manifest = write_job(tmp_path / "jobs" / "long", "long", command=["sleep", "120"])
     client = subprocess.Popen(
         [*ENTRY, "submit", str(manifest)],
@@ -163,14 +176,63 @@ def test_ctrl_c_reaches_the_command_and_its_run_is_cancelled(
     try:
         runs = wait_for(lambda: json.loads(run_runner("list", "-o", "json").stdout), 60, "the run")
         wait_for_state(runs[0]["id"], "running")
-        assert parent_of(supervisor_of(home, runs[0]["id"])) == server.process.pid
-        client.send_signal(signal.SIGINT)
-        _, err = client.communicate(timeout=60)
+        yield client, runs[0]["id"]
     finally:
         if client.poll() is None:
             client.kill()
-    assert client.returncode == 130, err
-    assert status_of(runs[0]["id"])["state"] == "cancelled"
+
+
+def children_of(parent: int) -> list[int]:
+    """The processes whose parent is parent (one that ends while they are looked through is left out)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if parent_of(int(entry.name)) == parent:
+                    children.append(int(entry.name))
+            except OSError:
+                continue
+    return children
+
+
+def process_state(pid: int) -> str:
+    """The state letter /proc gives a process: T when stopped."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def test_ctrl_z_stops_the_command_with_its_client_and_continuing_resumes_both(
+    server: Server, home: Path, tmp_path: Path
+) -> None:
+    """Ctrl-Z stops the command's process (the server's child, outside the terminal's process group)
+    and then the client, as the shell stops a job; the shell's fg or bg continues the client, which
+    continues the command."""
+    with long_submission(server, tmp_path) as (client, run_id):
+        supervisor = supervisor_of(home, run_id)
+        (command,) = [pid for pid in children_of(server.process.pid) if pid != supervisor]
+        client.send_signal(signal.SIGTSTP)
+        wait_for(lambda: process_state(command) == "T" == process_state(client.pid), 30, "both stopped")
+        client.send_signal(signal.SIGCONT)
+        wait_for(lambda: "T" not in (process_state(command), process_state(client.pid)), 30, "both going")
+        client.send_signal(signal.SIGINT)
+        client.communicate(timeout=60)
+    assert client.returncode == 130
+    assert status_of(run_id)["state"] == "cancelled"
+
+
+def submitted_through(
+    server: Server, manifest: Path, before: Callable[[], object]
+) -> subprocess.CompletedProcess[str]:
+    """`runner submit manifest` by a client process that first calls before (in the child, before the
+    console script starts: a limit, a nice value, a cgroup of its own)."""
+    return subprocess.run(
+        [*ENTRY, "submit", str(manifest)],
+        env={**os.environ, **server.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=before,
+        check=False,
+    )
 
 
 def test_the_command_and_its_runs_have_the_callers_limits_and_nice_value(
@@ -190,18 +252,56 @@ def test_the_command_and_its_runs_have_the_callers_limits_and_nice_value(
         resource.setrlimit(resource.RLIMIT_NOFILE, (321, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
         os.nice(7)
 
-    done = subprocess.run(
-        [*ENTRY, "submit", str(manifest)],
-        env={**os.environ, **server.env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=lowered,
-        check=False,
-    )
+    done = submitted_through(server, manifest, lowered)
     assert done.returncode == 0, done.stderr
     printed = [line.split("] ", 1)[1] for line in done.stdout.splitlines()]
     assert printed == ["321", "7", str(server.process.pid)]
+
+
+PIDS_CGROUPS = Path("/sys/fs/cgroup/pids")  # cgroup v1's pids hierarchy, as on this machine
+
+
+@pytest.fixture
+def other_cgroup() -> Iterator[Path]:
+    """A pids cgroup of its own (v1, as root may make one here), removed once its processes are gone."""
+    group = PIDS_CGROUPS / f"runner-test-{uuid.uuid4().hex[:12]}"
+    try:
+        group.mkdir()
+    except OSError as error:
+        pytest.skip(f"no cgroup can be made here ({error}): cgroup v1's pids hierarchy, as root")
+    yield group
+    wait_for(lambda: not (group / "cgroup.procs").read_text().split(), 60, "the cgroup's processes to end")
+    group.rmdir()
+
+
+def test_a_caller_in_another_cgroup_runs_its_command_itself(
+    server: Server, tmp_path: Path, other_cgroup: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command from a process in another cgroup than the server's (a systemd scope with a memory
+    limit, a batch system's job) is declined: it runs in the caller's own process, so its run stays in
+    the caller's cgroup, under its limits; the server goes on serving the others."""
+    manifest = write_job(tmp_path / "jobs" / "scoped", "scoped", command=["cat", "/proc/self/cgroup"])
+    done = submitted_through(
+        server, manifest, lambda: (other_cgroup / "cgroup.procs").write_text(str(os.getpid()))
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"pids:/{other_cgroup.name}" in done.stdout  # the job ran in the caller's cgroup
+    status = asked_with(server.name, "status", monkeypatch)
+    assert status is not None and status[1]["pid"] == server.process.pid
+    assert served(server, ["list", "-o", "name"], monkeypatch) == 0  # from this cgroup: served
+
+    with monkeypatch.context() as patched:  # what the client hears from the server for such a caller
+        patched.setenv("RUNNER_RESIDENT_ADDRESS", server.name)
+        (home,) = [
+            line.split(":", 2)[2]
+            for line in Path("/proc/self/cgroup").read_text().splitlines()
+            if line.split(":")[1] == "pids"
+        ]
+        (other_cgroup / "cgroup.procs").write_text(str(os.getpid()))
+        try:
+            assert forward(["list"]) == DECLINED
+        finally:  # this process back where it was
+            (PIDS_CGROUPS / home.lstrip("/") / "cgroup.procs").write_text(str(os.getpid()))
 
 
 def test_a_command_killed_by_a_relayed_signal_ends_its_client_by_that_signal(
@@ -314,7 +414,8 @@ def test_callers_that_say_nothing_or_nonsense_leave_the_server_serving(
 
     for nonsense in (b"", b"\0\0\0\2\xff\xff", frame({"kind": "nonsense"})):
         assert answered(nonsense) is None  # no answer, and the connection closed
-    assert answered(frame({"kind": "run"})) == ("stale", None)  # no streams: the caller runs it itself
+    declined = answered(frame({"kind": "run"}))  # no streams, no directory: the caller runs it itself
+    assert isinstance(declined, tuple) and declined[0] == DECLINED
     answer = asked_with(server.name, "status", monkeypatch)
     assert answer is not None
     assert answer[1]["pid"] == server.process.pid
@@ -381,7 +482,7 @@ def test_frames_survive_being_split_and_carry_file_descriptors() -> None:
         assert frames.next() is None
         left.close()
         assert frames.next() is None
-        assert peer_uid(right) == os.getuid()
+        assert peer(right) == (os.getpid(), os.getuid())  # both ends are this process's
     for fd in (reading, writing, passed):
         os.close(fd)
 

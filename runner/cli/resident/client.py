@@ -13,7 +13,8 @@ from types import FrameType
 
 from runner.cli.resident.wire import STDIO_FDS, Frames, address, frame
 
-# What a terminal or a supervisor sends the command; SIGTSTP (Ctrl-Z) stops this client only.
+# What a terminal or a supervisor sends the command. Ctrl-Z (SIGTSTP) stops the command, then this
+# client, as a job of the shell; the shell's fg or bg (SIGCONT) resumes both.
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGWINCH)
 EXIT_LOST = 1  # the command's process ended without saying how (killed): a failure, as for any crash
 
@@ -25,9 +26,13 @@ def server_address() -> str:
     return f"\0{named}" if named else address(os.getuid(), sys.executable, sys.path[1:])
 
 
-def forward(args: list[str]) -> int | None:
+DECLINED = "declined"
+
+
+def forward(args: list[str]) -> int | str | None:
     """The exit code of args run by the resident server; None when there is none to run it (or it runs
-    older code): the caller runs the command itself."""
+    older code), DECLINED when it serves but not this caller (another cgroup, a resource limit above its
+    own): the caller runs the command itself either way."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.connect(server_address())
@@ -39,6 +44,8 @@ def forward(args: list[str]) -> int | None:
     first = frames.next()
     if not (isinstance(first, tuple) and first[0] == "pid"):
         sock.close()
+        if isinstance(first, tuple) and first[0] == DECLINED:
+            return DECLINED
         return None  # stale, or gone before it started the command: nothing ran
     pid = int(first[1])
     relayed: list[int] = []
@@ -48,7 +55,17 @@ def forward(args: list[str]) -> int | None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
 
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)  # this process stops here, until continued
+        signal.signal(signal.SIGTSTP, stop)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+
     previous = {signum: signal.signal(signum, relay) for signum in FORWARDED}
+    previous[signal.SIGTSTP] = signal.signal(signal.SIGTSTP, stop)
     try:
         done = frames.next()
     finally:

@@ -1,9 +1,10 @@
 """The resident server: imports the CLI's modules once, then forks a process per command that takes on
 the client's terminal, directory, environment and umask and runs it as `runner` would.
 
-It serves its own user only, and declines (the client then runs the command itself) once any of the
-runner modules it imported changed on disk: it then leaves, and the client starts a new one. It leaves
-after RUNNER_RESIDENT_IDLE seconds (600) without a request too, and on `runner resident stop`.
+It serves its own user only, and declines (the client then runs the command itself) a caller in another
+cgroup than its own, or one whose resource limits or nice value it cannot take on; and every caller once
+any of the runner modules it imported changed on disk: it then leaves, and the client starts a new one. It
+leaves after RUNNER_RESIDENT_IDLE seconds (600) without a request too, and on `runner resident stop`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any, TextIO
 from runner.backends.local.warmstart import use_starter
 from runner.cli.resident.client import server_address
 from runner.cli.resident.spawn import start_supervisor
-from runner.cli.resident.wire import STDIO_FDS, Frames, frame, peer_uid
+from runner.cli.resident.wire import STDIO_FDS, Frames, frame, peer
 
 IDLE_S = 600.0
 REQUEST_TIMEOUT_S = 10.0  # a caller that connects and says nothing is not waited for longer
@@ -112,15 +113,21 @@ def serve(idle: float = IDLE_S) -> int:
         with connection:
             connection.settimeout(REQUEST_TIMEOUT_S)
             try:
-                if peer_uid(connection) == os.getuid() and not answer(connection, listener, known, started):
+                pid, uid = peer(connection)
+                if uid == os.getuid() and not answer(connection, listener, known, started, pid):
                     return 0
             except OSError:
                 continue  # that caller went away (or never asked): serve the next
 
 
-def answer(connection: socket.socket, listener: socket.socket, known: dict[str, int], started: float) -> bool:
-    """Serve one request: a command (in a forked process) or a control request. False when the server
-    is to leave: its code changed (the client runs the command itself, then starts a new one) or stop."""
+def answer(
+    connection: socket.socket, listener: socket.socket, known: dict[str, int], started: float, asker: int
+) -> bool:
+    """Serve one request of process asker: a command (in a forked process) or a control request. False
+    when the server is to leave: its code changed (the client runs the command itself, then starts a new
+    one) or stop. A command asked from another cgroup is declined (the client runs it itself): its
+    process, and the runs it starts, would be outside the asker's cgroup (its memory and pids limits, a
+    systemd scope or a batch system's accounting), in this server's."""
     if changed(known):
         listener.close()  # before the answer: the client's new server can take the address
         with contextlib.suppress(OSError):
@@ -130,6 +137,9 @@ def answer(connection: socket.socket, listener: socket.socket, known: dict[str, 
     try:
         asked = frames.next(with_fds=len(STDIO_FDS))
         kind = asked.get("kind") if isinstance(asked, dict) else None
+        if kind == "run" and cgroups_of(asker) != cgroups_of(os.getpid()):
+            connection.sendall(frame(("declined", "another cgroup")))
+            return True
         if kind in ("run", "spawn"):
             fork_for(connection, listener, asked, frames.fds)
             return True
@@ -165,6 +175,14 @@ def fork_for(
             os.close(fd)
 
 
+def cgroups_of(pid: int) -> str | None:
+    """The cgroups process pid is in (every hierarchy's, as /proc says them), None where unreadable."""
+    try:
+        return Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return None
+
+
 def answer_control(connection: socket.socket, asked: Any, started: float) -> bool:
     """Answer `runner resident status` or `stop`; True when the server is to stop."""
     kind = asked.get("kind") if isinstance(asked, dict) else None
@@ -184,9 +202,9 @@ def run_in_child(connection: socket.socket, asked: dict[str, Any], fds: list[int
     connection.settimeout(None)
     try:
         take_on(asked, fds)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError) as error:
         with contextlib.suppress(OSError):
-            connection.sendall(frame(("stale", None)))  # the client runs it itself
+            connection.sendall(frame(("declined", str(error))))  # the client runs it itself
         os._exit(1)
     connection.sendall(frame(("pid", os.getpid())))
     use_starter(start_supervisor)  # its runs' supervisors are forked by the server too, ready at once

@@ -69,7 +69,8 @@ class Frames:
         return int(HEADER.unpack_from(self._buffer)[0]) if len(self._buffer) >= HEADER.size else 0
 
 
-def peer_uid(sock: socket.socket) -> int:
-    """The user id of the process at the other end of a unix socket (SO_PEERCRED: pid, uid, gid)."""
+def peer(sock: socket.socket) -> tuple[int, int]:
+    """The process id and user id of the process at the other end of a unix socket (SO_PEERCRED)."""
     credentials = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return int(struct.unpack("3i", credentials)[1])
+    pid, uid, _gid = struct.unpack("3i", credentials)
+    return int(pid), int(uid)
