@@ -193,28 +193,29 @@ def get_json(
     second. Errors as the API methods raise them (ApiException), retried as they are."""
     reads = direct_reads(context)
     if reads is None:
-        return _answer(_client_read(context, path, namespace, query, accept), parse or without_managed_fields)
-    path = path.format(namespace=quote(namespace, safe=""))
+        read = _client_read(context, path, namespace, query, accept)
+    else:
+        read = _direct_read(reads, path.format(namespace=quote(namespace, safe="")), query, accept)
+    return _answer(read, parse or without_managed_fields)
+
+
+Read = Callable[[], tuple[Callable[[], bytes], Callable[[], None]]]  # a GET: its body, and its release
+
+
+def _direct_read(reads: DirectReads, path: str, query: Sequence[tuple[str, Any]], accept: str) -> Read:
+    """get_json's read straight through urllib3 (static credentials)."""
 
     def read() -> tuple[Callable[[], bytes], Callable[[], None]]:
         response = reads.get(path, query, accept)
-        if not 200 <= response.status <= 299:
-            response.read()
-            response.release_conn()
-            from kubernetes.client.exceptions import ApiException  # as the client raises it
+        return _body(response, response)
 
-            raise ApiException.from_response(http_resp=response, body=None, data=None)
-        return (lambda: response.data), response.release_conn
-
-    return _answer(read, parse or without_managed_fields)
+    return read
 
 
 def _client_read(
     context: str | None, path: str, namespace: str, query: Sequence[tuple[str, Any]], accept: str
-) -> Callable[[], tuple[Callable[[], bytes], Callable[[], None]]]:
+) -> Read:
     """get_json's read through the Kubernetes client (a kubeconfig that needs it)."""
-    from kubernetes.client.exceptions import ApiException
-
     api = shared_client(context)
 
     def read() -> tuple[Callable[[], bytes], Callable[[], None]]:
@@ -227,13 +228,22 @@ def _client_read(
             auth_settings=["BearerToken"],
         )
         answer = api.call_api(*request, _request_timeout=REQUEST_TIMEOUT)
-        if not 200 <= answer.status <= 299:
-            answer.read()
-            answer.response.release_conn()
-            raise ApiException.from_response(http_resp=answer, body=None, data=None)
-        return (lambda: answer.response.data), answer.response.release_conn
+        return _body(answer, answer.response)
 
     return read
+
+
+def _body(answer: Any, response: Any) -> tuple[Callable[[], bytes], Callable[[], None]]:
+    """An answer's body to read and its connection's release (answer: the client's response, over
+    urllib3's response; or urllib3's itself). One that is not 2xx is raised as the API methods raise it
+    (ApiException, the client's exceptions imported only then), its connection released."""
+    if not 200 <= answer.status <= 299:
+        answer.read()
+        response.release_conn()
+        from kubernetes.client.exceptions import ApiException
+
+        raise ApiException.from_response(http_resp=answer, body=None, data=None)
+    return (lambda: response.data), response.release_conn
 
 
 def list_pages(

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from runner.backends.local.warmstart import use_starter
-from runner.cli.resident.client import server_address
+from runner.cli.resident.client import DECLINED, server_address
 from runner.cli.resident.spawn import start_supervisor
 from runner.cli.resident.wire import STDIO_FDS, Frames, frame, peer
 
@@ -138,7 +138,7 @@ def answer(
         asked = frames.next(with_fds=len(STDIO_FDS))
         kind = asked.get("kind") if isinstance(asked, dict) else None
         if kind == "run" and cgroups_of(asker) != cgroups_of(os.getpid()):
-            connection.sendall(frame(("declined", "another cgroup")))
+            connection.sendall(frame((DECLINED, "another cgroup")))
             return True
         if kind in ("run", "spawn"):
             fork_for(connection, listener, asked, frames.fds)
@@ -204,7 +204,7 @@ def run_in_child(connection: socket.socket, asked: dict[str, Any], fds: list[int
         take_on(asked, fds)
     except (OSError, ValueError, KeyError, TypeError) as error:
         with contextlib.suppress(OSError):
-            connection.sendall(frame(("declined", str(error))))  # the client runs it itself
+            connection.sendall(frame((DECLINED, str(error))))  # the client runs it itself
         os._exit(1)
     connection.sendall(frame(("pid", os.getpid())))
     use_starter(start_supervisor)  # its runs' supervisors are forked by the server too, ready at once

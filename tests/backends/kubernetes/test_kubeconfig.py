@@ -42,11 +42,11 @@ def test_a_client_certificate_from_files_relative_to_the_kubeconfig() -> None:
     )
     assert static_access(document, None, HERE) == StaticAccess(
         server="https://kube:6443",
-        namespace="ml",
         authority=Secret(path=HERE / "ca.crt"),
         certificate=Secret(path=HERE / "me.crt"),
         key=Secret(path=Path("/keys/me.key")),
     )
+    assert namespace_of(document, None) == "ml"
 
 
 def test_inline_data_is_preferred_to_a_path_as_kubectl_prefers_it() -> None:
@@ -61,7 +61,7 @@ def test_inline_data_is_preferred_to_a_path_as_kubectl_prefers_it() -> None:
         Secret(data="Q0VSVA=="),
         Secret(data="S0VZ"),
     )
-    assert (access.server_name, access.verify, access.namespace) == ("kube", True, "default")
+    assert (access.server_name, access.verify, namespace_of(document, None)) == ("kube", True, "default")
 
 
 def test_tokens_and_token_files() -> None:
@@ -74,8 +74,10 @@ def test_tokens_and_token_files() -> None:
 
 
 def test_the_named_context_is_read() -> None:
-    access = static_access(kubeconfig({"token": "t"}), "elsewhere", HERE)
-    assert access is not None and (access.server, access.namespace) == ("https://other:6443", "there")
+    document = kubeconfig({"token": "t"})
+    access = static_access(document, "elsewhere", HERE)
+    assert access is not None and access.server == "https://other:6443"
+    assert namespace_of(document, "elsewhere") == "there"
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,6 @@ class StaticAccess:
     """How to read from a cluster with static credentials: its server, how to trust it, and who asks."""
 
     server: str  # https://host:port, or http:// where the kubeconfig says so
-    namespace: str  # the context's, else "default"
     authority: Secret | None = None  # the CA to verify the server with; None: the system's
     verify: bool = True  # False: insecure-skip-tls-verify
     server_name: str | None = None  # tls-server-name: the name the server's certificate holds
@@ -79,7 +78,6 @@ def static_access(document: Mapping[str, Any], context: str | None, directory: P
     token_file = user.get("tokenFile")
     return StaticAccess(
         server=str(cluster["server"]).rstrip("/"),
-        namespace=namespace_of(document, context),
         authority=_secret(cluster, "certificate-authority", directory),
         verify=not cluster.get("insecure-skip-tls-verify"),
         server_name=cluster.get("tls-server-name") or None,
