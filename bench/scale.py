@@ -29,10 +29,10 @@ being made and scheduled meanwhile: the comparison is, if anything, against the 
 latency comes from the API server's own apiserver_request_duration_seconds histogram (kubectl get --raw
 /metrics before and after each window; quantiles interpolated within buckets, as histogram_quantile). At
 --list-at counts beyond the submitted runs, suspended runner Jobs are added with kubectl create -f (they
-list as adopted runs) to measure listing alone; each listing again through a resident runner
-(RUNNER_RESIDENT=1, runner.cli.resident), whose process has runner's modules and the Kubernetes client
-imported. --live lists while every run is still running (room for all of them, pods that run long),
-where each refresh must tell running from waiting.
+list as adopted runs) to measure listing alone: each listing in its own process (RUNNER_RESIDENT=0), then
+through a resident runner (the console script's default, runner.cli.resident), whose process has
+runner's modules and the Kubernetes client imported. --live lists while every run is still running (room
+for all of them, pods that run long), where each refresh must tell running from waiting.
 
     .venv/bin/python bench/scale.py --real --jobs 2000 --list-at 2000,10000
     .venv/bin/python bench/scale.py --real --jobs 2000 --nodes 250 --duration 3600 --live
@@ -163,7 +163,7 @@ def cli(args: Sequence[str], env: dict[str, str]) -> tuple[float, int]:
 
 def row(name: str, ours: str, baseline: str = "", theirs: str = "", ratio: float | None = None) -> None:
     tail = f"   {ratio:7.2f}x" if ratio is not None else ""
-    print(f"{name:<34} {ours:<38} {baseline:<26} {theirs:<30}{tail}")
+    print(f"{name:<58} {ours:<38} {baseline:<26} {theirs:<30}{tail}")
 
 
 def run(args: argparse.Namespace, scratch: Path) -> None:
@@ -613,6 +613,10 @@ def real_submission_and_statuses(
     print(f"  worst (verb, group, resource) p99 with >= 20 requests: {worst[1]} {worst[0] * 1000:.1f} ms")
 
 
+def resident_name(name: str) -> str:
+    return name.replace("RUNNER_RESIDENT=0", "resident (default)")
+
+
 def real_listing(
     args: argparse.Namespace,
     loaded: LoadedManifest,
@@ -635,16 +639,21 @@ def real_listing(
         theirs, lines = min(cli([kubectl, "get", "jobs", "-n", ours], env) for _ in range(3))
         fresh_home = {**env, "RUNNER_HOME": str(scratch / f"fresh-{count}")}
         cases = [
-            ("list --cluster, fresh home (adopts)", fresh_home, ["--limit", str(count)], 1),
-            ("list --cluster, all rows", env, ["--limit", str(count)], 3),
-            ("list --cluster (default 50 rows)", env, [], 3),
+            (
+                "list --cluster, fresh home (adopts), RUNNER_RESIDENT=0",
+                fresh_home,
+                ["--limit", str(count)],
+                1,
+            ),
+            ("list --cluster, all rows, RUNNER_RESIDENT=0", env, ["--limit", str(count)], 3),
+            ("list --cluster (default 50 rows), RUNNER_RESIDENT=0", env, [], 3),
         ]
         with resident_server(env) as served:
             resident_fresh = {**fresh_home, **served, "RUNNER_HOME": f"{fresh_home['RUNNER_HOME']}-resident"}
             resident_cases = [
-                (f"{cases[0][0]}, resident", resident_fresh, cases[0][2], cases[0][3]),
+                (resident_name(cases[0][0]), resident_fresh, cases[0][2], cases[0][3]),
                 *(
-                    (f"{name}, resident", {**case_env, **served}, extra, tries)
+                    (resident_name(name), {**case_env, **served}, extra, tries)
                     for name, case_env, extra, tries in cases[1:]
                 ),
             ]

@@ -1,16 +1,22 @@
-"""The `runner` console script: with RUNNER_RESIDENT=1 the command goes to the resident server
-(runner.cli.resident) when one answers; otherwise, and always without it, it runs in this process."""
+"""The `runner` console script: the command goes to the resident server (runner.cli.resident) of this
+user, installation and cgroup when one answers; otherwise, and always with RUNNER_RESIDENT=0, it runs in
+this process (starting a server for the next command, unless RUNNER_RESIDENT=0)."""
 
 from __future__ import annotations
 
 import os
 import sys
 
-OFF = ("", "0", "false", "no", "off")
+OFF = ("0", "false", "no", "off")
+
+
+def resident() -> bool:
+    """Whether commands go to a resident server: unless RUNNER_RESIDENT says 0, false, no or off."""
+    return os.environ.get("RUNNER_RESIDENT", "").strip().lower() not in OFF
 
 
 def main() -> None:
-    if os.environ.get("RUNNER_RESIDENT", "").strip().lower() not in OFF:
+    if resident():
         from runner.cli.resident.client import forward, start_server
 
         code = forward(sys.argv[1:])

@@ -1,7 +1,8 @@
-"""The resident runner (RUNNER_RESIDENT=1): commands handed to a process that has runner's modules
-imported answer as they do in their own process (output, exit code, directory, environment, limits,
-Ctrl-C, Ctrl-Z), their runs' supervisors are forked by it, and it serves its own user only, declines a
-caller in another cgroup and every caller once its code changed, and leaves when idle or stopped.
+"""The resident runner (the console script's default; RUNNER_RESIDENT=0 turns it off): commands handed
+to a process that has runner's modules imported answer as they do in their own process (output, exit
+code, directory, environment, limits, Ctrl-C, Ctrl-Z), their runs' supervisors are forked by it, each
+cgroup gets a server of its own, and a server serves its own user only, declines a caller that moved to
+another cgroup and every caller once its code changed, and leaves when idle or stopped.
 
 Each server here has an address of its own (RUNNER_RESIDENT_ADDRESS), so none meets a user's."""
 
@@ -23,11 +24,12 @@ from pathlib import Path
 
 import pytest
 
+from runner.cli.entry import resident
 from runner.cli.main import exit_status
-from runner.cli.resident.client import DECLINED, EXIT_LOST, ask, forward
+from runner.cli.resident.client import DECLINED, EXIT_LOST, ask, cgroups_of, forward
 from runner.cli.resident.server import changed, fingerprint
 from runner.cli.resident.spawn import EXITED, ServedProcess
-from runner.cli.resident.wire import Frames, address, frame, peer
+from runner.cli.resident.wire import Frames, address, cgroup_label, family, frame, listening, peer
 from tests.conftest import run_runner, status_of, wait_for, wait_for_state, write_job
 
 ENTRY = [sys.executable, "-m", "runner.cli.entry"]
@@ -41,6 +43,11 @@ class Server:
     @property
     def env(self) -> dict[str, str]:
         return {"RUNNER_RESIDENT": "1", "RUNNER_RESIDENT_ADDRESS": self.name}
+
+    @property
+    def address(self) -> str:
+        """Where it listens: its name, and the cgroups of this process, which started it."""
+        return address(os.getuid(), sys.executable, [], cgroups_of("self") or "", self.name)
 
 
 def start_server(name: str, idle: float = 300) -> subprocess.Popen[bytes]:
@@ -274,34 +281,84 @@ def other_cgroup() -> Iterator[Path]:
     group.rmdir()
 
 
-def test_a_caller_in_another_cgroup_runs_its_command_itself(
+def test_a_caller_in_another_cgroup_gets_a_server_of_its_own_there(
     server: Server, tmp_path: Path, other_cgroup: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A command from a process in another cgroup than the server's (a systemd scope with a memory
-    limit, a batch system's job) is declined: it runs in the caller's own process, so its run stays in
-    the caller's cgroup, under its limits; the server goes on serving the others."""
-    manifest = write_job(tmp_path / "jobs" / "scoped", "scoped", command=["cat", "/proc/self/cgroup"])
-    done = submitted_through(
-        server, manifest, lambda: (other_cgroup / "cgroup.procs").write_text(str(os.getpid()))
+    """Commands from a process in another cgroup than a server's (another terminal's scope, a systemd
+    unit with a memory limit, a batch system's job) go to a server of that cgroup, which the first of
+    them starts: the commands and their runs stay in the caller's cgroup, under its limits, and the
+    other server serves on. `runner resident stop` stops both."""
+    # the job's cgroups, then the parent of its supervisor (the job's parent records its exit code, and
+    # its parent is the supervisor): the resident server that forked it, or a `runner submit` process
+    script = (
+        "cat /proc/self/cgroup; "
+        "supervisor=$(cut -d' ' -f4 /proc/$PPID/stat); cut -d' ' -f4 /proc/$supervisor/stat"
     )
-    assert done.returncode == 0, done.stderr
-    assert f"pids:/{other_cgroup.name}" in done.stdout  # the job ran in the caller's cgroup
-    status = asked_with(server.name, "status", monkeypatch)
-    assert status is not None and status[1]["pid"] == server.process.pid
-    assert served(server, ["list", "-o", "name"], monkeypatch) == 0  # from this cgroup: served
+    manifest = write_job(tmp_path / "jobs" / "scoped", "scoped", command=["sh", "-c", script])
 
-    with monkeypatch.context() as patched:  # what the client hears from the server for such a caller
-        patched.setenv("RUNNER_RESIDENT_ADDRESS", server.name)
-        (home,) = [
-            line.split(":", 2)[2]
-            for line in Path("/proc/self/cgroup").read_text().splitlines()
-            if line.split(":")[1] == "pids"
-        ]
+    def into_other_cgroup() -> None:
         (other_cgroup / "cgroup.procs").write_text(str(os.getpid()))
-        try:
-            assert forward(["list"]) == DECLINED
-        finally:  # this process back where it was
-            (PIDS_CGROUPS / home.lstrip("/") / "cgroup.procs").write_text(str(os.getpid()))
+
+    def from_other_cgroup(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*ENTRY, *args],
+            env={**os.environ, **server.env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=into_other_cgroup,
+            check=False,
+        )
+
+    first = submitted_through(server, manifest, into_other_cgroup)  # none serves there yet
+    try:
+        assert first.returncode == 0, first.stderr
+        assert f"pids:/{other_cgroup.name}" in first.stdout  # the job ran in the caller's cgroup
+        assert first.stdout.splitlines()[-1].split("] ", 1)[1] != str(server.process.pid)
+
+        shown = wait_for(
+            lambda: (
+                (asked := from_other_cgroup("resident", "status", "-o", "json")).returncode == 0 and asked
+            ),
+            60,
+            "the server the first command started in its cgroup",
+        )
+        servers = json.loads(shown.stdout)["servers"]
+        (there,) = [about for about in servers if about["current"]]
+        assert int((other_cgroup / "cgroup.procs").read_text().split()[0]) == there["pid"]
+        assert f"pids:/{other_cgroup.name}" in there["cgroup"].split()
+        assert {about["pid"] for about in servers} == {server.process.pid, there["pid"]}
+
+        second = submitted_through(server, manifest, into_other_cgroup)
+        assert second.returncode == 0, second.stderr
+        assert f"pids:/{other_cgroup.name}" in second.stdout
+        assert second.stdout.splitlines()[-1].split("] ", 1)[1] == str(there["pid"])  # served there
+        assert served(server, ["list", "-o", "name"], monkeypatch) == 0  # and here, by the first server
+    finally:
+        stopping = from_other_cgroup("resident", "stop")
+    assert sorted(stopping.stdout.splitlines()) == sorted(
+        f"resident server {pid} stopped" for pid in (server.process.pid, there["pid"])
+    )
+    assert server.process.wait(timeout=30) == 0
+
+
+def test_a_caller_that_moved_to_another_cgroup_is_declined(
+    server: Server, other_cgroup: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that found a server's address, then moved to another cgroup before it asked, is told
+    to run its command itself: in the server's cgroup it would escape its own."""
+    at = server.address
+    (home,) = [
+        line.split(":", 2)[2]
+        for line in Path("/proc/self/cgroup").read_text().splitlines()
+        if line.split(":")[1] == "pids"
+    ]
+    (other_cgroup / "cgroup.procs").write_text(str(os.getpid()))
+    try:
+        assert forward(["list"], at=at) == DECLINED
+    finally:  # this process back where it was
+        (PIDS_CGROUPS / home.lstrip("/") / "cgroup.procs").write_text(str(os.getpid()))
+    assert served(server, ["list", "-o", "name"], monkeypatch) == 0
 
 
 def test_a_command_killed_by_a_relayed_signal_ends_its_client_by_that_signal(
@@ -350,31 +407,45 @@ def test_a_docker_submit_through_the_server_streams_its_job_and_succeeds(
     assert [(run["backend"], run["state"]) for run in runs] == [("docker", "succeeded")]
 
 
-def test_without_a_server_the_command_runs_in_its_own_process_and_starts_one(
-    home: Path, monkeypatch: pytest.MonkeyPatch
+def test_by_default_a_command_starts_a_server_that_serves_the_next_and_resident_0_bypasses_it(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The console script without RUNNER_RESIDENT: the first command finds no server, runs in its own
+    process and starts one; the next is served by it. With RUNNER_RESIDENT=0 a command runs in its own
+    process though a server answers."""
     name = f"runner-test-{uuid.uuid4().hex[:12]}"
-    env = {
-        **os.environ,
-        "RUNNER_RESIDENT": "1",
-        "RUNNER_RESIDENT_ADDRESS": name,
-        "RUNNER_RESIDENT_IDLE": "60",
-    }
+    env = {**os.environ, "RUNNER_RESIDENT_ADDRESS": name, "RUNNER_RESIDENT_IDLE": "60"}
+    env.pop("RUNNER_RESIDENT", None)
     monkeypatch.setenv("RUNNER_RESIDENT_ADDRESS", name)
-    assert forward(["list"]) is None  # nothing answers: the caller runs it
-    done = subprocess.run(
-        [*ENTRY, "list", "-o", "json"], env=env, capture_output=True, text=True, check=False
-    )
+    # the parent of the job's supervisor: the server that forked it, or the submitting process
+    script = "supervisor=$(cut -d' ' -f4 /proc/$PPID/stat); cut -d' ' -f4 /proc/$supervisor/stat"
+    manifest = write_job(tmp_path / "jobs" / "parent", "parent", command=["sh", "-c", script])
+
+    def supervisor_parent(**more: str) -> int:
+        done = subprocess.run(
+            [*ENTRY, "submit", str(manifest)],
+            env={**env, **more},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return int(done.stdout.splitlines()[-1].split("] ", 1)[1])
+
+    assert forward(["list"]) is None  # nothing answers: the first command runs in its own process
+    first = supervisor_parent()
     try:
-        assert (done.returncode, json.loads(done.stdout)) == (0, [])
-        about = wait_for(lambda: ask("status"), 60, "the server the command started")
-        assert about[0] == "status"
-        assert isinstance(about[1]["pid"], int)
+        about = wait_for(lambda: ask("status"), 60, "the server the first command started")
+        pid = int(str(about[1]["pid"]))
+        assert first != pid
+        assert supervisor_parent() == pid
+        assert supervisor_parent(RUNNER_RESIDENT="0") != pid
     finally:
         answer = ask("stop")
         if answer is not None:
-            pid = int(str(answer[1]["pid"]))
-            wait_for(lambda: not Path(f"/proc/{pid}").exists(), 30, "the started server to leave")
+            stopped_pid = int(str(answer[1]["pid"]))
+            wait_for(lambda: not Path(f"/proc/{stopped_pid}").exists(), 30, "the started server to leave")
 
 
 def test_status_and_stop(server: Server) -> None:
@@ -384,7 +455,13 @@ def test_status_and_stop(server: Server) -> None:
     )
     assert shown.returncode == 0, shown.stderr
     about = json.loads(shown.stdout)
-    assert (about["running"], about["pid"]) == (True, server.process.pid)
+    assert about["running"] is True
+    assert [(each["pid"], each["current"]) for each in about["servers"]] == [(server.process.pid, True)]
+    table = subprocess.run(
+        [*ENTRY, "resident", "status"], env=env, capture_output=True, text=True, check=False
+    ).stdout.splitlines()
+    assert table[0].split() == ["CURRENT", "PID", "SERVING", "SINCE", "CGROUP"]
+    assert table[1].split()[:2] == ["*", str(server.process.pid)]
 
     stopping = subprocess.run(
         [*ENTRY, "resident", "stop"], env=env, capture_output=True, text=True, check=False
@@ -407,7 +484,7 @@ def test_callers_that_say_nothing_or_nonsense_leave_the_server_serving(
 ) -> None:
     def answered(said: bytes) -> object:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.connect(f"\0{server.name}")
+            sock.connect(server.address)
             sock.sendall(said)
             sock.shutdown(socket.SHUT_WR)
             return Frames(sock).next()
@@ -436,6 +513,7 @@ def test_an_idle_server_leaves_by_itself(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_another_user_gets_no_answer_and_the_server_serves_on(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    at = server.address
     reading, writing = os.pipe()
     pid = os.fork()
     if pid == 0:  # a child that becomes nobody, asks, and says what came back
@@ -443,7 +521,7 @@ def test_another_user_gets_no_answer_and_the_server_serves_on(
             os.setgid(65534)
             os.setuid(65534)
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.connect(f"\0{server.name}")
+                sock.connect(at)
                 try:
                     sock.sendall(frame({"kind": "status"}))
                     answer = sock.recv(100)
@@ -487,13 +565,56 @@ def test_frames_survive_being_split_and_carry_file_descriptors() -> None:
         os.close(fd)
 
 
-def test_the_address_is_the_users_and_the_installations() -> None:
-    mine = address(0, "/venv/bin/python", ["/venv/lib/site-packages"])
-    assert mine.startswith("\0runner-resident-0-")
-    assert address(0, "/venv/bin/python", ["/venv/lib/site-packages"]) == mine
-    assert address(1000, "/venv/bin/python", ["/venv/lib/site-packages"]) != mine
-    assert address(0, "/other/bin/python", ["/venv/lib/site-packages"]) != mine
-    assert address(0, "/venv/bin/python", ["/src", "/venv/lib/site-packages"]) != mine
+def test_the_address_is_the_users_the_installations_and_the_cgroups() -> None:
+    site = ["/venv/lib/site-packages"]
+    mine = address(0, "/venv/bin/python", site, "0::/user.slice/a.scope\n")
+    assert mine.startswith("\0" + family(0, "/venv/bin/python", site))
+    assert family(0, "/venv/bin/python", site).startswith("runner-resident-0-")
+    assert address(0, "/venv/bin/python", site, "0::/user.slice/a.scope\n") == mine
+    assert address(1000, "/venv/bin/python", site, "0::/user.slice/a.scope\n") != mine
+    assert address(0, "/other/bin/python", site, "0::/user.slice/a.scope\n") != mine
+    assert address(0, "/venv/bin/python", ["/src", *site], "0::/user.slice/a.scope\n") != mine
+    assert address(0, "/venv/bin/python", site, "0::/user.slice/b.scope\n") != mine
+    named = address(0, "/venv/bin/python", site, "0::/user.slice/a.scope\n", "side")
+    assert named.startswith("\0side-") and named != address(0, "", [], "0::/\n", "side")
+
+
+def test_the_servers_listening_are_found_by_their_names_start() -> None:
+    said = (
+        "Num       RefCount Protocol Flags    Type St Inode Path\n"
+        "0000: 00000002 00000000 00010000 0001 01 101 @runner-resident-0-aa-01\n"
+        "0000: 00000003 00000000 00000000 0001 03 102 @runner-resident-0-aa-01\n"  # a connection to it
+        "0000: 00000002 00000000 00010000 0001 01 103 @runner-resident-0-aa-02\n"
+        "0000: 00000002 00000000 00010000 0001 01 104 @runner-resident-1000-aa-01\n"  # another user's
+        "0000: 00000002 00000000 00010000 0001 01 105 /run/docker.sock\n"
+        "0000: 00000002 00000000 00010000 0001 01 106\n"  # unnamed
+    )
+    assert listening(said, "runner-resident-0-aa-") == [
+        "\0runner-resident-0-aa-01",
+        "\0runner-resident-0-aa-02",
+    ]
+
+
+def test_a_cgroup_is_named_by_its_unified_path_or_its_placed_v1_hierarchies() -> None:
+    assert cgroup_label("0::/user.slice/user-1000.slice/session-3.scope\n") == (
+        "/user.slice/user-1000.slice/session-3.scope"
+    )
+    hybrid = "12:pids:/runner-test-1\n11:memory:/jobs/7\n1:name=systemd:/\n0::/\n"
+    assert cgroup_label(hybrid) == "pids:/runner-test-1 memory:/jobs/7"
+    assert cgroup_label("12:pids:/\n1:name=systemd:/\n0::/\n") == "/"
+
+
+@pytest.mark.parametrize(
+    ("said", "on"), [(None, True), ("", True), ("1", True), ("yes", True), ("0", False), (" Off ", False)]
+)
+def test_commands_go_to_a_resident_server_unless_runner_resident_says_no(
+    said: str | None, on: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if said is None:
+        monkeypatch.delenv("RUNNER_RESIDENT", raising=False)
+    else:
+        monkeypatch.setenv("RUNNER_RESIDENT", said)
+    assert resident() is on
 
 
 def test_a_changed_or_removed_module_makes_the_server_stale(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """A resident runner (runner.cli.resident) for benchmarks: started through a first command, as a user's
-would be, waited for until it answers, stopped afterwards."""
+is by default, waited for until it answers, stopped afterwards."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ def resident_server(env: dict[str, str]) -> Iterator[dict[str, str]]:
     answers from the first of them on; stopped on leaving."""
     served = {
         **env,
-        "RUNNER_RESIDENT": "1",
         "RUNNER_RESIDENT_ADDRESS": f"runner-bench-{uuid.uuid4().hex[:12]}",
         "RUNNER_RESIDENT_IDLE": "900",
     }
+    served.pop("RUNNER_RESIDENT", None)  # the console script's default
     subprocess.run([*ENTRY, "--help"], env=served, check=True, capture_output=True)  # starts it
     for _ in range(300):
         asked = subprocess.run([*ENTRY, "resident", "status"], env=served, check=False, capture_output=True)

@@ -1,4 +1,5 @@
-"""The resident runner: an opt-in process that keeps the CLI's modules imported (RUNNER_RESIDENT=1).
+"""The resident runner: a process that keeps the CLI's modules imported, one per user, installation and
+cgroup; the console script's default (RUNNER_RESIDENT=0 turns it off).
 
 Each `runner` command then costs a small client (wire, client) and a fork of the resident process
 (server), which runs the command with the caller's arguments, directory, environment and terminal:

@@ -11,7 +11,7 @@ import socket
 import sys
 from types import FrameType
 
-from runner.cli.resident.wire import STDIO_FDS, Frames, address, frame
+from runner.cli.resident.wire import STDIO_FDS, Frames, address, family, frame, listening
 
 # What a terminal or a supervisor sends the command. Ctrl-Z (SIGTSTP) stops the command, then this
 # client, as a job of the shell; the shell's fg or bg (SIGCONT) resumes both.
@@ -20,22 +20,45 @@ EXIT_LOST = 1  # the command's process ended without saying how (killed): a fail
 
 
 def server_address() -> str:
-    """This installation's resident server for this user; RUNNER_RESIDENT_ADDRESS names another (an
-    abstract socket name), for servers side by side (the tests' own)."""
+    """The address of the resident server for this user, installation and this process's cgroups;
+    RUNNER_RESIDENT_ADDRESS names other servers (an abstract socket name's start), for servers side by
+    side (the tests' own)."""
     named = os.environ.get("RUNNER_RESIDENT_ADDRESS")
-    return f"\0{named}" if named else address(os.getuid(), sys.executable, sys.path[1:])
+    return address(os.getuid(), sys.executable, sys.path[1:], cgroups_of("self") or "", named)
+
+
+def server_addresses() -> list[str]:
+    """The addresses of every resident server of this user and installation (one per cgroup it was
+    started from) that listens now."""
+    named = os.environ.get("RUNNER_RESIDENT_ADDRESS")
+    try:
+        with open("/proc/net/unix", encoding="utf-8", errors="replace") as sockets:  # noqa: PTH123 - as below
+            said = sockets.read()
+    except OSError:
+        return []
+    return listening(said, family(os.getuid(), sys.executable, sys.path[1:], named))
+
+
+def cgroups_of(pid: int | str) -> str | None:
+    """The cgroups process pid ("self": this one) is in, every hierarchy's as /proc says them; None
+    where unreadable."""
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8") as cgroups:  # noqa: PTH123 - pathlib is a tenth of what the client imports
+            return cgroups.read()
+    except OSError:
+        return None
 
 
 DECLINED = "declined"
 
 
-def forward(args: list[str]) -> int | str | None:
-    """The exit code of args run by the resident server; None when there is none to run it (or it runs
-    older code), DECLINED when it serves but not this caller (another cgroup, a resource limit above its
-    own): the caller runs the command itself either way."""
+def forward(args: list[str], at: str | None = None) -> int | str | None:
+    """The exit code of args run by the resident server (this process's, or the one at address at); None
+    when there is none to run it (or it runs older code), DECLINED when it serves but not this caller
+    (another cgroup, a resource limit above its own): the caller runs the command itself either way."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.connect(server_address())
+        sock.connect(at or server_address())
         socket.send_fds(sock, [frame(request(args))], list(STDIO_FDS))
     except OSError:
         sock.close()
@@ -112,13 +135,18 @@ def process_state(env: dict[str, str]) -> dict[str, object]:
     }
 
 
+# A server started by a command imports runner's modules (about a second of CPU) once that command has
+# started: on a machine of few cores they would otherwise slow it by a sixth.
+SETTLE_S = 1.0
+
+
 def start_server() -> None:
     """Start a resident server for the next commands, apart from this one (its own session, no terminal,
     none of this process's files); one that finds another already serving leaves quietly."""
     import subprocess
 
     subprocess.Popen(
-        [sys.executable, "-m", "runner.cli.resident.server"],
+        [sys.executable, "-m", "runner.cli.resident.server", "--after", str(SETTLE_S)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -127,11 +155,12 @@ def start_server() -> None:
     )
 
 
-def ask(kind: str) -> tuple[str, dict[str, object]] | None:
-    """The resident server's answer to a control request (status, stop); None when none answers."""
+def ask(kind: str, at: str | None = None) -> tuple[str, dict[str, object]] | None:
+    """The answer to a control request (status, stop) of the resident server of this process's cgroups,
+    or the one at address at; None when none answers."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         try:
-            sock.connect(server_address())
+            sock.connect(at or server_address())
             sock.sendall(frame({"kind": kind}))
         except OSError:
             return None

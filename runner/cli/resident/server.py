@@ -1,8 +1,10 @@
 """The resident server: imports the CLI's modules once, then forks a process per command that takes on
 the client's terminal, directory, environment and umask and runs it as `runner` would.
 
-It serves its own user only, and declines (the client then runs the command itself) a caller in another
-cgroup than its own, or one whose resource limits or nice value it cannot take on; and every caller once
+It listens at the address of its user, installation and cgroups (each cgroup gets a server of its own),
+serves its own user only, and declines (the client then runs the command itself) a caller in another
+cgroup than its own (one moved there since it looked for its server), or one whose resource limits or
+nice value it cannot take on; and every caller once
 any of the runner modules it imported changed on disk: it then leaves, and the client starts a new one. It
 leaves after RUNNER_RESIDENT_IDLE seconds (600) without a request too, and on `runner resident stop`.
 """
@@ -24,9 +26,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from runner.backends.local.warmstart import use_starter
-from runner.cli.resident.client import DECLINED, server_address
+from runner.cli.resident.client import DECLINED, cgroups_of, server_address
 from runner.cli.resident.spawn import start_supervisor
-from runner.cli.resident.wire import STDIO_FDS, Frames, frame, peer
+from runner.cli.resident.wire import STDIO_FDS, Frames, cgroup_label, frame, peer
 
 IDLE_S = 600.0
 REQUEST_TIMEOUT_S = 10.0  # a caller that connects and says nothing is not waited for longer
@@ -90,13 +92,16 @@ def changed(known: dict[str, int]) -> bool:
     return any(modified(path) != stamp for path, stamp in known.items())
 
 
-def serve(idle: float = IDLE_S) -> int:
-    """Serve until idle for idle seconds, stopped, or stale; 0 also when another server already serves."""
+def serve(idle: float = IDLE_S, after: float = 0.0) -> int:
+    """Serve until idle for idle seconds, stopped, or stale; 0 also when another server already serves.
+    It imports what commands need after `after` seconds: until it listens, callers run their commands
+    themselves (and their new servers leave at once, the address taken)."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         listener.bind(server_address())
     except OSError:
         return 0  # another one serves (or is starting): it answers
+    time.sleep(after)
     preload()
     if threading.active_count() > 1:  # forking a process with threads would copy their locks held
         return 1
@@ -125,9 +130,10 @@ def answer(
 ) -> bool:
     """Serve one request of process asker: a command (in a forked process) or a control request. False
     when the server is to leave: its code changed (the client runs the command itself, then starts a new
-    one) or stop. A command asked from another cgroup is declined (the client runs it itself): its
-    process, and the runs it starts, would be outside the asker's cgroup (its memory and pids limits, a
-    systemd scope or a batch system's accounting), in this server's."""
+    one) or stop. A command asked from another cgroup (its client, moved since it found this address) is
+    declined (the client runs it itself): its process, and the runs it starts, would be outside the
+    asker's cgroup (its memory and pids limits, a systemd scope or a batch system's accounting), in this
+    server's."""
     if changed(known):
         listener.close()  # before the answer: the client's new server can take the address
         with contextlib.suppress(OSError):
@@ -175,18 +181,15 @@ def fork_for(
             os.close(fd)
 
 
-def cgroups_of(pid: int) -> str | None:
-    """The cgroups process pid is in (every hierarchy's, as /proc says them), None where unreadable."""
-    try:
-        return Path(f"/proc/{pid}/cgroup").read_text()
-    except OSError:
-        return None
-
-
 def answer_control(connection: socket.socket, asked: Any, started: float) -> bool:
     """Answer `runner resident status` or `stop`; True when the server is to stop."""
     kind = asked.get("kind") if isinstance(asked, dict) else None
-    about = {"pid": os.getpid(), "started": started, "python": sys.executable}
+    about = {
+        "pid": os.getpid(),
+        "started": started,
+        "python": sys.executable,
+        "cgroup": cgroup_label(cgroups_of("self") or ""),
+    }
     if kind == "status":
         connection.sendall(frame(("status", about)))
     elif kind == "stop":
@@ -312,10 +315,12 @@ def run_command(report: Callable[[int], None]) -> None:
     flushed_exit(code, report)
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    """[--after SECONDS]: wait that long before importing (the command that started it, starting too)."""
     idle = float(os.environ.get("RUNNER_RESIDENT_IDLE") or IDLE_S)
-    return serve(idle)
+    after = float(argv[1]) if len(argv) == 2 and argv[0] == "--after" else 0.0
+    return serve(idle, after)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
