@@ -10,13 +10,14 @@ import sys
 OFF = ("0", "false", "no", "off")
 
 
-def resident() -> bool:
-    """Whether commands go to a resident server: unless RUNNER_RESIDENT says 0, false, no or off."""
-    return os.environ.get("RUNNER_RESIDENT", "").strip().lower() not in OFF
+def resident(args: list[str]) -> bool:
+    """Whether the command args goes to a resident server: unless RUNNER_RESIDENT says 0, false, no or
+    off, or it is `runner resident ...`, which asks the servers themselves (and must not start one)."""
+    return os.environ.get("RUNNER_RESIDENT", "").strip().lower() not in OFF and args[:1] != ["resident"]
 
 
 def main() -> None:
-    if resident():
+    if resident(sys.argv[1:]):
         from runner.cli.resident.client import forward, start_server
 
         code = forward(sys.argv[1:])

@@ -469,7 +469,7 @@ def test_status_and_stop(server: Server) -> None:
     assert stopping.stdout == f"resident server {server.process.pid} stopped\n"
     assert server.process.wait(timeout=30) == 0
     after = subprocess.run(
-        [sys.executable, "-m", "runner.cli.main", "resident", "status"],
+        [*ENTRY, "resident", "status"],
         env=env,
         capture_output=True,
         text=True,
@@ -614,7 +614,8 @@ def test_commands_go_to_a_resident_server_unless_runner_resident_says_no(
         monkeypatch.delenv("RUNNER_RESIDENT", raising=False)
     else:
         monkeypatch.setenv("RUNNER_RESIDENT", said)
-    assert resident() is on
+    assert resident(["list"]) is on
+    assert resident(["resident", "stop"]) is False  # asks the servers itself, and starts none
 
 
 def test_a_changed_or_removed_module_makes_the_server_stale(tmp_path: Path) -> None:
