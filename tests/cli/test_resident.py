@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import resource
+import select
 import signal
 import socket
 import sqlite3
@@ -538,6 +539,49 @@ def test_another_user_gets_no_answer_and_the_server_serves_on(
     os.waitpid(pid, 0)
     assert said == b"closed"
     assert asked_with(server.name, "status", monkeypatch) is not None
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to act as another user")
+def test_a_client_sends_nothing_to_another_users_process_at_its_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An abstract socket's name is anyone's to take: another user's process listening where this
+    user's server would is sent no command, no environment and no terminal, and the command runs in its
+    caller's own process."""
+    name = f"runner-test-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("RUNNER_RESIDENT_ADDRESS", name)
+    at = address(os.getuid(), sys.executable, [], cgroups_of("self") or "", name)
+    listening_now, listening_said = os.pipe()
+    done, done_said = os.pipe()
+    heard, heard_said = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # nobody, listening at this user's address; then says how many bytes it was sent
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as squatter:
+                squatter.bind(at)
+                squatter.listen(8)
+                os.write(listening_said, b"x")
+                received = 0
+                while squatter.fileno() in select.select([squatter.fileno(), done], [], [])[0]:
+                    connection, _ = squatter.accept()  # what it was sent, then closed: no answer
+                    with connection:
+                        received += len(connection.recv(65536))
+                os.write(heard_said, str(received).encode())
+        finally:
+            os._exit(0)
+    try:
+        os.read(listening_now, 1)
+        assert forward(["list"]) == DECLINED  # run here, and no server started to fail at the address
+        assert ask("status") is None
+    finally:
+        os.write(done_said, b"x")
+        sent = os.read(heard, 100)
+        os.waitpid(pid, 0)
+        for fd in (listening_now, listening_said, done, done_said, heard, heard_said):
+            os.close(fd)
+    assert sent == b"0"
 
 
 # --- the parts -------------------------------------------------------------------------------------

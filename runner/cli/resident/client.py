@@ -11,7 +11,16 @@ import socket
 import sys
 from types import FrameType
 
-from runner.cli.resident.wire import STDIO_FDS, Frames, address, family, frame, listening
+from runner.cli.resident.wire import (
+    STDIO_FDS,
+    Frames,
+    NotOurs,
+    address,
+    connect,
+    family,
+    frame,
+    listening,
+)
 
 # What a terminal or a supervisor sends the command. Ctrl-Z (SIGTSTP) stops the command, then this
 # client, as a job of the shell; the shell's fg or bg (SIGCONT) resumes both.
@@ -56,21 +65,10 @@ def forward(args: list[str], at: str | None = None) -> int | str | None:
     """The exit code of args run by the resident server (this process's, or the one at address at); None
     when there is none to run it (or it runs older code), DECLINED when it serves but not this caller
     (another cgroup, a resource limit above its own): the caller runs the command itself either way."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(at or server_address())
-        socket.send_fds(sock, [frame(request(args))], list(STDIO_FDS))
-    except OSError:
-        sock.close()
-        return None
-    frames = Frames(sock)
-    first = frames.next()
-    if not (isinstance(first, tuple) and first[0] == "pid"):
-        sock.close()
-        if isinstance(first, tuple) and first[0] == DECLINED:
-            return DECLINED
-        return None  # stale, or gone before it started the command: nothing ran
-    pid = int(first[1])
+    handed = hand_over(args, at or server_address())
+    if not isinstance(handed, tuple):
+        return handed
+    sock, frames, pid = handed
     relayed: list[int] = []
 
     def relay(signum: int, _frame: FrameType | None) -> None:
@@ -102,6 +100,29 @@ def forward(args: list[str], at: str | None = None) -> int | str | None:
         signal.signal(relayed[-1], signal.SIG_DFL)
         os.kill(os.getpid(), relayed[-1])
     return EXIT_LOST
+
+
+def hand_over(args: list[str], at: str) -> tuple[socket.socket, Frames, int] | str | None:
+    """args sent to the server at address at, with this process's terminal: the connection and the pid
+    of the process that runs them, or what forward returns when none does."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        connect(sock, at, os.getuid())
+        socket.send_fds(sock, [frame(request(args))], list(STDIO_FDS))
+    except NotOurs:  # run here, and start no server: it could not take the address
+        sock.close()
+        return DECLINED
+    except OSError:
+        sock.close()
+        return None
+    frames = Frames(sock)
+    first = frames.next()
+    if isinstance(first, tuple) and first[0] == "pid":
+        return sock, frames, int(first[1])
+    sock.close()
+    if isinstance(first, tuple) and first[0] == DECLINED:
+        return DECLINED
+    return None  # stale, or gone before it started the command: nothing ran
 
 
 def request(args: list[str]) -> dict[str, object]:
@@ -160,7 +181,7 @@ def ask(kind: str, at: str | None = None) -> tuple[str, dict[str, object]] | Non
     or the one at address at; None when none answers."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         try:
-            sock.connect(at or server_address())
+            connect(sock, at or server_address(), os.getuid())
             sock.sendall(frame({"kind": kind}))
         except OSError:
             return None

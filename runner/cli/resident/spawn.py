@@ -13,7 +13,7 @@ import subprocess
 from typing import IO
 
 from runner.cli.resident.client import process_state, server_address
-from runner.cli.resident.wire import Frames, frame
+from runner.cli.resident.wire import Frames, connect, frame
 
 EXITED = -1  # a served process is the server's child, not this one's: its exit status is the server's
 
@@ -70,7 +70,7 @@ def start_supervisor(args: list[str], env: dict[str, str]) -> ServedProcess | No
     asked = {"kind": "spawn", "args": args, **process_state(env)}
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.connect(server_address())
+            connect(sock, server_address(), os.getuid())
             socket.send_fds(sock, [frame(asked)], [reading, discard, discard])
             frames = Frames(sock)
             answer = frames.next(with_fds=1)

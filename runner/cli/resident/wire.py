@@ -4,7 +4,8 @@ The address is an abstract unix socket (Linux: no file to go stale, gone with it
 user, by the installation (interpreter and import path), so that a server only ever runs the code its
 clients would import, and by the caller's cgroups, so that the commands it forks, and their runs, stay in
 their caller's (a terminal's scope, a batch system's job, a systemd unit with a memory limit): one server
-per cgroup. The server takes requests from its own user only (SO_PEERCRED). Messages are
+per cgroup. The server takes requests from its own user only, and a client sends them to its own user's
+server only (SO_PEERCRED both ways: an abstract name is anyone's to take). Messages are
 frames: a 4-byte length, then marshal data (trusted: both ends are the same user's same Python).
 
     client -> server   {"argv", "cwd", "env", "umask", "stdio"}, with the client's fds 0, 1, 2 attached
@@ -92,6 +93,18 @@ class Frames:
 
     def _length(self) -> int:
         return int(HEADER.unpack_from(self._buffer)[0]) if len(self._buffer) >= HEADER.size else 0
+
+
+class NotOurs(OSError):
+    """The process listening at a resident server's address is another user's: an abstract socket's name
+    is anyone's to take, so nothing (the environment, the terminal) is sent to it."""
+
+
+def connect(sock: socket.socket, address: str, uid: int) -> None:
+    """Connect sock to address, where a process of user uid must listen (NotOurs otherwise)."""
+    sock.connect(address)
+    if peer(sock)[1] != uid:
+        raise NotOurs(f"{address!r} is another user's")
 
 
 def peer(sock: socket.socket) -> tuple[int, int]:
