@@ -227,13 +227,13 @@ def test_ctrl_z_stops_the_command_with_its_client_and_continuing_resumes_both(
     assert status_of(run_id)["state"] == "cancelled"
 
 
-def submitted_through(
-    server: Server, manifest: Path, before: Callable[[], object]
+def run_through(
+    server: Server, args: list[str], before: Callable[[], object]
 ) -> subprocess.CompletedProcess[str]:
-    """`runner submit manifest` by a client process that first calls before (in the child, before the
-    console script starts: a limit, a nice value, a cgroup of its own)."""
+    """`runner ARGS` by a client process that first calls before (in the child, before the console
+    script starts: a limit, a nice value, a cgroup of its own)."""
     return subprocess.run(
-        [*ENTRY, "submit", str(manifest)],
+        [*ENTRY, *args],
         env={**os.environ, **server.env},
         capture_output=True,
         text=True,
@@ -260,7 +260,7 @@ def test_the_command_and_its_runs_have_the_callers_limits_and_nice_value(
         resource.setrlimit(resource.RLIMIT_NOFILE, (321, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
         os.nice(7)
 
-    done = submitted_through(server, manifest, lowered)
+    done = run_through(server, ["submit", str(manifest)], lowered)
     assert done.returncode == 0, done.stderr
     printed = [line.split("] ", 1)[1] for line in done.stdout.splitlines()]
     assert printed == ["321", "7", str(server.process.pid)]
@@ -301,17 +301,9 @@ def test_a_caller_in_another_cgroup_gets_a_server_of_its_own_there(
         (other_cgroup / "cgroup.procs").write_text(str(os.getpid()))
 
     def from_other_cgroup(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*ENTRY, *args],
-            env={**os.environ, **server.env},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            preexec_fn=into_other_cgroup,
-            check=False,
-        )
+        return run_through(server, list(args), into_other_cgroup)
 
-    first = submitted_through(server, manifest, into_other_cgroup)  # none serves there yet
+    first = run_through(server, ["submit", str(manifest)], into_other_cgroup)  # none serves there yet
     try:
         assert first.returncode == 0, first.stderr
         assert f"pids:/{other_cgroup.name}" in first.stdout  # the job ran in the caller's cgroup
@@ -330,7 +322,7 @@ def test_a_caller_in_another_cgroup_gets_a_server_of_its_own_there(
         assert f"pids:/{other_cgroup.name}" in there["cgroup"].split()
         assert {about["pid"] for about in servers} == {server.process.pid, there["pid"]}
 
-        second = submitted_through(server, manifest, into_other_cgroup)
+        second = run_through(server, ["submit", str(manifest)], into_other_cgroup)
         assert second.returncode == 0, second.stderr
         assert f"pids:/{other_cgroup.name}" in second.stdout
         assert second.stdout.splitlines()[-1].split("] ", 1)[1] == str(there["pid"])  # served there
