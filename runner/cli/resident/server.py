@@ -4,9 +4,9 @@ the client's terminal, directory, environment and umask and runs it as `runner` 
 It listens at the address of its user, installation and cgroups (each cgroup gets a server of its own),
 serves its own user only, and declines (the client then runs the command itself) a caller in another
 cgroup than its own (one moved there since it looked for its server), or one whose resource limits or
-nice value it cannot take on; and every caller once
-any of the runner modules it imported changed on disk: it then leaves, and the client starts a new one. It
-leaves after RUNNER_RESIDENT_IDLE seconds (600) without a request too, and on `runner resident stop`.
+nice value it cannot take on; and every caller once any of the runner modules it imported changed on
+disk: it then leaves, and the client starts a new one. It leaves after RUNNER_RESIDENT_IDLE seconds (600)
+without a request too, and on `runner resident stop`.
 """
 
 from __future__ import annotations
