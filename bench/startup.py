@@ -3,6 +3,9 @@
     runner --help                                    vs  python -c pass
     runner submit (trivial job, process backend)     vs  running the job's command directly
 
+each through the console script as by default, once a command has started the resident runner
+(runner.cli.resident), and with RUNNER_RESIDENT=0, in its own process.
+
 Run with `make bench` (or `python bench/startup.py --repeat 10`). Prints medians and ratios; asserts nothing.
 """
 
@@ -17,6 +20,11 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.support.resident import ENTRY, resident_server  # noqa: E402
 
 COMMAND = ["sh", "-c", "echo hello"]
 
@@ -45,7 +53,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args(argv)
-    runner = [sys.executable, "-m", "runner.cli.main"]
     with tempfile.TemporaryDirectory() as scratch:
         env = {**os.environ, "RUNNER_HOME": str(Path(scratch) / "home"), "RUNNER_BACKEND": "process"}
         # bytecode caches as an installed runner has them: without, every start compiles runner's modules
@@ -56,21 +63,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             "apiVersion: runner/v1\nkind: Job\nmetadata: {name: trivial}\n"
             f"spec: {{command: [{', '.join(COMMAND[:2])}, '{COMMAND[2]}']}}\n"
         )
-        timed([*runner, "--help"], env, 1)  # warm the page cache and bytecode
-        results = [
-            row(
-                "runner --help",
-                timed([*runner, "--help"], env, args.repeat),
-                "python -c pass",
-                timed([sys.executable, "-c", "pass"], env, args.repeat),
-            ),
-            row(
-                "runner submit (trivial job)",
-                timed([*runner, "submit", str(job / "job.yaml")], env, args.repeat),
-                "sh -c 'echo hello'",
-                timed(COMMAND, env, args.repeat),
-            ),
-        ]
+        timed([*ENTRY, "--help"], {**env, "RUNNER_RESIDENT": "0"}, 1)  # warm the page cache and bytecode
+        own_process = {**env, "RUNNER_RESIDENT": "0"}
+        submit = [*ENTRY, "submit", str(job / "job.yaml")]
+        python_pass = timed([sys.executable, "-c", "pass"], env, args.repeat)
+        command = timed(COMMAND, env, args.repeat)
+        with resident_server(env) as served:
+            results = [
+                row(
+                    "runner --help",
+                    timed([*ENTRY, "--help"], served, args.repeat),
+                    "python -c pass",
+                    python_pass,
+                ),
+                row(
+                    "  the same, RUNNER_RESIDENT=0",
+                    timed([*ENTRY, "--help"], own_process, args.repeat),
+                    "python -c pass",
+                    python_pass,
+                ),
+                row(
+                    "runner submit (trivial job)",
+                    timed(submit, served, args.repeat),
+                    "sh -c 'echo hello'",
+                    command,
+                ),
+                row(
+                    "  the same, RUNNER_RESIDENT=0",
+                    timed(submit, own_process, args.repeat),
+                    "sh -c 'echo hello'",
+                    command,
+                ),
+            ]
     print(f"median of {args.repeat} runs each; ratio = runner / baseline")
     print(f"{'subject':<34} {'time':>12}   {'baseline':<26} {'time':>12}   {'ratio':>8}")
     print("\n".join(results))
