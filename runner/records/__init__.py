@@ -147,10 +147,9 @@ class RunRecords:
         """Record a new run, or a launched one over its building record (the backend's launch takes the
         run over). Any other run of that id is an error (sqlite3.IntegrityError)."""
         values = _to_row(record)
-        marks = ", ".join("?" for _ in values)
         updates = ", ".join(f"{name} = excluded.{name}" for name in values if name != "id")
         statement = (
-            f"INSERT INTO runs ({', '.join(values)}) VALUES ({marks}) "
+            f"{_insert(values)} "
             f"ON CONFLICT (id) DO UPDATE SET {updates} WHERE runs.state = '{RunState.BUILDING.value}'"
         )
         written = self._patiently(lambda: self._db.execute(statement, list(values.values())))
@@ -168,10 +167,8 @@ class RunRecords:
             new = [record for record in records if record.id not in known]
             if new:
                 rows = [_to_row(record) for record in new]
-                names = list(rows[0])
-                statement = f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})"
                 values = [list(row.values()) for row in rows]
-                self._patiently(lambda: self._db.executemany(statement, values))
+                self._patiently(lambda: self._db.executemany(_insert(rows[0]), values))
         return [record.id for record in new]
 
     def update(self, run_id: str, **changes: Any) -> RunRecord:
@@ -300,6 +297,11 @@ _ID_IN = "id IN (SELECT value FROM json_each(?))"
 def _ids_in(ids: Sequence[str]) -> tuple[str, list[Any]]:
     """The query of which of these run ids are recorded."""
     return f"SELECT id FROM runs WHERE {_ID_IN}", [json.dumps(list(ids))]
+
+
+def _insert(columns: Collection[str]) -> str:
+    """INSERT of a run's row with these columns, their values as parameters in that order."""
+    return f"INSERT INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
 
 
 def _to_row(record: RunRecord) -> dict[str, Any]:
