@@ -55,10 +55,16 @@ def _kubeconfig() -> str | None:
     return os.environ.get("KUBECONFIG") or None
 
 
+def _kubeconfig_path() -> str:
+    """The kubeconfig's path(s), as kubectl takes them: KUBECONFIG (several, os.pathsep between), else
+    ~/.kube/config."""
+    return _kubeconfig() or str(Path("~/.kube/config").expanduser())
+
+
 def _kubeconfig_key(context: str | None) -> tuple[str | None, str, tuple[int, ...]]:
     """The context, the kubeconfig's path(s) and their modification times: what a client made from
     them is kept by (a changed kubeconfig makes another)."""
-    config = _kubeconfig() or str(Path("~/.kube/config").expanduser())
+    config = _kubeconfig_path()
     stamps = []
     for part in config.split(os.pathsep):  # KUBECONFIG may list several files
         try:
@@ -359,7 +365,7 @@ def default_namespace(context: str | None = None) -> str:
     """The namespace of the kubeconfig's current (or given) context, as kubectl uses it."""
     from runner.backends.kubernetes.pure.kubeconfig import namespace_of
 
-    found = _kubeconfig_document(_kubeconfig_key(context)[1])
+    found = _kubeconfig_document(_kubeconfig_path())
     if found is not None:
         return namespace_of(found[0], context)
     from kubernetes import config
